@@ -1,0 +1,1 @@
+int gpulse_bench_placeholder(void);

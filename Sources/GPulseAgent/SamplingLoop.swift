@@ -1,0 +1,96 @@
+import GPulseCore
+import Logging
+import Synchronization
+
+/// Counters of one sampler, for logs and (later) the agent's metrics endpoint.
+public struct SamplerStats: Sendable, Hashable {
+    public var name: String
+    public var runs: UInt64 = 0
+    public var failures: UInt64 = 0
+    public var totalNanos: UInt64 = 0
+    public var lastError: String?
+}
+
+/// Runs samplers at a fixed rate on its own thread, sleeping to absolute CLOCK_MONOTONIC deadlines,
+/// so the period does not drift and the cooperative pool is never blocked.
+public final class SamplingLoop: Sendable {
+    /// Samplers are touched only by the loop thread once it starts; this box carries them there.
+    private final class SamplerBox: @unchecked Sendable {
+        let samplers: [any Sampler]
+        init(_ samplers: [any Sampler]) { self.samplers = samplers }
+    }
+
+    public let periodNanos: UInt64
+    private let stats: Mutex<[SamplerStats]>
+    private let ticks = Atomic<UInt64>(0)
+    private let missedTicks = Atomic<UInt64>(0)
+    private let thread: Mutex<WorkerThread?> = Mutex(nil)
+    private let box: SamplerBox
+    private let ring: SampleRing
+    private let logger: Logger
+
+    public init(samplers: [any Sampler], rateHz: Double, ring: SampleRing, logger: Logger) {
+        precondition(rateHz > 0, "rate must be positive")
+        periodNanos = UInt64(1e9 / rateHz)
+        box = SamplerBox(samplers)
+        stats = Mutex(samplers.map { SamplerStats(name: $0.name) })
+        self.ring = ring
+        self.logger = logger
+    }
+
+    public func start() {
+        let t = WorkerThread(name: "gpulse-sampling") { [self] worker in run(worker) }
+        thread.withLock { $0 = t }
+    }
+
+    /// Stops after the current tick and waits for the thread to end.
+    public func stop() {
+        guard let t = thread.withLock({ t -> WorkerThread? in defer { t = nil }; return t }) else { return }
+        t.stop()
+        t.join()
+    }
+
+    public var samplerStats: [SamplerStats] { stats.withLock { $0 } }
+    public var tickCount: UInt64 { ticks.load(ordering: .relaxed) }
+    /// Ticks skipped because a tick overran its whole period.
+    public var missedTickCount: UInt64 { missedTicks.load(ordering: .relaxed) }
+
+    private func run(_ worker: WorkerThread) {
+        let samplers = box.samplers
+        var deadline = SystemClock.monotonicNanos()
+        var lastFailureLog = [UInt64](repeating: 0, count: samplers.count)
+        while !worker.shouldStop {
+            SystemClock.sleep(untilMonotonicNanos: deadline)
+            let tickStart = SystemClock.monotonicNanos()
+            for (i, sampler) in samplers.enumerated() {
+                var sink = SampleSink(ring: ring, monotonicNanos: tickStart)
+                let begin = SystemClock.monotonicNanos()
+                var failure: String?
+                do { try sampler.sample(into: &sink) } catch { failure = "\(error)" }
+                let elapsed = SystemClock.monotonicNanos() - begin
+                stats.withLock { s in
+                    s[i].runs &+= 1
+                    s[i].totalNanos &+= elapsed
+                    if let failure {
+                        s[i].failures &+= 1
+                        s[i].lastError = failure
+                    }
+                }
+                // One line per sampler per minute at most: a broken file must not flood the journal.
+                if let failure, tickStart &- lastFailureLog[i] > 60_000_000_000 || lastFailureLog[i] == 0 {
+                    lastFailureLog[i] = tickStart
+                    logger.warning("sampler failed", metadata: ["sampler": "\(sampler.name)", "error": "\(failure)"])
+                }
+            }
+            ticks.add(1, ordering: .relaxed)
+            deadline &+= periodNanos
+            let now = SystemClock.monotonicNanos()
+            if now > deadline {
+                // Overran whole periods: skip them rather than burst to catch up.
+                let behind = (now - deadline) / periodNanos + 1
+                missedTicks.add(behind, ordering: .relaxed)
+                deadline &+= behind * periodNanos
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+/// Follows one agent's (session, seq) stream and classifies each batch, so that every batch an agent
+/// produced is either received or counted as missing.
+public struct SequenceTracker: Sendable, Hashable {
+    public enum Outcome: Sendable, Hashable {
+        /// The first batch ever seen from this node.
+        case first
+        /// The next batch in order.
+        case inOrder
+        /// `missing` batches between the previous one and this one never arrived.
+        case gap(missing: UInt64)
+        /// A new agent session started (agent restart); the counting starts over.
+        case restarted
+        /// A batch at or before one already seen in this session (replay or reordering); not counted again.
+        case duplicate
+    }
+
+    public private(set) var session: UInt64?
+    public private(set) var lastSeq: UInt64 = 0
+    public private(set) var received: UInt64 = 0
+    public private(set) var missing: UInt64 = 0
+    public private(set) var restarts: UInt64 = 0
+    public private(set) var duplicates: UInt64 = 0
+
+    public init() {}
+
+    public mutating func observe(session: UInt64, seq: UInt64) -> Outcome {
+        guard let current = self.session else {
+            self.session = session
+            lastSeq = seq
+            received += 1
+            return .first
+        }
+        if session != current {
+            self.session = session
+            lastSeq = seq
+            received += 1
+            restarts += 1
+            return .restarted
+        }
+        if seq <= lastSeq {
+            duplicates += 1
+            return .duplicate
+        }
+        let skipped = seq - lastSeq - 1
+        lastSeq = seq
+        received += 1
+        if skipped == 0 { return .inOrder }
+        missing += skipped
+        return .gap(missing: skipped)
+    }
+}

@@ -1,0 +1,121 @@
+/// What a `Series` measures. Each kind fixes its unit (see proto/gpulse/v1/metrics.proto);
+/// raw values are the protobuf enum numbers and never change.
+public enum SignalKind: Int32, Sendable, CaseIterable, Hashable, Codable {
+    case cpuUtil = 1
+    case memUsedFrac = 2
+    case netRxBps = 3
+    case netTxBps = 4
+    case gpuUtil = 5
+    case gpuMemUsedFrac = 6
+    case gpuMemUsedBytes = 7
+    case gpuPowerW = 8
+    case gpuSMClockMHz = 9
+    case gpuPCIeRxBps = 10
+    case gpuPCIeTxBps = 11
+    case rttMs = 12
+    case appLatencyMs = 13
+    case appQueueDepth = 14
+    case appRequestRate = 15
+    case appBacklog = 16
+    case cpuIOWait = 17
+
+    /// Values of these kinds are fractions and must lie in 0...1.
+    public var isFraction: Bool {
+        switch self {
+        case .cpuUtil, .memUsedFrac, .gpuUtil, .gpuMemUsedFrac, .cpuIOWait: true
+        default: false
+        }
+    }
+
+    /// The unit every value of this kind is in.
+    public var unit: String {
+        switch self {
+        case .cpuUtil, .memUsedFrac, .gpuUtil, .gpuMemUsedFrac, .cpuIOWait: "fraction"
+        case .netRxBps, .netTxBps, .gpuPCIeRxBps, .gpuPCIeTxBps: "bytes/s"
+        case .gpuMemUsedBytes: "bytes"
+        case .gpuPowerW: "W"
+        case .gpuSMClockMHz: "MHz"
+        case .rttMs, .appLatencyMs: "ms"
+        case .appQueueDepth: "requests"
+        case .appRequestRate: "requests/s"
+        case .appBacklog: "work units"
+        }
+    }
+
+    /// The snake_case name used in logs, JSON and config files (matches the proto enum, lower-cased).
+    public var name: String {
+        switch self {
+        case .cpuUtil: "cpu_util"
+        case .memUsedFrac: "mem_used_frac"
+        case .netRxBps: "net_rx_bps"
+        case .netTxBps: "net_tx_bps"
+        case .gpuUtil: "gpu_util"
+        case .gpuMemUsedFrac: "gpu_mem_used_frac"
+        case .gpuMemUsedBytes: "gpu_mem_used_bytes"
+        case .gpuPowerW: "gpu_power_w"
+        case .gpuSMClockMHz: "gpu_sm_clock_mhz"
+        case .gpuPCIeRxBps: "gpu_pcie_rx_bps"
+        case .gpuPCIeTxBps: "gpu_pcie_tx_bps"
+        case .rttMs: "rtt_ms"
+        case .appLatencyMs: "app_latency_ms"
+        case .appQueueDepth: "app_queue_depth"
+        case .appRequestRate: "app_request_rate"
+        case .appBacklog: "app_backlog"
+        case .cpuIOWait: "cpu_iowait"
+        }
+    }
+}
+
+/// Where a node runs.
+public enum Tier: Int32, Sendable, CaseIterable, Hashable, Codable {
+    case unspecified = 0
+    case cloud = 1
+    case edge = 2
+}
+
+/// What kind of work a pool serves.
+public enum WorkloadClass: Int32, Sendable, CaseIterable, Hashable, Codable {
+    case unspecified = 0
+    /// Latency-bound requests (interactive inference).
+    case online = 1
+    /// Throughput-bound jobs with a deadline.
+    case batch = 2
+}
+
+extension Tier {
+    /// Parses the names used in config files and on the command line ("cloud", "edge").
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "cloud": self = .cloud
+        case "edge": self = .edge
+        case "", "unspecified": self = .unspecified
+        default: return nil
+        }
+    }
+    public var name: String {
+        switch self {
+        case .unspecified: "unspecified"
+        case .cloud: "cloud"
+        case .edge: "edge"
+        }
+    }
+}
+
+extension WorkloadClass {
+    /// Parses the names used in config files and on the command line ("online", "batch").
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "online": self = .online
+        case "batch": self = .batch
+        case "", "unspecified": self = .unspecified
+        default: return nil
+        }
+    }
+    public var name: String {
+        switch self {
+        case .unspecified: "unspecified"
+        case .online: "online"
+        case .batch: "batch"
+        }
+    }
+}

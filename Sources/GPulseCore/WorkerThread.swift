@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// A dedicated OS thread for loops that must not run on Swift's cooperative pool (the sampling tick,
+/// blocking socket loops). The body polls `shouldStop` and returns when it turns true.
+public final class WorkerThread: Sendable {
+    private final class Box: @unchecked Sendable {
+        let body: @Sendable (WorkerThread) -> Void
+        let thread: WorkerThread
+        init(body: @escaping @Sendable (WorkerThread) -> Void, thread: WorkerThread) {
+            self.body = body
+            self.thread = thread
+        }
+    }
+
+    public let name: String
+    private let stopFlag = Atomic<Bool>(false)
+    private let handle = Mutex<pthread_t?>(nil)
+
+    /// Starts `body` on a new thread; `name` is for logs.
+    public init(name: String, body: @escaping @Sendable (WorkerThread) -> Void) {
+        self.name = name
+        let box = Unmanaged.passRetained(Box(body: body, thread: self)).toOpaque()
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { raw in
+            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            box.body(box.thread)
+            return nil
+        }, box)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        handle.withLock { $0 = tid }
+    }
+
+    /// True once `stop()` was called; the body checks it between units of work.
+    public var shouldStop: Bool { stopFlag.load(ordering: .acquiring) }
+
+    /// Asks the body to return. Does not wait; call `join()` for that.
+    public func stop() { stopFlag.store(true, ordering: .releasing) }
+
+    /// Waits for the body to return. Call once, from another thread.
+    public func join() {
+        guard let tid = handle.withLock({ h -> pthread_t? in defer { h = nil }; return h }) else { return }
+        pthread_join(tid, nil)
+    }
+}
