@@ -34,6 +34,11 @@ public struct CPUUtilization: Sendable, Hashable {
     /// Fraction 0...1 of time idle waiting for I/O.
     public var iowait: Float
 
+    public init(busy: Float, iowait: Float) {
+        self.busy = busy
+        self.iowait = iowait
+    }
+
     /// Nil when no time passed or a counter went backwards (CPU hot-plug, counter reset): no value
     /// is better than a made-up one.
     public static func between(_ earlier: CPUTimes, _ later: CPUTimes) -> CPUUtilization? {

@@ -1,0 +1,80 @@
+import GPulseCore
+import Testing
+
+@Suite struct SequenceTrackerTests {
+    @Test func classifiesOrderGapsRestartsAndDuplicates() {
+        var t = SequenceTracker()
+        #expect(t.observe(session: 1, seq: 0) == .first)
+        #expect(t.observe(session: 1, seq: 1) == .inOrder)
+        #expect(t.observe(session: 1, seq: 4) == .gap(missing: 2))
+        #expect(t.observe(session: 1, seq: 4) == .duplicate)
+        #expect(t.observe(session: 1, seq: 3) == .duplicate)
+        #expect(t.observe(session: 2, seq: 0) == .restarted)
+        #expect(t.observe(session: 2, seq: 1) == .inOrder)
+        #expect(t.received == 5)
+        #expect(t.missing == 2)
+        #expect(t.restarts == 1)
+        #expect(t.duplicates == 2)
+    }
+
+    @Test func firstBatchOfAJoiningAgentNeedNotBeZero() {
+        // The aggregator may start after the agent: the first seq seen is the baseline, not a gap.
+        var t = SequenceTracker()
+        #expect(t.observe(session: 9, seq: 1234) == .first)
+        #expect(t.observe(session: 9, seq: 1235) == .inOrder)
+        #expect(t.missing == 0)
+    }
+}
+
+@Suite struct SignalTests {
+    @Test func fractionsAndUnits() {
+        let fractions = SignalKind.allCases.filter(\.isFraction)
+        #expect(Set(fractions) == [.cpuUtil, .cpuIOWait, .memUsedFrac, .gpuUtil, .gpuMemUsedFrac])
+        #expect(fractions.allSatisfy { $0.unit == "fraction" })
+        #expect(SignalKind.netRxBps.unit == "bytes/s")
+        #expect(Set(SignalKind.allCases.map(\.name)).count == SignalKind.allCases.count)
+    }
+
+    @Test func labelNamesParse() {
+        #expect(Tier(name: "EDGE") == .edge)
+        #expect(Tier(name: "moon") == nil)
+        #expect(WorkloadClass(name: "batch") == .batch)
+        #expect(WorkloadClass(name: WorkloadClass.online.name) == .online)
+    }
+
+    @Test func decisionTopics() {
+        let node = Decision(id: "a", seq: 1, issuedUnixNanos: 0, validUntilUnixNanos: 0, body: .node(NodeEvent(nodeID: "gpu-9", kind: .down)))
+        #expect(node.topic == "node/gpu-9")
+        let off = Decision(
+            id: "b", seq: 2, issuedUnixNanos: 0, validUntilUnixNanos: 0,
+            body: .offload(OffloadDecision(site: "edge-fra1", pool: "p", target: "t", fraction: 0.2, edgeLoadIndex: 0.9, rttMs: 20, budgetMs: 100, reason: "")))
+        #expect(off.topic == "offload/edge-fra1")
+    }
+}
+
+@Suite struct WorkerThreadTests {
+    @Test func runsUntilStoppedAndJoins() {
+        let counter = Counter()
+        let t = WorkerThread(name: "test") { worker in
+            while !worker.shouldStop {
+                counter.increment()
+                SystemClock.sleep(milliseconds: 1)
+            }
+        }
+        SystemClock.sleep(milliseconds: 30)
+        t.stop()
+        t.join()
+        let seen = counter.value
+        #expect(seen > 0)
+        SystemClock.sleep(milliseconds: 10)
+        #expect(counter.value == seen)  // really stopped
+    }
+}
+
+import Synchronization
+
+final class Counter: Sendable {
+    private let v = Atomic<Int>(0)
+    func increment() { v.add(1, ordering: .relaxed) }
+    var value: Int { v.load(ordering: .relaxed) }
+}
