@@ -81,6 +81,11 @@ public struct DecodedBatch: Sendable {
     public var batch: MetricsBatch
     /// Series of a signal kind this build does not know (sent by a newer agent); skipped, not an error.
     public var ignoredUnknownSeries: Int
+
+    public init(batch: MetricsBatch, ignoredUnknownSeries: Int = 0) {
+        self.batch = batch
+        self.ignoredUnknownSeries = ignoredUnknownSeries
+    }
 }
 
 /// Parses and validates protobuf bytes into `MetricsBatch` values. Every rejection is a `WireError`;

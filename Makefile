@@ -1,0 +1,43 @@
+# gpulse: the two commands a newcomer needs are `make demo` and `make test`; both run setup first.
+SWIFT ?= swift
+PREFIX ?= /usr/local
+DEMO_SECONDS ?= 5
+
+.PHONY: all setup build release test test-swift test-python check-proto proto demo bench clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	$(SWIFT) build
+
+release: setup
+	$(SWIFT) build -c release
+
+## The test command (.ci/run calls it): generated code is current, Swift tests, then the
+## Python interop and end-to-end tests against the built executables.
+test: setup check-proto
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+	GPULSE_BIN="$$($(SWIFT) build --show-bin-path)" .venv/bin/python -m pytest -q Tests/e2e
+
+check-proto:
+	@scripts/gen-proto.sh --check
+
+proto:
+	scripts/gen-proto.sh
+
+## The main job: an aggregator and an agent on loopback; prints what arrives.
+demo: setup
+	$(SWIFT) build -c release --product gpulse-agent
+	$(SWIFT) build -c release --product gpulse-aggregator
+	scripts/demo.sh "$$($(SWIFT) build -c release --show-bin-path)" $(DEMO_SECONDS)
+
+bench: setup
+	$(SWIFT) build -c release --product gpulse-bench
+	"$$($(SWIFT) build -c release --show-bin-path)/gpulse-bench"
+
+clean:
+	rm -rf .build .venv

@@ -1,0 +1,103 @@
+"""Shared fixtures: where the built executables are, the generated protobuf modules, process helpers."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GENERATED = ROOT / ".build" / "python"
+sys.path.insert(0, str(GENERATED))
+
+
+def bin_dir() -> Path:
+    d = os.environ.get("GPULSE_BIN")
+    if not d:
+        d = subprocess.run(["swift", "build", "--show-bin-path"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    return Path(d)
+
+
+@pytest.fixture(scope="session")
+def bins() -> Path:
+    d = bin_dir()
+    for exe in ("gpulse-agent", "gpulse-aggregator"):
+        assert (d / exe).exists(), f"{d / exe} missing: run 'swift build' (make test does)"
+    return d
+
+
+class Proc:
+    """A child process whose stderr is collected, stopped with SIGTERM like systemd does."""
+
+    def __init__(self, args):
+        self.args = args
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines = []
+
+    def wait_for(self, pattern, timeout=10.0):
+        """Reads output until a line matches `pattern`; returns the match."""
+        rx = re.compile(pattern)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            line = self.p.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            mt = rx.search(line)
+            if mt:
+                return mt
+        raise AssertionError(f"no line matching {pattern!r} from {self.args[0]}; got:\n" + "".join(self.lines))
+
+    def finish(self, timeout=10.0):
+        """Waits for the process to exit by itself. Returns (exit code, all output)."""
+        try:
+            rest, _ = self.p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.communicate()
+            raise AssertionError(f"{self.args[0]} still running after {timeout}s")
+        self.lines.append(rest or "")
+        return self.p.returncode, "".join(self.lines)
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, then collect the rest of the output. Returns (exit code, all output)."""
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            rest, _ = self.p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rest, _ = self.p.communicate()
+            raise AssertionError(f"{self.args[0]} did not exit within {timeout}s of SIGTERM")
+        self.lines.append(rest or "")
+        return self.p.returncode, "".join(self.lines)
+
+
+@pytest.fixture
+def procs():
+    started = []
+
+    def start(args):
+        proc = Proc([str(a) for a in args])
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.p.poll() is None:
+            proc.p.kill()
+            proc.p.wait()
+
+
+def fields(line: str) -> dict:
+    """key=value pairs of a swift-log line."""
+    return dict(re.findall(r"(\w+)=(\S+)", line))
+
+
+def start_aggregator(procs, bins):
+    agg = procs([bins / "gpulse-aggregator", "run", "--metrics", "tcp://127.0.0.1:*", "--decisions", "tcp://127.0.0.1:*", "--report-interval", "1"])
+    mt = agg.wait_for(r"decisions=(\S+) .*metrics=(\S+) .*aggregator listening")
+    return agg, mt.group(2), mt.group(1)
