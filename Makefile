@@ -37,7 +37,7 @@ demo: setup
 
 bench: setup
 	$(SWIFT) build -c release --product gpulse-bench
-	"$$($(SWIFT) build -c release --show-bin-path)/gpulse-bench"
+	"$$($(SWIFT) build -c release --show-bin-path)/gpulse-bench" --output BENCHMARKS.md
 
 clean:
 	rm -rf .build .venv

@@ -71,7 +71,7 @@ let package = Package(
             ]),
 
         // Benchmarks (make bench). CBenchPeers is the raw-libzmq peer measured in the same run.
-        .target(name: "CBenchPeers", dependencies: ["CZeroMQ"], path: "Benchmarks/CBenchPeers"),
+        .target(name: "CBenchPeers", dependencies: ["CZeroMQ", "CGPulseProto"], path: "Benchmarks/CBenchPeers", linkerSettings: [.linkedLibrary("zmq")]),
         .executableTarget(
             name: "gpulse-bench",
             dependencies: ["GPulseCore", "GPulseWire", "GPulseTransport", "CBenchPeers"],

@@ -29,7 +29,7 @@ struct GPulseAgentCommand: AsyncParsableCommand {
 }
 
 struct LoggingOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Least severe level logged: trace, debug, info, notice, warning, error, critical."))
+    @Option(help: "Least severe level logged.")
     var logLevel: Logger.Level = .info
 
     func bootstrap(label: String) -> Logger {

@@ -41,7 +41,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Largest batch accepted, in bytes; larger ones are refused by libzmq (ZMQ_MAXMSGSIZE).")
     var maxMessageBytes: Int = WireLimits.default.maxMessageBytes
 
-    @Option(help: "Least severe level logged: trace, debug, info, notice, warning, error, critical.")
+    @Option(help: "Least severe level logged.")
     var logLevel: Logger.Level = .info
 
     func validate() throws {

@@ -1,1 +1,13 @@
-int gpulse_bench_placeholder(void);
+// Peers for gpulse-bench: the same work done directly in C, measured in the same run, so that the
+// Swift layers' figures are read as ratios rather than as absolute numbers on a noisy machine.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+/// Pushes `count` frames of `frame_size` bytes from a sender thread to a receiver over `endpoint`
+/// (inproc:// or tcp://) with plain libzmq calls. Returns the receiver's elapsed seconds, or -1.
+double gpulse_bench_raw_zmq(const char *endpoint, size_t frame_size, int count);
+
+/// Unpacks `bytes` (a MetricsBatch) and packs the result again, `count` times each, with protobuf-c
+/// alone. Writes the elapsed seconds of each half. Returns 0, or -1 if the bytes do not unpack.
+int gpulse_bench_protobuf_c(const uint8_t *bytes, size_t length, int count, double *unpack_seconds, double *pack_seconds);
