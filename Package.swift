@@ -3,7 +3,7 @@
 //   GPulseCore        pure Swift, no I/O, no C
 //   GPulseWire        -> GPulseCore, CGPulseProto (+ CProtobufC)   the only module that sees protobuf-c
 //   GPulseTransport   -> CZeroMQ                                   the only module that sees libzmq
-//   GPulseAgent       -> GPulseCore, GPulseWire, GPulseTransport
+//   GPulseAgent       -> GPulseCore, GPulseWire, GPulseTransport, CNVML (NVML opened with dlopen)
 //   GPulseAggregator  -> GPulseCore, GPulseWire, GPulseTransport
 //   gpulse-agent, gpulse-aggregator: thin executables over the two above
 import PackageDescription
@@ -15,6 +15,9 @@ let package = Package(
         .executable(name: "gpulse-agent", targets: ["gpulse-agent"]),
         .executable(name: "gpulse-aggregator", targets: ["gpulse-aggregator"]),
         .executable(name: "gpulse-bench", targets: ["gpulse-bench"]),
+        // TEST FAKES of NVML, built as shared libraries so tests can dlopen them like the real driver.
+        .library(name: "FakeNVML", type: .dynamic, targets: ["FakeNVML"]),
+        .library(name: "FakeNVMLMissingSymbols", type: .dynamic, targets: ["FakeNVMLMissingSymbols"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -35,13 +38,18 @@ let package = Package(
             dependencies: ["CProtobufC"],
             linkerSettings: [.linkedLibrary("protobuf-c")]),
 
+        // The NVML subset we use, declared by us, and a dlopen loader; NVML is never linked.
+        .target(name: "CNVML", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "FakeNVML", path: "Tests/FakeNVML"),
+        .target(name: "FakeNVMLMissingSymbols", path: "Tests/FakeNVMLMissingSymbols"),
+
         .target(name: "GPulseCore"),
         .target(name: "GPulseWire", dependencies: ["GPulseCore", "CGPulseProto", "CProtobufC"]),
         .target(name: "GPulseTransport", dependencies: ["CZeroMQ"]),
         .target(
             name: "GPulseAgent",
             dependencies: [
-                "GPulseCore", "GPulseWire", "GPulseTransport",
+                "GPulseCore", "GPulseWire", "GPulseTransport", "CNVML",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),

@@ -1,0 +1,97 @@
+// The subset of NVML that gpulse uses, declared here from NVIDIA's public API documentation so that
+// nothing links against NVML at build time. The library is opened at run time with dlopen, so one
+// agent binary runs on hosts with and without a GPU.
+#pragma once
+#include <stddef.h>
+
+typedef int gpulse_nvmlReturn_t;  // nvmlReturn_t: 0 = NVML_SUCCESS
+enum {
+    GPULSE_NVML_SUCCESS = 0,
+    GPULSE_NVML_ERROR_UNINITIALIZED = 1,
+    GPULSE_NVML_ERROR_INVALID_ARGUMENT = 2,
+    GPULSE_NVML_ERROR_NOT_SUPPORTED = 3,
+    GPULSE_NVML_ERROR_NO_PERMISSION = 4,
+    GPULSE_NVML_ERROR_NOT_FOUND = 6,
+    GPULSE_NVML_ERROR_INSUFFICIENT_SIZE = 7,
+    GPULSE_NVML_ERROR_DRIVER_NOT_LOADED = 9,
+    GPULSE_NVML_ERROR_GPU_IS_LOST = 15,
+    GPULSE_NVML_ERROR_UNKNOWN = 999,
+};
+
+typedef struct gpulse_nvmlDevice_st *gpulse_nvmlDevice_t;
+
+typedef struct {
+    unsigned long long total;  // bytes
+    unsigned long long free;   // bytes
+    unsigned long long used;   // bytes
+} gpulse_nvmlMemory_t;
+
+typedef union {
+    double dVal;
+    unsigned int uiVal;
+    unsigned long ulVal;
+    unsigned long long ullVal;
+    signed long long sllVal;
+} gpulse_nvmlValue_t;
+
+enum {  // nvmlValueType_t
+    GPULSE_NVML_VALUE_TYPE_DOUBLE = 0,
+    GPULSE_NVML_VALUE_TYPE_UNSIGNED_INT = 1,
+    GPULSE_NVML_VALUE_TYPE_UNSIGNED_LONG = 2,
+    GPULSE_NVML_VALUE_TYPE_UNSIGNED_LONG_LONG = 3,
+    GPULSE_NVML_VALUE_TYPE_SIGNED_LONG_LONG = 4,
+};
+
+typedef struct {
+    unsigned long long timeStamp;  // CPU wall clock, microseconds since 1970
+    gpulse_nvmlValue_t sampleValue;
+} gpulse_nvmlSample_t;
+
+enum { GPULSE_NVML_GPU_UTILIZATION_SAMPLES = 1 };  // nvmlSamplingType_t
+enum { GPULSE_NVML_CLOCK_SM = 1 };                 // nvmlClockType_t
+
+typedef struct {
+    unsigned int fieldId;
+    unsigned int scopeId;
+    long long timestamp;    // CPU wall clock, microseconds since 1970
+    long long latencyUsec;
+    int valueType;          // nvmlValueType_t
+    gpulse_nvmlReturn_t nvmlReturn;
+    gpulse_nvmlValue_t value;
+} gpulse_nvmlFieldValue_t;
+
+enum {  // NVML_FI_* field ids
+    GPULSE_NVML_FI_DEV_POWER_INSTANT = 186,       // milliwatts
+    GPULSE_NVML_FI_DEV_PCIE_COUNT_TX_BYTES = 197, // monotonic byte counter, GPU -> host
+    GPULSE_NVML_FI_DEV_PCIE_COUNT_RX_BYTES = 198, // monotonic byte counter, host -> GPU
+};
+
+enum { GPULSE_NVML_DEVICE_UUID_BUFFER_SIZE = 96, GPULSE_NVML_DEVICE_NAME_BUFFER_SIZE = 96 };
+
+/// Entry points resolved from the library. Required ones are never NULL after a successful open;
+/// optional ones (older drivers lack them) may be NULL and their features are then reported missing.
+typedef struct {
+    void *handle;
+    // required
+    gpulse_nvmlReturn_t (*init)(void);                                  // nvmlInit_v2
+    gpulse_nvmlReturn_t (*shutdown)(void);                              // nvmlShutdown
+    const char *(*errorString)(gpulse_nvmlReturn_t);                    // nvmlErrorString
+    gpulse_nvmlReturn_t (*deviceGetCount)(unsigned int *);              // nvmlDeviceGetCount_v2
+    gpulse_nvmlReturn_t (*deviceGetHandleByIndex)(unsigned int, gpulse_nvmlDevice_t *);  // _v2
+    gpulse_nvmlReturn_t (*deviceGetUUID)(gpulse_nvmlDevice_t, char *, unsigned int);
+    gpulse_nvmlReturn_t (*deviceGetMemoryInfo)(gpulse_nvmlDevice_t, gpulse_nvmlMemory_t *);
+    // optional
+    gpulse_nvmlReturn_t (*deviceGetName)(gpulse_nvmlDevice_t, char *, unsigned int);
+    gpulse_nvmlReturn_t (*deviceGetSamples)(gpulse_nvmlDevice_t, int, unsigned long long, int *, unsigned int *, gpulse_nvmlSample_t *);
+    gpulse_nvmlReturn_t (*deviceGetFieldValues)(gpulse_nvmlDevice_t, int, gpulse_nvmlFieldValue_t *);
+    gpulse_nvmlReturn_t (*deviceGetClockInfo)(gpulse_nvmlDevice_t, int, unsigned int *);
+    gpulse_nvmlReturn_t (*deviceGetMigMode)(gpulse_nvmlDevice_t, unsigned int *, unsigned int *);
+    gpulse_nvmlReturn_t (*systemGetDriverVersion)(char *, unsigned int);
+} gpulse_nvml_t;
+
+/// Opens `path` and resolves the entry points. Returns 0 on success; -1 when the library cannot be
+/// loaded, -2 when a required symbol is missing. On failure `error` receives a description.
+int gpulse_nvml_open(const char *path, gpulse_nvml_t *out, char *error, size_t error_length);
+
+/// Unloads the library. Call nvmlShutdown first.
+void gpulse_nvml_close(gpulse_nvml_t *nvml);

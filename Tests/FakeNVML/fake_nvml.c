@@ -1,0 +1,193 @@
+// TEST FAKE of NVML (libnvidia-ml.so.1) for machines without a GPU.
+//
+// Implements the NVML subset gpulse uses (Sources/CNVML/include/CNVML.h) with scripted values, so the
+// agent's NVML path (loading, error codes, sample buffers, field values) runs in tests. Every value it
+// returns is made up; device names say "FAKE" so nothing can be mistaken for a real GPU.
+//
+// Script it through the environment, read at nvmlInit_v2:
+//   GPULSE_FAKE_NVML_DEVICES=N         number of GPUs (default 2)
+//   GPULSE_FAKE_NVML_INIT_ERROR=CODE   nvmlInit_v2 returns CODE (e.g. 9, driver not loaded)
+//   GPULSE_FAKE_NVML_MEMORY_ERROR=CODE nvmlDeviceGetMemoryInfo returns CODE (e.g. 15, GPU is lost)
+//   GPULSE_FAKE_NVML_SAMPLES=empty     nvmlDeviceGetSamples finds no new samples (NVML_ERROR_NOT_FOUND)
+//   GPULSE_FAKE_NVML_MIG=1             MIG enabled: utilization samples are not supported
+//
+// Scripted values: memory total 80 GiB, used fraction 0.10*(index+1) + 0.01*(call % 10); a
+// utilization sample every 1/6 s of wall time since init with value 10*(k % 10) percent; power
+// 350 W + index W; PCIe counters growing at 1 GB/s (tx) and 2 GB/s (rx); SM clock 1980 MHz.
+#include "FakeNVML.h"
+#include "../../Sources/CNVML/include/CNVML.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define MAX_DEVICES 16
+#define SAMPLE_PERIOD_US 166666ULL
+
+static int device_count = 2;
+static int init_error = 0;
+static int memory_error = 0;
+static int samples_empty = 0;
+static int mig = 0;
+static int initialized = 0;
+static unsigned long long init_us = 0;
+static unsigned long long memory_calls[MAX_DEVICES];
+static struct gpulse_nvmlDevice_st { int index; } devices[MAX_DEVICES];
+
+int gpulse_fake_nvml_marker(void) { return 1; }
+
+static unsigned long long now_us(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (unsigned long long)tv.tv_sec * 1000000ULL + (unsigned long long)tv.tv_usec;
+}
+
+static int env_int(const char *name, int fallback) {
+    const char *v = getenv(name);
+    return v && *v ? atoi(v) : fallback;
+}
+
+static int valid(gpulse_nvmlDevice_t d) { return initialized && d >= devices && d < devices + device_count; }
+
+gpulse_nvmlReturn_t nvmlInit_v2(void) {
+    init_error = env_int("GPULSE_FAKE_NVML_INIT_ERROR", 0);
+    if (init_error) return init_error;
+    device_count = env_int("GPULSE_FAKE_NVML_DEVICES", 2);
+    if (device_count < 0) device_count = 0;
+    if (device_count > MAX_DEVICES) device_count = MAX_DEVICES;
+    memory_error = env_int("GPULSE_FAKE_NVML_MEMORY_ERROR", 0);
+    const char *s = getenv("GPULSE_FAKE_NVML_SAMPLES");
+    samples_empty = s && strcmp(s, "empty") == 0;
+    mig = env_int("GPULSE_FAKE_NVML_MIG", 0);
+    for (int i = 0; i < MAX_DEVICES; i++) {
+        devices[i].index = i;
+        memory_calls[i] = 0;
+    }
+    init_us = now_us();
+    initialized = 1;
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlShutdown(void) {
+    initialized = 0;
+    return GPULSE_NVML_SUCCESS;
+}
+
+const char *nvmlErrorString(gpulse_nvmlReturn_t r) {
+    switch (r) {
+    case GPULSE_NVML_SUCCESS: return "Success (fake NVML)";
+    case GPULSE_NVML_ERROR_NOT_SUPPORTED: return "Not Supported (fake NVML)";
+    case GPULSE_NVML_ERROR_NOT_FOUND: return "Not Found (fake NVML)";
+    case GPULSE_NVML_ERROR_DRIVER_NOT_LOADED: return "Driver Not Loaded (fake NVML)";
+    case GPULSE_NVML_ERROR_GPU_IS_LOST: return "GPU is lost (fake NVML)";
+    default: return "Unknown Error (fake NVML)";
+    }
+}
+
+gpulse_nvmlReturn_t nvmlSystemGetDriverVersion(char *out, unsigned int length) {
+    snprintf(out, length, "fake-nvml-0");
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *count) {
+    if (!initialized) return GPULSE_NVML_ERROR_UNINITIALIZED;
+    *count = (unsigned int)device_count;
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, gpulse_nvmlDevice_t *device) {
+    if (!initialized) return GPULSE_NVML_ERROR_UNINITIALIZED;
+    if (index >= (unsigned int)device_count) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    *device = &devices[index];
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlDeviceGetUUID(gpulse_nvmlDevice_t d, char *out, unsigned int length) {
+    if (!valid(d)) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    snprintf(out, length, "GPU-FAKE0000-0000-0000-0000-%012d", d->index);
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlDeviceGetName(gpulse_nvmlDevice_t d, char *out, unsigned int length) {
+    if (!valid(d)) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    snprintf(out, length, "FAKE NVML test GPU %d", d->index);
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlDeviceGetMemoryInfo(gpulse_nvmlDevice_t d, gpulse_nvmlMemory_t *m) {
+    if (!valid(d)) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    if (memory_error) return memory_error;
+    unsigned long long n = memory_calls[d->index]++;
+    m->total = 80ULL << 30;
+    double fraction = 0.10 * (d->index + 1) + 0.01 * (double)(n % 10);
+    m->used = (unsigned long long)(fraction * (double)m->total);
+    m->free = m->total - m->used;
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlDeviceGetSamples(gpulse_nvmlDevice_t d, int type, unsigned long long last_seen, int *value_type,
+                                         unsigned int *count, gpulse_nvmlSample_t *samples) {
+    if (!valid(d)) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    if (type != GPULSE_NVML_GPU_UTILIZATION_SAMPLES || mig) return GPULSE_NVML_ERROR_NOT_SUPPORTED;
+    if (samples == NULL) {  // size query, as real NVML answers it
+        *count = 120;
+        return GPULSE_NVML_SUCCESS;
+    }
+    if (samples_empty) return GPULSE_NVML_ERROR_NOT_FOUND;
+    *value_type = GPULSE_NVML_VALUE_TYPE_UNSIGNED_INT;
+    unsigned long long now = now_us();
+    // Sample k lies at init + k * period; return those after last_seen, oldest first.
+    unsigned long long k = last_seen <= init_us ? 1 : (last_seen - init_us) / SAMPLE_PERIOD_US + 1;
+    unsigned int n = 0;
+    while (n < *count && init_us + k * SAMPLE_PERIOD_US <= now) {
+        samples[n].timeStamp = init_us + k * SAMPLE_PERIOD_US;
+        samples[n].sampleValue.uiVal = (unsigned int)(10 * (k % 10));
+        n++;
+        k++;
+    }
+    *count = n;
+    return n ? GPULSE_NVML_SUCCESS : GPULSE_NVML_ERROR_NOT_FOUND;
+}
+
+gpulse_nvmlReturn_t nvmlDeviceGetFieldValues(gpulse_nvmlDevice_t d, int count, gpulse_nvmlFieldValue_t *values) {
+    if (!valid(d)) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    unsigned long long now = now_us();
+    unsigned long long elapsed = now - init_us;
+    for (int i = 0; i < count; i++) {
+        values[i].timestamp = (long long)now;
+        values[i].latencyUsec = 1;
+        values[i].nvmlReturn = GPULSE_NVML_SUCCESS;
+        switch (values[i].fieldId) {
+        case GPULSE_NVML_FI_DEV_POWER_INSTANT:
+            values[i].valueType = GPULSE_NVML_VALUE_TYPE_UNSIGNED_INT;
+            values[i].value.uiVal = 350000u + 1000u * (unsigned int)d->index;
+            break;
+        case GPULSE_NVML_FI_DEV_PCIE_COUNT_TX_BYTES:
+            values[i].valueType = GPULSE_NVML_VALUE_TYPE_UNSIGNED_LONG_LONG;
+            values[i].value.ullVal = elapsed * 1000ULL;
+            break;
+        case GPULSE_NVML_FI_DEV_PCIE_COUNT_RX_BYTES:
+            values[i].valueType = GPULSE_NVML_VALUE_TYPE_UNSIGNED_LONG_LONG;
+            values[i].value.ullVal = elapsed * 2000ULL;
+            break;
+        default:
+            values[i].nvmlReturn = GPULSE_NVML_ERROR_NOT_SUPPORTED;
+        }
+    }
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlDeviceGetClockInfo(gpulse_nvmlDevice_t d, int type, unsigned int *mhz) {
+    if (!valid(d)) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    if (type != GPULSE_NVML_CLOCK_SM) return GPULSE_NVML_ERROR_NOT_SUPPORTED;
+    *mhz = 1980;
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlDeviceGetMigMode(gpulse_nvmlDevice_t d, unsigned int *current, unsigned int *pending) {
+    if (!valid(d)) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    *current = (unsigned int)mig;
+    *pending = (unsigned int)mig;
+    return GPULSE_NVML_SUCCESS;
+}
