@@ -27,7 +27,7 @@ int gpulse_nvml_open(const char *path, gpulse_nvml_t *out, char *error, size_t e
     } while (0)
 #define OPTIONAL(field, symbol) (*(void **)(&out->field) = dlsym(handle, symbol))
 
-    REQUIRED(init, "nvmlInit_v2");
+    REQUIRED(initialize, "nvmlInit_v2");
     REQUIRED(shutdown, "nvmlShutdown");
     REQUIRED(errorString, "nvmlErrorString");
     REQUIRED(deviceGetCount, "nvmlDeviceGetCount_v2");

@@ -20,7 +20,8 @@ public struct BatchBuilder: Sendable {
     ///   - wallMinusMonotonic: CLOCK_REALTIME - CLOCK_MONOTONIC now, to place samples on the wall clock.
     ///   - fallbackT0: wall time to use when there are no samples.
     public func build(
-        samples: [Sample], seq: UInt64, droppedSamples: UInt64, wallMinusMonotonic: Int64, fallbackT0: Int64
+        samples: [Sample], seq: UInt64, droppedSamples: UInt64, probeLosses: [ProbeLoss] = [], wallMinusMonotonic: Int64,
+        fallbackT0: Int64
     ) -> MetricsBatch {
         let t0Mono = samples.map(\.monotonicNanos).min()
         var order: [SignalID] = []
@@ -38,6 +39,6 @@ public struct BatchBuilder: Sendable {
         let t0 = t0Mono.map { Int64(bitPattern: $0) &+ wallMinusMonotonic } ?? fallbackT0
         return MetricsBatch(
             labels: labels, session: session, seq: seq, t0UnixNanos: t0, series: order.map { bySignal[$0]! },
-            droppedSamples: droppedSamples, agentVersion: agentVersion)
+            droppedSamples: droppedSamples, probeLosses: probeLosses, agentVersion: agentVersion)
     }
 }

@@ -39,12 +39,17 @@ public final class BatchPublisher: Sendable {
     private let context: ZMQContext
     private let ring: SampleRing
     private let builder: BatchBuilder
+    private let probeLosses: ProbeLossCounter
     private let logger: Logger
     private let stats = Mutex(PublisherStats())
     private let thread: Mutex<WorkerThread?> = Mutex(nil)
 
-    public init(settings: Settings, context: ZMQContext, ring: SampleRing, builder: BatchBuilder, logger: Logger) {
+    public init(
+        settings: Settings, context: ZMQContext, ring: SampleRing, builder: BatchBuilder,
+        probeLosses: ProbeLossCounter = ProbeLossCounter(), logger: Logger
+    ) {
         self.settings = settings
+        self.probeLosses = probeLosses
         self.context = context
         self.ring = ring
         self.builder = builder
@@ -93,8 +98,9 @@ public final class BatchPublisher: Sendable {
             pendingDrops += ring.takeDropped()
             let mono = SystemClock.monotonicNanos()
             let wall = SystemClock.wallNanos()
+            let losses = probeLosses.take()
             let batch = builder.build(
-                samples: samples, seq: seq, droppedSamples: pendingDrops,
+                samples: samples, seq: seq, droppedSamples: pendingDrops, probeLosses: losses,
                 wallMinusMonotonic: wall &- Int64(bitPattern: mono), fallbackT0: wall)
             encoder.encode(batch, into: &frame)
             let queued: Bool
@@ -118,6 +124,7 @@ public final class BatchPublisher: Sendable {
                     logger.notice("send queue has room again; publishing resumed", metadata: ["endpoint": "\(settings.endpoint)"])
                 }
             } else {
+                probeLosses.restore(losses)
                 pendingDrops += UInt64(samples.count)
                 stats.withLock { s in
                     s.batchesDropped += 1

@@ -73,7 +73,7 @@ enum { GPULSE_NVML_DEVICE_UUID_BUFFER_SIZE = 96, GPULSE_NVML_DEVICE_NAME_BUFFER_
 typedef struct {
     void *handle;
     // required
-    gpulse_nvmlReturn_t (*init)(void);                                  // nvmlInit_v2
+    gpulse_nvmlReturn_t (*initialize)(void);                            // nvmlInit_v2
     gpulse_nvmlReturn_t (*shutdown)(void);                              // nvmlShutdown
     const char *(*errorString)(gpulse_nvmlReturn_t);                    // nvmlErrorString
     gpulse_nvmlReturn_t (*deviceGetCount)(unsigned int *);              // nvmlDeviceGetCount_v2
