@@ -3,29 +3,18 @@ import GPulseTransport
 import Logging
 import ServiceLifecycle
 
-/// Everything the agent needs to run, resolved from the command line and environment.
-public struct AgentConfiguration: Sendable {
-    public var labels: NodeLabels
-    public var aggregatorEndpoint: String
-    public var sampleRateHz: Double
-    public var publish: BatchPublisher.Settings
-    /// Root of procfs; "/proc" on a real host.
-    public var procRoot: String
-    /// Samples held between the sampling thread and the publisher.
-    public var ringCapacity: Int
+extension AgentConfig {
+    /// The node's labels, with the node id falling back to `hostname` when the config leaves it out.
+    public func labels(hostname: String) -> NodeLabels {
+        NodeLabels(
+            nodeID: node.id ?? hostname, pool: node.pool, site: node.site, tier: Tier(name: node.tier) ?? .unspecified,
+            workload: WorkloadClass(name: node.workload) ?? .unspecified, instanceClass: node.instanceClass)
+    }
 
-    public init(
-        labels: NodeLabels, aggregatorEndpoint: String, sampleRateHz: Double = 100, publishIntervalMilliseconds: Int = 100,
-        sendQueueBatches: Int32 = 600, procRoot: String = "/proc", ringCapacity: Int = 65_536
-    ) {
-        self.labels = labels
-        self.aggregatorEndpoint = aggregatorEndpoint
-        self.sampleRateHz = sampleRateHz
-        self.publish = BatchPublisher.Settings(
-            endpoint: aggregatorEndpoint, publishIntervalNanos: UInt64(publishIntervalMilliseconds) * 1_000_000,
-            sendQueueBatches: sendQueueBatches)
-        self.procRoot = procRoot
-        self.ringCapacity = ringCapacity
+    var publishSettings: BatchPublisher.Settings {
+        BatchPublisher.Settings(
+            endpoint: aggregator.endpoint, publishIntervalNanos: UInt64(aggregator.publishIntervalMs) * 1_000_000,
+            sendQueueBatches: Int32(clamping: aggregator.sendQueueBatches))
     }
 }
 
@@ -34,45 +23,62 @@ public struct AgentConfiguration: Sendable {
 public struct AgentService: Service {
     public static let version = "0.1.0"
 
-    private let configuration: AgentConfiguration
+    private let configuration: AgentConfig
+    private let labels: NodeLabels
     private let logger: Logger
 
-    public init(configuration: AgentConfiguration, logger: Logger) {
+    public init(configuration: AgentConfig, labels: NodeLabels, logger: Logger) {
         self.configuration = configuration
+        self.labels = labels
         self.logger = logger
     }
 
     public func run() async throws {
         let signals = SignalTable()
-        let ring = SampleRing(capacity: configuration.ringCapacity)
-        let samplers: [any Sampler] = [try CPUSampler(procRoot: configuration.procRoot, signals: signals)]
+        let ring = SampleRing(capacity: configuration.bufferSamples)
         let context = try ZMQContext()
+        let registry = SamplerRegistry(config: configuration, context: context, signals: signals, logger: logger)
         let session = UInt64.random(in: 1...UInt64.max)
-        let builder = BatchBuilder(labels: configuration.labels, session: session, signals: signals, agentVersion: Self.version)
-        let publisher = BatchPublisher(settings: configuration.publish, context: context, ring: ring, builder: builder, logger: logger)
-        let loop = SamplingLoop(samplers: samplers, rateHz: configuration.sampleRateHz, ring: ring, logger: logger)
+        let builder = BatchBuilder(labels: labels, session: session, signals: signals, agentVersion: Self.version)
+        let publisher = BatchPublisher(
+            settings: configuration.publishSettings, context: context, ring: ring, builder: builder,
+            probeLosses: registry.probeLosses, logger: logger)
+        // One thread per group, so a slow NVML call or a probe timeout never delays the fast tick.
+        let loops = registry.groups.map { SamplingLoop(samplers: $0.samplers, rateHz: $0.rateHz, ring: ring, logger: logger) }
 
         try publisher.start()
-        loop.start()
+        for loop in loops { loop.start() }
         logger.info(
             "agent started",
             metadata: [
-                "node_id": "\(configuration.labels.nodeID)", "aggregator": "\(configuration.aggregatorEndpoint)",
-                "rate_hz": "\(configuration.sampleRateHz)", "samplers": "\(samplers.map(\.name).joined(separator: ","))",
-                "session": "\(session)",
+                "node_id": "\(labels.nodeID)", "pool": "\(labels.pool)", "aggregator": "\(configuration.aggregator.endpoint)",
+                "groups": "\(registry.groups.map { "\($0.name)=\($0.rateHz)Hz" }.joined(separator: ","))",
+                "samplers": "\(registry.samplerNames.joined(separator: ","))", "session": "\(session)",
             ])
 
         try? await gracefulShutdown()
 
         // Stop sampling first, so the publisher's final flush holds everything sampled.
-        loop.stop()
+        for loop in loops { loop.stop() }
         publisher.stop()
         let p = publisher.currentStats
+        for (group, loop) in zip(registry.groups, loops) {
+            for stat in loop.samplerStats {
+                logger.info(
+                    "sampler totals",
+                    metadata: [
+                        "sampler": "\(stat.name)", "group": "\(group.name)", "runs": "\(stat.runs)", "failures": "\(stat.failures)",
+                        "mean_us": "\(stat.runs == 0 ? 0 : stat.totalNanos / stat.runs / 1000)", "last_error": "\(stat.lastError ?? "none")",
+                    ])
+            }
+        }
         logger.info(
             "agent stopped",
             metadata: [
-                "ticks": "\(loop.tickCount)", "missed_ticks": "\(loop.missedTickCount)", "batches_sent": "\(p.batchesSent)",
-                "samples_sent": "\(p.samplesSent)", "batches_dropped": "\(p.batchesDropped)", "samples_dropped": "\(p.samplesDropped)",
+                "ticks": "\(loops.first?.tickCount ?? 0)", "missed_ticks": "\(loops.reduce(0) { $0 + $1.missedTickCount })",
+                "batches_sent": "\(p.batchesSent)", "samples_sent": "\(p.samplesSent)", "batches_dropped": "\(p.batchesDropped)",
+                "samples_dropped": "\(p.samplesDropped)",
             ])
+        registry.nvml?.close()
     }
 }

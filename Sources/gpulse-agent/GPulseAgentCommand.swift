@@ -14,104 +14,141 @@ struct GPulseAgentCommand: AsyncParsableCommand {
         commandName: "gpulse-agent",
         abstract: "Samples this GPU host at high frequency and publishes batches to a gpulse aggregator.",
         discussion: """
-            Runs on every GPU host. Samples are taken on a dedicated thread at --rate Hz and sent every \
-            --publish-interval-ms as one MetricsBatch (protobuf) over ZeroMQ PUSH to the aggregator. \
-            While the aggregator is unreachable the agent keeps sampling, queues up to --send-queue batches, \
-            then drops and counts what does not fit; the count reaches the aggregator with the next batch.
+            Runs on every GPU host. Samplers (cpu, memory, network, gpu via NVML, rtt probes, \
+            application reports) run in groups, each group on its own thread at its own rate. Every \
+            publish interval the samples go to the aggregator as one MetricsBatch (protobuf) over \
+            ZeroMQ PUSH. While the aggregator is unreachable the agent keeps sampling, queues up to \
+            aggregator.send_queue_batches batches, then drops and counts what does not fit; the count \
+            reaches the aggregator with the next batch.
 
-            Examples:
-              gpulse-agent run --aggregator tcp://10.0.0.5:7461 --pool llm-online --site cloud-eu-west
-              GPULSE_NODE_ID=gpu-17 gpulse-agent run --rate 500
+            First steps on a new host:
+              gpulse-agent once                      # one round of every sampler, as a table
+              gpulse-agent check-config --config /etc/gpulse/agent.yaml
+              gpulse-agent run --config /etc/gpulse/agent.yaml
             """,
         version: AgentService.version,
-        subcommands: [Run.self],
+        subcommands: [Run.self, Once.self, CheckConfig.self],
         defaultSubcommand: Run.self)
 }
 
-struct LoggingOptions: ParsableArguments {
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Options shared by every subcommand that reads the configuration.
+struct ConfigOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Agent configuration file (YAML); see config/agent.yaml. Without it, built-in defaults.", valueName: "file"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Aggregator metrics endpoint; overrides aggregator.endpoint. Environment: GPULSE_AGGREGATOR.", valueName: "endpoint"))
+    var aggregator: String?
+
+    @Option(name: .customLong("node-id"), help: ArgumentHelp("Unique name of this host; overrides node.id. Environment: GPULSE_NODE_ID. Default: the hostname.", valueName: "name"))
+    var nodeID: String?
+
+    @Option(help: ArgumentHelp("Pool this node serves; overrides node.pool.", valueName: "pool"))
+    var pool: String?
+
+    @Option(help: ArgumentHelp("Rate of the 'fast' sampler group in Hz (1 to 1000); overrides groups.fast.rate_hz.", valueName: "hz"))
+    var rate: Double?
+
+    @Option(name: .customLong("nvml-library"), help: ArgumentHelp("Path or soname of NVML; overrides samplers.gpu.library.", valueName: "path"))
+    var nvmlLibrary: String?
+
+    @Option(help: ArgumentHelp("Root of procfs; overrides procfs_root (tests, containers with the host's /proc mounted).", valueName: "dir"))
+    var procRoot: String?
+
     @Option(help: "Least severe level logged.")
     var logLevel: Logger.Level = .info
 
-    func bootstrap(label: String) -> Logger {
+    /// The file, then the environment, then the flags: later wins.
+    func resolve() throws -> (AgentConfig, NodeLabels) {
+        var config = AgentConfig()
+        if let path = config_ {
+            config = try AgentConfig.load(path: path)
+        }
+        let env = Environment()
+        if let v = env["GPULSE_NODE_ID"] { config.node.id = v }
+        if let v = env["GPULSE_AGGREGATOR"] { config.aggregator.endpoint = v }
+        if let v = nodeID { config.node.id = v }
+        if let v = aggregator { config.aggregator.endpoint = v }
+        if let v = pool { config.node.pool = v }
+        if let v = rate { config.groups["fast"] = AgentConfig.Group(rateHz: v) }
+        if let v = nvmlLibrary { config.samplers.gpu.library = v }
+        if let v = procRoot { config.procfsRoot = v }
+        let issues = config.validate()
+        guard issues.isEmpty else { throw ConfigError(path: config_ ?? "command line", issues: issues) }
+        return (config, config.labels(hostname: Environment.hostname()))
+    }
+
+    private var config_: String? { config }
+
+    func bootstrapLogging() -> Logger {
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
-        return Logger(label: label)
+        return Logger(label: "gpulse-agent")
     }
 }
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Sample and publish until SIGTERM or SIGINT (the last partial batch is flushed).")
 
-    @Option(help: ArgumentHelp("Aggregator metrics endpoint. Environment: GPULSE_AGGREGATOR.", valueName: "endpoint"))
-    var aggregator: String?
-
-    @Option(name: .customLong("node-id"), help: ArgumentHelp("Unique name of this host in the fleet. Environment: GPULSE_NODE_ID. Default: the hostname.", valueName: "name"))
-    var nodeID: String?
-
-    @Option(help: "Pool this node serves (e.g. llm-online); the aggregator groups and scales by pool.")
-    var pool: String = "default"
-
-    @Option(help: "Site or region of this node (e.g. cloud-eu-west, edge-fra1).")
-    var site: String = ""
-
-    @Option(help: "Where the node runs: cloud or edge.")
-    var tier: String = "cloud"
-
-    @Option(help: "Workload class of the pool: online (latency-bound) or batch (deadline-bound).")
-    var workload: String = "online"
-
-    @Option(help: "Instance class of this node, as named in the aggregator config (e.g. on_demand, reserved, spot).")
-    var instanceClass: String = "on_demand"
-
-    @Option(help: "Samples per second of the sampling loop, 1 to 1000.")
-    var rate: Double = 100
-
-    @Option(name: .customLong("publish-interval-ms"), help: "Milliseconds between batches sent to the aggregator, 10 to 10000.")
-    var publishIntervalMilliseconds: Int = 100
-
-    @Option(name: .customLong("send-queue"), help: "Batches queued while the aggregator is unreachable before new ones are dropped and counted.")
-    var sendQueueBatches: Int32 = 600
-
-    @Option(help: "Root of procfs; change only to read a copy (tests, containers with a host /proc mount).")
-    var procRoot: String = "/proc"
-
-    @OptionGroup var logging: LoggingOptions
-
-    func validate() throws {
-        guard (1...1000).contains(rate) else { throw ValidationError("--rate must be between 1 and 1000 Hz, got \(rate)") }
-        guard (10...10_000).contains(publishIntervalMilliseconds) else {
-            throw ValidationError("--publish-interval-ms must be between 10 and 10000, got \(publishIntervalMilliseconds)")
-        }
-        guard sendQueueBatches > 0 else { throw ValidationError("--send-queue must be positive") }
-        guard Tier(name: tier) != nil else { throw ValidationError("--tier must be cloud or edge, got '\(tier)'") }
-        guard WorkloadClass(name: workload) != nil else { throw ValidationError("--workload must be online or batch, got '\(workload)'") }
-    }
+    @OptionGroup var options: ConfigOptions
 
     func run() async throws {
-        let logger = logging.bootstrap(label: "gpulse-agent")
-        let env = Environment()
-        let labels = NodeLabels(
-            nodeID: nodeID ?? env["GPULSE_NODE_ID"] ?? Environment.hostname(),
-            pool: pool, site: site, tier: Tier(name: tier)!, workload: WorkloadClass(name: workload)!,
-            instanceClass: instanceClass)
-        let configuration = AgentConfiguration(
-            labels: labels, aggregatorEndpoint: aggregator ?? env["GPULSE_AGGREGATOR"] ?? "tcp://127.0.0.1:7461",
-            sampleRateHz: rate, publishIntervalMilliseconds: publishIntervalMilliseconds,
-            sendQueueBatches: sendQueueBatches, procRoot: procRoot)
-        let service = AgentService(configuration: configuration, logger: logger)
+        let logger = options.bootstrapLogging()
+        let (config, labels) = try options.resolve()
+        let service = AgentService(configuration: config, labels: labels, logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
 }
 
-/// Process environment, read once.
+struct Once: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run every enabled sampler once (two readings 250 ms apart) and print what it read.",
+        discussion: "Sends nothing. Use it to see what the agent would measure on this host, and why a sampler is off.")
+
+    @OptionGroup var options: ConfigOptions
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func run() throws {
+        let logger = options.bootstrapLogging()
+        let (config, labels) = try options.resolve()
+        let report = try OnceReport.collect(config: config, labels: labels, logger: logger)
+        print(json ? report.json() : report.text())
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Validate a configuration file and print every problem with its key path; exit 1 if any.")
+
+    @OptionGroup var options: ConfigOptions
+
+    func validate() throws {
+        guard options.config != nil else { throw ValidationError("check-config needs --config FILE") }
+    }
+
+    func run() throws {
+        do {
+            let (config, labels) = try options.resolve()
+            print("\(options.config!): ok (node \(labels.nodeID), pool \(config.node.pool), aggregator \(config.aggregator.endpoint))")
+        } catch let error as ConfigError {
+            print(error.description)
+            throw ExitCode(1)
+        }
+    }
+}
+
+
+/// Process environment.
 struct Environment {
     subscript(name: String) -> String? {
         guard let value = getenv(name) else { return nil }

@@ -11,13 +11,18 @@ from golden import golden_batch
 from gpulse.v1 import metrics_pb2 as m
 
 
-def test_python_decodes_batches_the_swift_agent_sent(bins, procs):
+def test_python_decodes_batches_the_swift_agent_sent(bins, procs, tmp_path):
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     port = pull.bind_to_random_port("tcp://127.0.0.1")
-    agent = procs([bins / "gpulse-agent", "run", "--aggregator", f"tcp://127.0.0.1:{port}", "--node-id", "interop-node",
-                   "--pool", "interop-pool", "--site", "edge-x", "--tier", "edge", "--workload", "batch",
-                   "--rate", "200", "--publish-interval-ms", "50"])
+    config = tmp_path / "agent.yaml"
+    config.write_text(f"""
+node: {{id: interop-node, pool: interop-pool, site: edge-x, tier: edge, workload: batch}}
+aggregator: {{endpoint: "tcp://127.0.0.1:{port}", publish_interval_ms: 50}}
+groups: {{fast: {{rate_hz: 200}}}}
+samplers: {{gpu: {{enabled: false}}}}
+""")
+    agent = procs([bins / "gpulse-agent", "run", "--config", config])
     batches = []
     deadline = time.monotonic() + 10
     while len(batches) < 8 and time.monotonic() < deadline:
