@@ -63,6 +63,14 @@ public struct AgentService: Service {
         publisher.stop()
         let p = publisher.currentStats
         for (group, loop) in zip(registry.groups, loops) {
+            let late = loop.tickLateness
+            logger.info(
+                "group totals",
+                metadata: [
+                    "group": "\(group.name)", "rate_hz": "\(group.rateHz)", "ticks": "\(loop.tickCount)", "missed_ticks": "\(loop.missedTickCount)",
+                    "lateness_p50_us": "\(late.quantile(0.5) ?? 0)", "lateness_p99_us": "\(late.quantile(0.99) ?? 0)",
+                    "lateness_max_us": "\(late.maxMicros)",
+                ])
             for stat in loop.samplerStats {
                 logger.info(
                     "sampler totals",
@@ -75,7 +83,6 @@ public struct AgentService: Service {
         logger.info(
             "agent stopped",
             metadata: [
-                "ticks": "\(loops.first?.tickCount ?? 0)", "missed_ticks": "\(loops.reduce(0) { $0 + $1.missedTickCount })",
                 "batches_sent": "\(p.batchesSent)", "samples_sent": "\(p.samplesSent)", "batches_dropped": "\(p.batchesDropped)",
                 "samples_dropped": "\(p.samplesDropped)",
             ])

@@ -24,6 +24,7 @@ public final class SamplingLoop: Sendable {
     private let stats: Mutex<[SamplerStats]>
     private let ticks = Atomic<UInt64>(0)
     private let missedTicks = Atomic<UInt64>(0)
+    private let lateness = Mutex(LatencyHistogram())
     private let thread: Mutex<WorkerThread?> = Mutex(nil)
     private let box: SamplerBox
     private let ring: SampleRing
@@ -54,6 +55,8 @@ public final class SamplingLoop: Sendable {
     public var tickCount: UInt64 { ticks.load(ordering: .relaxed) }
     /// Ticks skipped because a tick overran its whole period.
     public var missedTickCount: UInt64 { missedTicks.load(ordering: .relaxed) }
+    /// Actual minus scheduled start of each tick, microseconds: the loop's jitter.
+    public var tickLateness: LatencyHistogram { lateness.withLock { $0 } }
 
     private func run(_ worker: WorkerThread) {
         let samplers = box.samplers
@@ -62,6 +65,8 @@ public final class SamplingLoop: Sendable {
         while !worker.shouldStop {
             SystemClock.sleep(untilMonotonicNanos: deadline)
             let tickStart = SystemClock.monotonicNanos()
+            let late = tickStart > deadline ? (tickStart - deadline) / 1000 : 0
+            lateness.withLock { $0.record(micros: late) }
             for (i, sampler) in samplers.enumerated() {
                 var sink = SampleSink(ring: ring, monotonicNanos: tickStart)
                 let begin = SystemClock.monotonicNanos()
