@@ -3,6 +3,12 @@ public enum MemInfoParser {
     public struct Reading: Sendable, Hashable {
         public var totalKiB: UInt64
         public var availableKiB: UInt64
+
+        public init(totalKiB: UInt64, availableKiB: UInt64) {
+            self.totalKiB = totalKiB
+            self.availableKiB = availableKiB
+        }
+
         /// Fraction 0...1 of memory not available to new work.
         public var usedFraction: Float {
             totalKiB == 0 ? 0 : Float(1 - min(1, Double(availableKiB) / Double(totalKiB)))
