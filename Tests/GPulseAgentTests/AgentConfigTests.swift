@@ -1,0 +1,60 @@
+import Foundation
+import GPulseAgent
+import Testing
+
+@Suite struct AgentConfigTests {
+    @Test func shippedExampleIsValidAndEqualsTheDefaults() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config/agent.yaml").standardized.path
+        let config = try AgentConfig.load(path: path)
+        #expect(config == AgentConfig(), "config/agent.yaml documents the defaults; keep them in step")
+    }
+
+    @Test func emptyFileMeansDefaults() throws {
+        #expect(try AgentConfig.parse(yaml: "") == AgentConfig())
+    }
+
+    @Test func partialFileKeepsOtherDefaults() throws {
+        let c = try AgentConfig.parse(yaml: "node: {pool: p1}\ngroups: {fast: {rate_hz: 500}}\nsamplers: {cpu: {per_core: true}}\n")
+        #expect(c.node.pool == "p1" && c.node.tier == "cloud")
+        #expect(c.groups["fast"]?.rateHz == 500 && c.groups["gpu"]?.rateHz == 10)
+        #expect(c.samplers.cpu.perCore && c.samplers.cpu.enabled)
+    }
+
+    func issues(_ yaml: String) -> [String] {
+        do {
+            _ = try AgentConfig.parse(yaml: yaml)
+            return []
+        } catch {
+            return error.issues.map(\.description)
+        }
+    }
+
+    @Test func misspeltKeysAreErrorsWithLine() {
+        #expect(issues("node:\n  pool: a\n  tiers: edge\n") == ["node.tiers (line 3): unknown key (known here: id, instance_class, pool, site, tier, workload)"])
+    }
+
+    @Test func everyBadValueIsReportedWithItsKeyPath() {
+        let found = issues("""
+            node: {tier: moon, workload: gaming}
+            aggregator: {publish_interval_ms: 5}
+            groups: {fast: {rate_hz: 5000}}
+            samplers:
+              rtt: {enabled: true, targets: ["nohost"]}
+              memory: {group: nowhere}
+            """)
+        #expect(found == [
+            "node.tier: must be cloud or edge, got 'moon'",
+            "node.workload: must be online or batch, got 'gaming'",
+            "aggregator.publish_interval_ms: must be 10 to 10000, got 5",
+            "groups.fast.rate_hz: must be 1 to 1000 Hz, got 5000.0",
+            "samplers.memory.group: names group 'nowhere', which is not under groups: (have app, fast, gpu, probes)",
+            "samplers.rtt.targets[0]: 'nohost' is not host:port",
+        ])
+    }
+
+    @Test func wrongTypesNameTheKey() {
+        #expect(issues("aggregator: {send_queue_batches: lots}\n") == ["aggregator.send_queue_batches: expected Int"])
+        #expect(issues("- just\n- a list\n") == ["(top level) (line 1): expected a mapping of keys"])
+        #expect(issues("node: [unclosed\n").first?.hasPrefix("(top level): not valid YAML") == true)
+    }
+}
