@@ -21,7 +21,7 @@ def test_agent_to_aggregator_without_gaps_and_with_final_flush(bins, procs):
     assert node["restarts"] == "0" and node["duplicates"] == "0"
     assert sent["batches_dropped"] == "0" and sent["samples_dropped"] == "0"
     fast = fields([l for l in agent_out.splitlines() if "group totals" in l and "group=fast" in l][-1])
-    assert int(fast["ticks"]) > 500 and fast["rate_hz"] == "500.0"
+    assert int(fast["ticks"]) > 100 and fast["rate_hz"] == "500.0"
 
 
 def test_bad_endpoint_is_a_clear_error_not_a_crash(bins, procs):
