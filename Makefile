@@ -2,8 +2,9 @@
 SWIFT ?= swift
 PREFIX ?= /usr/local
 DEMO_SECONDS ?= 5
+BENCH_SECONDS ?= 30
 
-.PHONY: all setup build release test test-swift test-python check-proto proto demo bench clean
+.PHONY: all setup build release test check-proto proto demo bench clean
 
 all: build
 
@@ -20,6 +21,8 @@ release: setup
 ## Python interop and end-to-end tests against the built executables.
 test: setup check-proto
 	$(SWIFT) build --build-tests
+	$(SWIFT) build --product FakeNVML
+	$(SWIFT) build --product FakeNVMLMissingSymbols
 	$(SWIFT) test
 	GPULSE_BIN="$$($(SWIFT) build --show-bin-path)" .venv/bin/python -m pytest -q Tests/e2e
 
@@ -35,9 +38,14 @@ demo: setup
 	$(SWIFT) build -c release --product gpulse-aggregator
 	scripts/demo.sh "$$($(SWIFT) build -c release --show-bin-path)" $(DEMO_SECONDS)
 
-bench: setup
+## Every benchmark, each beside a peer measured in the same run; writes BENCHMARKS.md.
+bench:
+	@scripts/setup.sh --bench
 	$(SWIFT) build -c release --product gpulse-bench
+	$(SWIFT) build -c release --product gpulse-agent
+	$(SWIFT) build -c release --product FakeNVML
 	"$$($(SWIFT) build -c release --show-bin-path)/gpulse-bench" --output BENCHMARKS.md
+	.venv/bin/python bench/agent_cost.py "$$($(SWIFT) build -c release --show-bin-path)" --seconds $(BENCH_SECONDS) --markdown BENCHMARKS.md
 
 clean:
 	rm -rf .build .venv

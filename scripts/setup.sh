@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything gpulse needs to build, test and benchmark on Debian/Ubuntu, skipping what is
+# Installs everything gpulse needs to build and test (and, with --bench, benchmark) on Debian/Ubuntu, skipping what is
 # already there. Safe to run again. Needs root or sudo for apt-get, and PyPI for the test venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,10 @@ APT_PACKAGES=(
   protobuf-compiler    # protoc: generates the Python modules for the interop tests
 )
 PYTHON=${PYTHON:-python3}
+# `setup.sh --bench` adds the peers the benchmarks measure against in the same run.
+if [ "${1:-}" = "--bench" ]; then
+  APT_PACKAGES+=(prometheus-node-exporter)
+fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -83,3 +83,30 @@ int gpulse_bench_protobuf_c(const uint8_t *bytes, size_t length, int count, doub
     gpulse__v1__metrics_batch__free_unpacked(m, NULL);
     return 0;
 }
+
+static int compare_doubles(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double gpulse_bench_sleep_loop(double hz, double seconds) {
+    long period = (long)(1e9 / hz);
+    long ticks = (long)(hz * seconds);
+    double *late = malloc(sizeof(double) * (size_t)ticks);
+    struct timespec deadline, now;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    for (long i = 0; i < ticks; i++) {
+        deadline.tv_nsec += period;
+        while (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_nsec -= 1000000000L;
+            deadline.tv_sec++;
+        }
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        late[i] = ((double)(now.tv_sec - deadline.tv_sec) * 1e9 + (double)(now.tv_nsec - deadline.tv_nsec)) / 1e3;
+    }
+    qsort(late, (size_t)ticks, sizeof(double), compare_doubles);
+    double p99 = late[(size_t)((double)ticks * 0.99)];
+    free(late);
+    return p99;
+}

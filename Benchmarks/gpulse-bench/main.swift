@@ -1,6 +1,7 @@
 // gpulse-bench: every benchmark of the project, each beside a peer measured in the same run.
 // Figures are medians of several rounds; peers and gpulse alternate so machine noise hits both.
 //   gpulse-bench [--rounds N] [--output FILE.md]
+//   gpulse-bench --bare-loop HZ SECONDS   (the sampling-loop floor, for bench/agent_cost.py)
 import CBenchPeers
 import Foundation
 import GPulseCore
@@ -23,6 +24,13 @@ func option(_ name: String) -> String? {
 }
 let rounds = Int(option("--rounds") ?? "") ?? 5
 let output = option("--output")
+
+// `gpulse-bench --bare-loop HZ SECONDS`: only the C sleep loop, in its own process, so that
+// bench/agent_cost.py can measure its CPU time as the floor beside the agent's.
+if let i = arguments.firstIndex(of: "--bare-loop"), i + 2 < arguments.count, let hz = Double(arguments[i + 1]), let s = Double(arguments[i + 2]) {
+    print("bare_loop_p99_us=\(gpulse_bench_sleep_loop(hz, s))")
+    exit(0)
+}
 
 func median(_ xs: [Double]) -> Double {
     let s = xs.sorted()

@@ -46,8 +46,9 @@ import Testing
 }
 
 @Suite struct CPUSamplerTests {
+    /// `t` in seconds of a made-up monotonic clock.
     func run(_ sampler: CPUSampler, ring: SampleRing, at t: UInt64) throws -> [Sample] {
-        var sink = SampleSink(ring: ring, monotonicNanos: t)
+        var sink = SampleSink(ring: ring, monotonicNanos: t * 1_000_000_000)
         try sampler.sample(into: &sink)
         var out: [Sample] = []
         ring.drain(into: &out)
@@ -64,7 +65,22 @@ import Testing
         let samples = try run(sampler, ring: ring, at: 2)
         let byKind = Dictionary(uniqueKeysWithValues: samples.map { (signals.entry($0.signal)!.kind, $0.value) })
         #expect(byKind == [.cpuUtil: 0.6, .cpuIOWait: 0.1])
-        #expect(samples.allSatisfy { $0.monotonicNanos == 2 })
+        #expect(samples.allSatisfy { $0.monotonicNanos == 2_000_000_000 })
+    }
+
+    @Test func readsAtMostOncePerKernelTick() throws {
+        let fixture = try ProcfsFixture("cpu-steady")
+        let ring = SampleRing(capacity: 16)
+        let sampler = try CPUSampler(procRoot: fixture.path, signals: SignalTable())
+        var sink = SampleSink(ring: ring, monotonicNanos: 1_000_000_000)
+        try sampler.sample(into: &sink)
+        try fixture.advance(to: "proc1")
+        sink = SampleSink(ring: ring, monotonicNanos: 1_002_000_000)  // 2 ms later: the file is not read
+        try sampler.sample(into: &sink)
+        #expect(ring.count == 0)
+        sink = SampleSink(ring: ring, monotonicNanos: 1_010_000_000)  // one 10 ms tick later: it is
+        try sampler.sample(into: &sink)
+        #expect(ring.count == 2)
     }
 
     @Test func counterResetYieldsNoValueThenRecovers() throws {
@@ -95,12 +111,16 @@ import Testing
     @Test func realProcStatYieldsFractions() throws {
         let ring = SampleRing(capacity: 16)
         let sampler = try CPUSampler(procRoot: "/proc", signals: SignalTable())
-        _ = try run(sampler, ring: ring, at: 1)
+        var sink = SampleSink(ring: ring, monotonicNanos: SystemClock.monotonicNanos())
+        try sampler.sample(into: &sink)
         // Burn CPU for a few clock ticks so the counters move.
         var x = 0.0
         let end = SystemClock.monotonicNanos() + 60_000_000
         while SystemClock.monotonicNanos() < end { x += 1 }
-        let samples = try run(sampler, ring: ring, at: 2)
+        sink = SampleSink(ring: ring, monotonicNanos: SystemClock.monotonicNanos())
+        try sampler.sample(into: &sink)
+        var samples: [Sample] = []
+        ring.drain(into: &samples)
         #expect(x > 0)
         #expect(samples.count == 2)
         #expect(samples.allSatisfy { (0...1).contains($0.value) })

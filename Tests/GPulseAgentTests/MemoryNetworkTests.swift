@@ -101,9 +101,9 @@ func collect(_ sampler: any Sampler, _ ring: SampleRing, at t: UInt64, _ signals
         let signals = SignalTable()
         let ring = SampleRing(capacity: 64)
         let sampler = try CPUSampler(procRoot: fixture.path, perCore: true, signals: signals)
-        _ = try collect(sampler, ring, at: 1, signals)
+        _ = try collect(sampler, ring, at: 1_000_000_000, signals)
         try fixture.advance(to: "proc1")  // cpu1 went offline; cpu0 advanced by 1+1+75+1 ticks
-        let values = try collect(sampler, ring, at: 2, signals)
+        let values = try collect(sampler, ring, at: 2_000_000_000, signals)
         #expect(values["cpu_util[cpu1]"] == nil)
         #expect(values["cpu_util[cpu0]"] == Float(2.0 / 78.0))
         #expect(values["cpu_util"] == nil, "aggregate idle went backwards: no value")

@@ -11,3 +11,7 @@ double gpulse_bench_raw_zmq(const char *endpoint, size_t frame_size, int count);
 /// Unpacks `bytes` (a MetricsBatch) and packs the result again, `count` times each, with protobuf-c
 /// alone. Writes the elapsed seconds of each half. Returns 0, or -1 if the bytes do not unpack.
 int gpulse_bench_protobuf_c(const uint8_t *bytes, size_t length, int count, double *unpack_seconds, double *pack_seconds);
+
+/// The least a periodic sampler can cost: a loop that sleeps to absolute CLOCK_MONOTONIC deadlines
+/// at `hz` for `seconds` and does nothing else. Returns p99 lateness in microseconds.
+double gpulse_bench_sleep_loop(double hz, double seconds);

@@ -1,8 +1,14 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import GPulseCore
 
-/// CPU utilization and iowait from /proc/stat, as deltas between consecutive ticks: whole host, and
+/// CPU utilization and iowait from /proc/stat, as deltas between consecutive readings: whole host, and
 /// optionally per core (subject "cpuN"). Cores that go offline lose their baseline; cores that come
 /// online start with one.
+///
+/// The kernel advances these counters once per clock tick (USER_HZ, 100 per second), so the file is
+/// read at most once per tick even when the group runs faster: a faster read could not see a change.
 public final class CPUSampler: Sampler {
     public let name = "cpu"
     private let file: ProcFile
@@ -12,6 +18,8 @@ public final class CPUSampler: Sampler {
     private let perCore: Bool
     private var previous: CPUTimes?
     private var cores: [(util: SignalID, iowait: SignalID, previous: CPUTimes?, seen: Bool)] = []
+    private let minimumIntervalNanos: UInt64
+    private var lastReadNanos: UInt64?
 
     /// - Parameter procRoot: the procfs mount, "/proc" on a real host, a fixture directory in tests.
     public init(procRoot: String, perCore: Bool = false, signals: SignalTable) throws(ProcFileError) {
@@ -20,9 +28,13 @@ public final class CPUSampler: Sampler {
         self.perCore = perCore
         utilID = signals.id(.cpuUtil)
         iowaitID = signals.id(.cpuIOWait)
+        let ticksPerSecond = sysconf(Int32(_SC_CLK_TCK))
+        minimumIntervalNanos = ticksPerSecond > 0 ? UInt64(1_000_000_000 / ticksPerSecond) : 10_000_000
     }
 
     public func sample(into sink: inout SampleSink) throws {
+        if let last = lastReadNanos, sink.monotonicNanos &- last < minimumIntervalNanos { return }
+        lastReadNanos = sink.monotonicNanos
         let text = try file.read()
         var total: CPUTimes?
         for i in cores.indices { cores[i].seen = false }
