@@ -61,25 +61,23 @@ struct ConfigOptions: ParsableArguments {
 
     /// The file, then the environment, then the flags: later wins.
     func resolve() throws -> (AgentConfig, NodeLabels) {
-        var config = AgentConfig()
-        if let path = config_ {
-            config = try AgentConfig.load(path: path)
+        var resolved = AgentConfig()
+        if let path = config {
+            resolved = try AgentConfig.load(path: path)
         }
         let env = Environment()
-        if let v = env["GPULSE_NODE_ID"] { config.node.id = v }
-        if let v = env["GPULSE_AGGREGATOR"] { config.aggregator.endpoint = v }
-        if let v = nodeID { config.node.id = v }
-        if let v = aggregator { config.aggregator.endpoint = v }
-        if let v = pool { config.node.pool = v }
-        if let v = rate { config.groups["fast"] = AgentConfig.Group(rateHz: v) }
-        if let v = nvmlLibrary { config.samplers.gpu.library = v }
-        if let v = procRoot { config.procfsRoot = v }
-        let issues = config.validate()
-        guard issues.isEmpty else { throw ConfigError(path: config_ ?? "command line", issues: issues) }
-        return (config, config.labels(hostname: Environment.hostname()))
+        if let v = env["GPULSE_NODE_ID"] { resolved.node.id = v }
+        if let v = env["GPULSE_AGGREGATOR"] { resolved.aggregator.endpoint = v }
+        if let v = nodeID { resolved.node.id = v }
+        if let v = aggregator { resolved.aggregator.endpoint = v }
+        if let v = pool { resolved.node.pool = v }
+        if let v = rate { resolved.groups["fast"] = AgentConfig.Group(rateHz: v) }
+        if let v = nvmlLibrary { resolved.samplers.gpu.library = v }
+        if let v = procRoot { resolved.procfsRoot = v }
+        let issues = resolved.validate()
+        guard issues.isEmpty else { throw ConfigError(path: config ?? "command line", issues: issues) }
+        return (resolved, resolved.labels(hostname: Environment.hostname()))
     }
-
-    private var config_: String? { config }
 
     func bootstrapLogging() -> Logger {
         let level = logLevel
