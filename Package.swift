@@ -74,7 +74,7 @@ let package = Package(
         .executableTarget(
             name: "gpulse-aggregator",
             dependencies: [
-                "GPulseAggregator",
+                "GPulseAggregator", "GPulseCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -21,7 +21,7 @@ extension AgentConfig {
 /// The agent as a service: sampling thread, publisher thread, graceful stop on SIGTERM that
 /// publishes the last partial batch.
 public struct AgentService: Service {
-    public static let version = "0.1.0"
+    public static let version = gpulseVersion
 
     private let configuration: AgentConfig
     private let labels: NodeLabels
@@ -77,6 +77,7 @@ public struct AgentService: Service {
                     metadata: [
                         "sampler": "\(stat.name)", "group": "\(group.name)", "runs": "\(stat.runs)", "failures": "\(stat.failures)",
                         "mean_us": "\(stat.runs == 0 ? 0 : stat.totalNanos / stat.runs / 1000)", "last_error": "\(stat.lastError ?? "none")",
+                        "non_finite_values": "\(stat.nonFiniteValues)", "rejected_inputs": "\(stat.rejectedInputs)",
                     ])
             }
         }

@@ -68,7 +68,7 @@ public final class BatchPublisher: Sendable {
             .heartbeatTimeoutMilliseconds(3000),
         ])
         try socket.connect(settings.endpoint)
-        let owned = SocketHandOver(socket)
+        let owned = Handoff(socket)
         let t = WorkerThread(name: "gpulse-publish") { [self] worker in run(worker, socket: owned.take()) }
         thread.withLock { $0 = t }
     }
@@ -153,15 +153,5 @@ public final class BatchPublisher: Sendable {
         // Final flush: the last partial interval is published, then LINGER gives it time to leave.
         publishOnce()
         socket.close()
-    }
-}
-
-/// Moves a socket created on one thread to the thread that will own it from then on.
-final class SocketHandOver: @unchecked Sendable {
-    private var socket: ZMQSocket?
-    init(_ socket: ZMQSocket) { self.socket = socket }
-    func take() -> ZMQSocket {
-        defer { socket = nil }
-        return socket!
     }
 }

@@ -132,4 +132,10 @@ public protocol Sampler: AnyObject {
     var name: String { get }
     /// Takes one reading and emits its values. Throws when the reading failed; the loop counts it.
     func sample(into sink: inout SampleSink) throws
+    /// Bad input received from outside and dropped so far (only samplers that take input have any).
+    var rejectedInputs: UInt64 { get }
+}
+
+extension Sampler {
+    public var rejectedInputs: UInt64 { 0 }
 }

@@ -8,6 +8,10 @@ public struct SamplerStats: Sendable, Hashable {
     public var runs: UInt64 = 0
     public var failures: UInt64 = 0
     public var totalNanos: UInt64 = 0
+    /// NaN or infinite values the sampler produced; counted here, never sent.
+    public var nonFiniteValues: UInt64 = 0
+    /// Bad input the sampler received from outside (e.g. invalid application reports).
+    public var rejectedInputs: UInt64 = 0
     public var lastError: String?
 }
 
@@ -67,8 +71,9 @@ public final class SamplingLoop: Sendable {
         var localLateness = LatencyHistogram()
         var pendingTicks: UInt64 = 0
         func publish() {
-            let snapshot = local
-            stats.withLock { $0 = snapshot }
+            for i in samplers.indices { local[i].rejectedInputs = samplers[i].rejectedInputs }
+            // Element-wise, so neither array is copied (no allocation on the tick).
+            stats.withLock { s in for i in s.indices { s[i] = local[i] } }
             lateness.withLock { $0.merge(localLateness) }
             localLateness = LatencyHistogram()
             ticks.add(pendingTicks, ordering: .relaxed)
@@ -86,6 +91,7 @@ public final class SamplingLoop: Sendable {
                 let end = SystemClock.monotonicNanos()
                 local[i].runs &+= 1
                 local[i].totalNanos &+= end - begin
+                local[i].nonFiniteValues &+= UInt64(sink.rejectedNonFinite)
                 begin = end
                 if let failure {
                     local[i].failures &+= 1

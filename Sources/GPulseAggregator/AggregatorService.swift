@@ -68,7 +68,7 @@ public final class AggregatorService: Service, Sendable {
                 "libzmq": "\(ZMQContext.libraryVersion)",
             ])
 
-        let sockets = IngestSockets(pull: pull, pub: pub)
+        let sockets = Handoff((pull, pub))
         let thread = WorkerThread(name: "gpulse-ingest") { [self] worker in
             ingest(worker, sockets: sockets)
         }
@@ -78,7 +78,7 @@ public final class AggregatorService: Service, Sendable {
         logSummary(final: true)
     }
 
-    private func ingest(_ worker: WorkerThread, sockets: IngestSockets) {
+    private func ingest(_ worker: WorkerThread, sockets: Handoff<(ZMQSocket, ZMQSocket)>) {
         let (pull, pub) = sockets.take()
         defer {
             pull.close()
@@ -167,15 +167,5 @@ public final class AggregatorService: Service, Sendable {
                 "rejected": "\(snapshot.batchesRejected)", "rejected_by_reason": "\(rejected.isEmpty ? "none" : rejected)",
                 "unknown_series_ignored": "\(snapshot.unknownSeriesIgnored)",
             ])
-    }
-}
-
-/// Carries the sockets, created on the service's task, to the ingest thread that owns them from then on.
-final class IngestSockets: @unchecked Sendable {
-    private var sockets: (ZMQSocket, ZMQSocket)?
-    init(pull: ZMQSocket, pub: ZMQSocket) { sockets = (pull, pub) }
-    func take() -> (ZMQSocket, ZMQSocket) {
-        defer { sockets = nil }
-        return sockets!
     }
 }

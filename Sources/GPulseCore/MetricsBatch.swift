@@ -1,3 +1,6 @@
+/// The gpulse release both executables report (`--version`, `agent_version` in batches).
+public let gpulseVersion = "0.1.0"
+
 /// The protocol version this build speaks; batches with another version are rejected.
 public let gpulseProtocolVersion: UInt32 = 1
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import GPulseAggregator
+import GPulseCore
 import GPulseWire
 import Logging
 import ServiceLifecycle
@@ -19,7 +20,7 @@ struct GPulseAggregatorCommand: AsyncParsableCommand {
               gpulse-aggregator run
               gpulse-aggregator run --metrics tcp://0.0.0.0:7461 --decisions tcp://0.0.0.0:7462
             """,
-        version: "0.1.0",
+        version: gpulseVersion,
         subcommands: [Run.self],
         defaultSubcommand: Run.self)
 }

@@ -30,6 +30,37 @@ import Testing
     }
 }
 
+/// A sampler that emits one good value, one NaN, and claims two rejected inputs per run.
+final class ScriptedSampler: Sampler {
+    let name = "scripted"
+    let signal: SignalID
+    private(set) var runs: UInt64 = 0
+    init(signal: SignalID) { self.signal = signal }
+    func sample(into sink: inout SampleSink) throws {
+        runs += 1
+        sink.emit(signal, 0.5)
+        sink.emit(signal, .nan)
+    }
+    var rejectedInputs: UInt64 { runs * 2 }
+}
+
+@Suite struct SamplingLoopTests {
+    @Test func countsNonFiniteValuesAndRejectedInputsPerSampler() {
+        let ring = SampleRing(capacity: 10_000)
+        let loop = SamplingLoop(samplers: [ScriptedSampler(signal: 0)], rateHz: 1000, ring: ring, logger: Logger(label: "test"))
+        loop.start()
+        SystemClock.sleep(milliseconds: 150)
+        loop.stop()
+        let stats = loop.samplerStats[0]
+        #expect(stats.runs > 10)
+        #expect(stats.nonFiniteValues == stats.runs, "one NaN per run, counted, not queued")
+        #expect(stats.rejectedInputs == stats.runs * 2)
+        #expect(UInt64(ring.count) == stats.runs)
+        #expect(loop.tickCount == stats.runs)
+        #expect(loop.tickLateness.count == stats.runs)
+    }
+}
+
 @Suite struct BatchBuilderTests {
     @Test func groupsBySignalWithOffsetsFromTheOldestSample() {
         let signals = SignalTable()

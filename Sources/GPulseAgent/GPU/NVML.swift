@@ -38,7 +38,7 @@ public final class NVMLLibrary: @unchecked Sendable {
         self.path = path
         var error = [CChar](repeating: 0, count: 512)
         let rc = gpulse_nvml_open(path, &api, &error, error.count)
-        let detail = String(decoding: error.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let detail = Self.text(error)
         switch rc {
         case 0: break
         case -2: throw .missingSymbol(detail: detail)
@@ -76,7 +76,7 @@ public final class NVMLLibrary: @unchecked Sendable {
         guard let f = api.systemGetDriverVersion else { return nil }
         var buffer = [CChar](repeating: 0, count: 96)
         guard f(&buffer, UInt32(buffer.count)) == 0 else { return nil }
-        return String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return Self.text(buffer)
     }
 
     /// Optional entry points this library provides (older drivers lack some).
@@ -106,6 +106,7 @@ public final class NVMLLibrary: @unchecked Sendable {
         return result
     }
 
+    /// A NUL-terminated C buffer as text.
     static func text(_ buffer: [CChar]) -> String {
         String(decoding: buffer.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }

@@ -54,6 +54,7 @@ public final class AppReportSampler: Sampler {
     private var ids: [String: (latency: SignalID, queue: SignalID, rate: SignalID, backlog: SignalID)] = [:]
     public private(set) var accepted: UInt64 = 0
     public private(set) var rejected: UInt64 = 0
+    public var rejectedInputs: UInt64 { rejected }
 
     /// Binds `endpoint` now, so a bad path fails the agent's start. The socket is then used only by the
     /// sampling thread that runs this sampler.

@@ -21,9 +21,10 @@ public enum MemInfoParser {
         var total: UInt64?, available: UInt64?, free: UInt64 = 0, buffers: UInt64 = 0, cached: UInt64 = 0
         var i = 0
         while i < text.count {
-            let end = ProcStatParser.nextNewline(text, from: i)
-            if let colon = firstIndex(of: UInt8(ascii: ":"), in: text, from: i, to: end) {
-                let value = number(text, from: colon + 1, to: end)
+            let end = ProcText.lineEnd(text, from: i)
+            if let colon = ProcText.firstIndex(of: UInt8(ascii: ":"), in: text, from: i, to: end) {
+                var p = colon + 1
+                let value = ProcText.unsigned(text, &p, end)
                 if matches(text, i, colon, "MemTotal") { total = value }
                 else if matches(text, i, colon, "MemAvailable") { available = value }
                 else if matches(text, i, colon, "MemFree") { free = value ?? 0 }
@@ -36,33 +37,11 @@ public enum MemInfoParser {
         return Reading(totalKiB: total, availableKiB: available ?? (free + buffers + cached))
     }
 
-    static func firstIndex(of byte: UInt8, in text: UnsafeRawBufferPointer, from: Int, to: Int) -> Int? {
-        var i = from
-        while i < to {
-            if text[i] == byte { return i }
-            i += 1
-        }
-        return nil
-    }
-
-    static func matches(_ text: UnsafeRawBufferPointer, _ from: Int, _ to: Int, _ key: StaticString) -> Bool {
+    private static func matches(_ text: UnsafeRawBufferPointer, _ from: Int, _ to: Int, _ key: StaticString) -> Bool {
         guard to - from == key.utf8CodeUnitCount else { return false }
         let k = key.utf8Start
         for j in 0..<(to - from) where text[from + j] != k[j] { return false }
         return true
-    }
-
-    /// The first unsigned decimal in text[from..<to]; nil when there is none.
-    static func number(_ text: UnsafeRawBufferPointer, from: Int, to: Int) -> UInt64? {
-        var i = from
-        while i < to, !ProcStatParser.isDigit(text[i]) { i += 1 }
-        guard i < to else { return nil }
-        var v: UInt64 = 0
-        while i < to, ProcStatParser.isDigit(text[i]) {
-            v = v &* 10 &+ UInt64(text[i] &- 48)
-            i += 1
-        }
-        return v
     }
 }
 

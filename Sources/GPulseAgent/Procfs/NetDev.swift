@@ -4,22 +4,15 @@ public enum NetDevParser {
     public static func forEachInterface(_ text: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, UInt64, UInt64) -> Void) {
         var i = 0
         while i < text.count {
-            let end = ProcStatParser.nextNewline(text, from: i)
+            let end = ProcText.lineEnd(text, from: i)
             // Header lines have '|' and no ':'; interface lines are "  name: rx_bytes ... tx_bytes ...".
-            if let colon = MemInfoParser.firstIndex(of: UInt8(ascii: ":"), in: text, from: i, to: end) {
+            if let colon = ProcText.firstIndex(of: UInt8(ascii: ":"), in: text, from: i, to: end) {
                 var start = i
                 while start < colon, text[start] == UInt8(ascii: " ") { start += 1 }
                 var fields = (UInt64(0), UInt64(0))
                 var p = colon + 1
                 var n = 0
-                while p < end, n <= 8 {
-                    while p < end, text[p] == UInt8(ascii: " ") { p += 1 }
-                    guard p < end, ProcStatParser.isDigit(text[p]) else { break }
-                    var v: UInt64 = 0
-                    while p < end, ProcStatParser.isDigit(text[p]) {
-                        v = v &* 10 &+ UInt64(text[p] &- 48)
-                        p += 1
-                    }
+                while n <= 8, let v = ProcText.unsigned(text, &p, end) {
                     if n == 0 { fields.0 = v } else if n == 8 { fields.1 = v }
                     n += 1
                 }

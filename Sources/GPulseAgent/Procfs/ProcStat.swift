@@ -70,19 +70,12 @@ public enum ProcStatParser {
         var i = 0
         let n = text.count
         while i < n {
-            let lineEnd = nextNewline(text, from: i)
+            let lineEnd = ProcText.lineEnd(text, from: i)
             // A line starts with "cpu"; anything else ends the cpu block once one was seen.
             if lineEnd - i > 3, text[i] == UInt8(ascii: "c"), text[i + 1] == UInt8(ascii: "p"), text[i + 2] == UInt8(ascii: "u") {
                 var p = i + 3
-                var index: Int? = nil
-                if p < lineEnd, isDigit(text[p]) {
-                    var v = 0
-                    while p < lineEnd, isDigit(text[p]) {
-                        v = v &* 10 &+ Int(text[p] &- 48)
-                        p += 1
-                    }
-                    index = v
-                }
+                // "cpuN" carries its index right after "cpu"; the aggregate line has a space there.
+                let index = p < lineEnd && ProcText.isDigit(text[p]) ? ProcText.unsigned(text, &p, lineEnd).map { Int($0) } : nil
                 if let times = parseTimes(text, from: p, to: lineEnd) {
                     if !body(index, times) { return }
                 }
@@ -95,14 +88,10 @@ public enum ProcStatParser {
         var fields = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         var count = 0
         var p = start
-        while p < end, count < 8 {
-            while p < end, text[p] == UInt8(ascii: " ") { p += 1 }
-            guard p < end else { break }
-            guard isDigit(text[p]) else { return nil }
-            var v: UInt64 = 0
-            while p < end, isDigit(text[p]) {
-                v = v &* 10 &+ UInt64(text[p] &- 48)
-                p += 1
+        while count < 8 {
+            guard let v = ProcText.unsigned(text, &p, end) else {
+                if p < end { return nil }  // something that is not a number
+                break
             }
             switch count {
             case 0: fields.0 = v
@@ -121,13 +110,5 @@ public enum ProcStatParser {
         return CPUTimes(
             user: fields.0, nice: fields.1, system: fields.2, idle: fields.3, iowait: fields.4, irq: fields.5,
             softirq: fields.6, steal: fields.7)
-    }
-
-    @inline(__always) static func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
-
-    @inline(__always) static func nextNewline(_ text: UnsafeRawBufferPointer, from start: Int) -> Int {
-        var i = start
-        while i < text.count, text[i] != UInt8(ascii: "\n") { i += 1 }
-        return i
     }
 }
