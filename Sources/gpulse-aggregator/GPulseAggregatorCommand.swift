@@ -21,7 +21,7 @@ struct GPulseAggregatorCommand: AsyncParsableCommand {
               gpulse-aggregator run --metrics tcp://0.0.0.0:7461 --decisions tcp://0.0.0.0:7462
             """,
         version: gpulseVersion,
-        subcommands: [Run.self],
+        subcommands: [Run.self, ForecastEval.self],
         defaultSubcommand: Run.self)
 }
 

@@ -1,0 +1,156 @@
+/// AR(p) with an intercept, fitted by recursive least squares with exponential forgetting: each update
+/// costs O(p²) and the weights follow a drifting process.
+///
+/// With `season = m > 1` the model is fitted to the deseasonalised series `z[t] = y[t] - S[t mod m]`,
+/// where `S` is the seasonal profile: each slot's running mean over past seasons (gain
+/// max(`profileSmoothing`, 1/(k+1)) in season k, so the first seasons are averaged, later ones
+/// exponentially weighted). It forecasts `y[t+h] = S[(t+h) mod m] + ẑ[t+h]` and becomes ready only once a
+/// whole season has been seen, so a forecaster holding both kinds degrades to the plain AR at cold start.
+public struct AutoRegressive: OnlineForecaster {
+    public let name: String
+    public let order: Int
+    /// λ in (0, 1]: weight of an observation `k` steps old is λ^k.
+    public let forgetting: Double
+    public let season: Int
+    public let profileSmoothing: Double
+    /// 1 fits the AR to first differences (an ARI(p,1)), whose forecasts hold the level instead of
+    /// reverting to a long-run mean; 0 fits it to the values.
+    public let differencing: Int
+    /// The last deseasonalised value, for differencing.
+    private var lastLevel: Double?
+    /// Coefficients: [intercept, φ1 ... φp].
+    public private(set) var weights: [Double]
+    private var covariance: [Double]
+    private var regressor: [Double]
+    private var gain: [Double]
+    /// Recent modelled values (z, or y without a season), newest last, length `order`.
+    private var lags: [Double]
+    /// Seasonal profile, one mean per slot.
+    private var profile: [Double]
+    private var seasonsSeen = 0
+    /// Half-width, in slots, of the moving average the profile is read through (season / 96, i.e.
+    /// 15 minutes of a daily season): per-slot means of a noisy series are noisy, and an AR on
+    /// differences would otherwise forecast that noise as a seasonal step.
+    private let profileHalfWidth: Int
+    private var count = 0
+    private var fitted = 0
+    private let initialCovariance: Double
+
+    public init(order: Int = 8, forgetting: Double = 0.999, season: Int = 0, profileSmoothing: Double = 0.05, differencing: Int = 0, name: String? = nil) {
+        precondition(order >= 1, "AR order must be at least 1")
+        self.order = order
+        self.forgetting = min(1, max(0.9, forgetting))
+        self.season = max(0, season)
+        self.profileSmoothing = profileSmoothing
+        self.differencing = min(1, max(0, differencing))
+        self.name = name ?? (season > 1 ? "seasonal_ar" : "ar")
+        let n = order + 1
+        weights = Array(repeating: 0, count: n)
+        initialCovariance = 1e4
+        covariance = Array(repeating: 0, count: n * n)
+        for i in 0..<n { covariance[i * n + i] = initialCovariance }
+        regressor = Array(repeating: 0, count: n)
+        gain = Array(repeating: 0, count: n)
+        lags = []
+        lags.reserveCapacity(order)
+        profile = Array(repeating: 0, count: max(1, self.season))
+        profileHalfWidth = self.season / 96
+    }
+
+    /// Ready once `order` modelled values exist and a few fits have been made.
+    public var isReady: Bool { fitted >= order + 1 }
+
+    public mutating func update(_ y: Double) {
+        defer { count += 1 }
+        let m = season
+        var z = y
+        if m > 1 {
+            let slot = count % m
+            guard count >= m else {
+                profile[slot] = y
+                return
+            }
+            if slot == 0 { seasonsSeen += 1 }
+            profile[slot] += max(profileSmoothing, 1 / Double(seasonsSeen + 1)) * (y - profile[slot])
+            z = y - smoothedProfile(slot)
+        }
+        if differencing == 1 {
+            let previous = lastLevel
+            lastLevel = z
+            guard let previous else { return }
+            z -= previous
+        }
+        if lags.count == order {
+            fit(z)
+            lags.removeFirst()
+        }
+        lags.append(z)
+    }
+
+    /// One recursive least squares step for target `z` on the current lags.
+    private mutating func fit(_ z: Double) {
+        let n = order + 1
+        regressor[0] = 1
+        for i in 0..<order { regressor[i + 1] = lags[order - 1 - i] }
+        // g = P x; denominator = λ + xᵀ P x
+        var denominator = forgetting
+        for i in 0..<n {
+            var s = 0.0
+            for j in 0..<n { s += covariance[i * n + j] * regressor[j] }
+            gain[i] = s
+            denominator += regressor[i] * s
+        }
+        var prediction = 0.0
+        for i in 0..<n { prediction += weights[i] * regressor[i] }
+        let error = z - prediction
+        guard denominator.isFinite, denominator > 0, error.isFinite else { return }
+        for i in 0..<n { weights[i] += gain[i] / denominator * error }
+        // P = (P - g gᵀ / denominator) / λ, kept symmetric.
+        let scale = 1 / forgetting
+        var trace = 0.0
+        for i in 0..<n {
+            for j in i..<n {
+                let v = (covariance[i * n + j] - gain[i] * gain[j] / denominator) * scale
+                covariance[i * n + j] = v
+                covariance[j * n + i] = v
+            }
+            trace += covariance[i * n + i]
+        }
+        // Forgetting inflates P when the input stops exciting it ("wind-up"); cap it.
+        if !(trace.isFinite) || trace > initialCovariance * Double(n) * 10 { resetCovariance() }
+        fitted += 1
+    }
+
+    private mutating func resetCovariance() {
+        let n = order + 1
+        for i in 0..<(n * n) { covariance[i] = 0 }
+        for i in 0..<n { covariance[i * n + i] = initialCovariance }
+    }
+
+    /// The profile around `slot`, averaged over ±profileHalfWidth slots (wrapping around the season).
+    private func smoothedProfile(_ slot: Int) -> Double {
+        guard profileHalfWidth > 0 else { return profile[slot] }
+        var sum = 0.0
+        for d in -profileHalfWidth...profileHalfWidth { sum += profile[(slot + d + season) % season] }
+        return sum / Double(2 * profileHalfWidth + 1)
+    }
+
+    public func forecastPath(maxSteps: Int, into path: inout [Double]) {
+        path.removeAll(keepingCapacity: true)
+        guard lags.count == order else { return }
+        var window = lags
+        let m = season
+        var level = lastLevel ?? 0
+        for h in 1...max(1, maxSteps) {
+            var z = weights[0]
+            for i in 0..<order { z += weights[i + 1] * window[window.count - 1 - i] }
+            window.append(z)
+            var x = z
+            if differencing == 1 {
+                level += z
+                x = level
+            }
+            path.append(m > 1 ? smoothedProfile((count - 1 + h) % m) + x : x)
+        }
+    }
+}

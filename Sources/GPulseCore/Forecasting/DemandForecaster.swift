@@ -1,0 +1,216 @@
+/// What the forecaster is configured with; the aggregator config's `forecast:` section.
+public struct ForecastSettings: Sendable, Hashable {
+    /// Season length in steps (1440 = one day of 1-minute steps); 1 disables the seasonal models.
+    public var season: Int
+    /// Horizons in steps, ascending.
+    public var horizons: [Int]
+    /// Models to run, by name: holt_winters, seasonal_ar, ar, seasonal_naive.
+    public var models: [String]
+    public var holtWinters: HoltWinters.Parameters
+    public var arOrder: Int
+    public var arForgetting: Double
+    /// 1 fits the AR models to first differences (ARI), 0 to the values.
+    public var arDifferencing: Int
+    /// Weight of the newest absolute error in each model's running error (per horizon).
+    public var errorDecay: Double
+    /// Central coverage of the prediction interval (0.8 = 10th to 90th residual percentile).
+    public var intervalLevel: Double
+    /// Residuals remembered per model and horizon for the interval.
+    public var residualMemory: Int
+
+    public static let modelNames = ["holt_winters", "seasonal_ar", "ar", "ar_short", "seasonal_naive"]
+
+    public init(
+        season: Int = 1440, horizons: [Int] = [1, 5, 15, 60], models: [String] = ForecastSettings.modelNames,
+        holtWinters: HoltWinters.Parameters = .init(), arOrder: Int = 32, arForgetting: Double = 0.9999, arDifferencing: Int = 1,
+        errorDecay: Double = 0.01, intervalLevel: Double = 0.8, residualMemory: Int = 500
+    ) {
+        self.season = season
+        self.horizons = horizons
+        self.models = models
+        self.holtWinters = holtWinters
+        self.arOrder = arOrder
+        self.arForgetting = arForgetting
+        self.arDifferencing = arDifferencing
+        self.errorDecay = errorDecay
+        self.intervalLevel = intervalLevel
+        self.residualMemory = residualMemory
+    }
+
+    /// Problems that make these settings unusable, as (key, message).
+    public func problems() -> [(String, String)] {
+        var out: [(String, String)] = []
+        if season < 1 { out.append(("season_steps", "must be at least 1")) }
+        if horizons.isEmpty || horizons.contains(where: { $0 < 1 }) { out.append(("horizons", "must list at least one horizon of 1 step or more")) }
+        if models.isEmpty { out.append(("models", "must name at least one model")) }
+        for m in models where !Self.modelNames.contains(m) {
+            out.append(("models", "unknown model '\(m)' (known: \(Self.modelNames.joined(separator: ", ")))"))
+        }
+        let hw = holtWinters
+        for (key, v) in [("level", hw.level), ("trend", hw.trend), ("seasonal", hw.seasonal)] where !(0...1).contains(v) {
+            out.append(("holt_winters.\(key)", "must be within 0 to 1, got \(v)"))
+        }
+        if !(0.5...1).contains(hw.damping) { out.append(("holt_winters.damping", "must be within 0.5 to 1, got \(hw.damping)")) }
+        if !(1...64).contains(arOrder) { out.append(("ar_order", "must be 1 to 64, got \(arOrder)")) }
+        if !(0...1).contains(arDifferencing) { out.append(("ar_differencing", "must be 0 or 1, got \(arDifferencing)")) }
+        if !(0.9...1).contains(arForgetting) { out.append(("ar_forgetting", "must be within 0.9 to 1, got \(arForgetting)")) }
+        if !(errorDecay > 0 && errorDecay <= 1) { out.append(("error_decay", "must be within (0, 1], got \(errorDecay)")) }
+        if !(intervalLevel > 0 && intervalLevel < 1) { out.append(("interval_level", "must be within (0, 1), got \(intervalLevel)")) }
+        if residualMemory < 10 { out.append(("residual_memory", "must be at least 10")) }
+        return out
+    }
+
+    /// A fresh model by its config name.
+    public func makeModel(_ name: String) -> any OnlineForecaster {
+        switch name {
+        case "holt_winters": HoltWinters(season: season, parameters: holtWinters)
+        case "seasonal_ar": AutoRegressive(
+                order: arOrder, forgetting: arForgetting, season: season, profileSmoothing: holtWinters.seasonal, differencing: arDifferencing)
+        case "ar": AutoRegressive(order: arOrder, forgetting: arForgetting, differencing: arDifferencing)
+        // A low-order AR on the same data: fewer weights to learn, so it wins on short or young series.
+        case "ar_short": AutoRegressive(order: max(1, arOrder / 8), forgetting: arForgetting, differencing: arDifferencing, name: "ar_short")
+        default: SeasonalNaive(season: season)
+        }
+    }
+}
+
+/// One horizon's forecast: the chosen model's point forecast and a prediction interval from that
+/// model's own recent residuals at that horizon.
+public struct HorizonForecast: Sendable, Hashable {
+    public var steps: Int
+    public var model: String
+    public var value: Double
+    /// Interval bounds; nil until enough residuals at this horizon have been seen.
+    public var lower: Double?
+    public var upper: Double?
+}
+
+/// Runs several online models side by side on one series, scores each one's forecasts at every
+/// horizon when the truth arrives, and answers with the candidate whose recent error is lowest there.
+/// The candidates are the models plus `combined`, the mean of the two models with the lowest recent
+/// error at that horizon weighted by inverse error (a combination is often better than either member;
+/// it is scored like the others).
+public struct DemandForecaster: Sendable {
+    public let settings: ForecastSettings
+    private var models: [any OnlineForecaster]
+    /// pending[model][horizon][t % h]: the forecast made at t for t+h.
+    private var pending: [[[Double?]]]
+    /// Running mean absolute error per model and horizon; nil until first scored.
+    private var error: [[Double?]]
+    private var scored: [[Int]]
+    private var residuals: [[[Double]]]
+    private var residualNext: [[Int]]
+    private var path: [Double] = []
+    public private(set) var observations = 0
+
+    public init(settings: ForecastSettings = ForecastSettings()) {
+        self.settings = settings
+        models = settings.models.map { settings.makeModel($0) }
+        let hs = settings.horizons
+        let candidates = 0...models.count
+        pending = candidates.map { _ in hs.map { Array(repeating: nil, count: $0) } }
+        error = candidates.map { _ in hs.map { _ in nil } }
+        scored = candidates.map { _ in hs.map { _ in 0 } }
+        residuals = candidates.map { _ in hs.map { _ in [] } }
+        residualNext = candidates.map { _ in hs.map { _ in 0 } }
+    }
+
+    /// Candidate names, in index order: the models, then "combined".
+    public var modelNames: [String] { models.map(\.name) + ["combined"] }
+    private var combined: Int { models.count }
+
+    /// Scores the forecasts that were made for this observation, then learns it.
+    public mutating func update(_ value: Double) {
+        let t = observations
+        let decay = settings.errorDecay
+        let maxSteps = settings.horizons.last ?? 1
+        for m in 0...models.count {
+            for (k, h) in settings.horizons.enumerated() {
+                guard let predicted = pending[m][k][t % h] else { continue }
+                let residual = value - predicted
+                let e = abs(residual)
+                error[m][k] = error[m][k].map { $0 + decay * (e - $0) } ?? e
+                scored[m][k] += 1
+                if residuals[m][k].count < settings.residualMemory {
+                    residuals[m][k].append(residual)
+                } else {
+                    residuals[m][k][residualNext[m][k]] = residual
+                    residualNext[m][k] = (residualNext[m][k] + 1) % settings.residualMemory
+                }
+            }
+            guard m < models.count else { break }
+            models[m].update(value)
+            let ready = models[m].isReady
+            if ready { models[m].forecastPath(maxSteps: maxSteps, into: &path) }
+            for (k, h) in settings.horizons.enumerated() {
+                pending[m][k][t % h] = ready ? path[h - 1] : nil
+            }
+        }
+        for (k, h) in settings.horizons.enumerated() {
+            // The two models with the lowest recent error here, weighted by inverse error.
+            var best: [(error: Double, forecast: Double)] = []
+            for m in models.indices {
+                guard let f = pending[m][k][t % h], let e = error[m][k] else { continue }
+                best.append((max(e, 1e-9), f))
+                if best.count > 2 {
+                    best.sort { $0.error < $1.error }
+                    best.removeLast()
+                }
+            }
+            let weights = best.reduce(0) { $0 + 1 / $1.error }
+            pending[combined][k][t % h] = best.isEmpty ? nil : best.reduce(0) { $0 + $1.forecast / $1.error } / weights
+        }
+        observations += 1
+    }
+
+    /// The latest forecast of model `model` at horizon index `horizon` (made after the last update).
+    public func modelForecast(model: Int, horizon: Int) -> Double? {
+        guard observations > 0 else { return nil }
+        return pending[model][horizon][(observations - 1) % settings.horizons[horizon]]
+    }
+
+    /// The model index with the lowest running error at horizon index `horizon`. Models whose
+    /// forecasts at that horizon have not been scored yet rank after every scored one, so a model
+    /// that just left its cold start does not win on an empty record.
+    public func selectedModel(horizon: Int) -> Int? {
+        var best: (index: Int, scored: Bool, error: Double)?
+        for m in 0...models.count where modelForecast(model: m, horizon: horizon) != nil {
+            let e = error[m][horizon]
+            let candidate = (index: m, scored: e != nil && scored[m][horizon] >= settings.horizons[horizon], error: e ?? .infinity)
+            if let b = best {
+                if (candidate.scored && !b.scored) || (candidate.scored == b.scored && candidate.error < b.error) { best = candidate }
+            } else {
+                best = candidate
+            }
+        }
+        return best?.index
+    }
+
+    /// Running mean absolute error of each model at horizon index `horizon` (nil = not yet scored).
+    public func recentErrors(horizon: Int) -> [Double?] { (0...models.count).map { error[$0][horizon] } }
+
+    /// The selected forecast at every configured horizon; empty while no model is ready.
+    public func forecasts() -> [HorizonForecast] {
+        settings.horizons.indices.compactMap { k in
+            guard let m = selectedModel(horizon: k), let value = modelForecast(model: m, horizon: k) else { return nil }
+            var forecast = HorizonForecast(steps: settings.horizons[k], model: modelNames[m], value: value)
+            if residuals[m][k].count >= 20 {
+                let sorted = residuals[m][k].sorted()
+                let tail = (1 - settings.intervalLevel) / 2
+                forecast.lower = value + quantile(sorted, tail)
+                forecast.upper = value + quantile(sorted, 1 - tail)
+            }
+            return forecast
+        }
+    }
+}
+
+/// Linear-interpolated quantile of an ascending array.
+func quantile(_ sorted: [Double], _ q: Double) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    let position = q * Double(sorted.count - 1)
+    let lower = Int(position.rounded(.down))
+    let upper = min(sorted.count - 1, lower + 1)
+    let fraction = position - Double(lower)
+    return sorted[lower] + (sorted[upper] - sorted[lower]) * fraction
+}
