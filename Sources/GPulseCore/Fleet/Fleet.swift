@@ -1,0 +1,237 @@
+/// A node's liveness as the aggregator sees it.
+public enum NodeState: String, Sendable, Hashable, Codable {
+    /// Batches are arriving.
+    case live
+    /// Silent for longer than `staleAfter`: left out of pool load and demand.
+    case stale
+    /// Silent for longer than `downAfter`: its window is freed; it is forgotten after `forgetAfter`.
+    case down
+}
+
+/// The aggregator's fleet settings; the `registry:`, `windows:`, `load_index:` and `forecast:`
+/// sections of its config.
+public struct FleetSettings: Sendable, Hashable {
+    public var staleAfterSeconds: Double
+    public var downAfterSeconds: Double
+    public var forgetAfterSeconds: Double
+    /// Raw samples kept per node series.
+    public var rawWindowSeconds: Double
+    /// Window the load index averages over.
+    public var loadWindowSeconds: Double
+    /// Hard bound per series (samples), whatever the rate.
+    public var maxSamplesPerSeries: Int
+    /// Hard bound of series per node; more are counted and ignored.
+    public var maxSeriesPerNode: Int
+    public var secondsKept: Int
+    public var minutesKept: Int
+    public var loadIndex: LoadIndexSettings
+    public var forecast: ForecastSettings
+
+    public init(
+        staleAfterSeconds: Double = 5, downAfterSeconds: Double = 30, forgetAfterSeconds: Double = 3600,
+        rawWindowSeconds: Double = 10, loadWindowSeconds: Double = 1, maxSamplesPerSeries: Int = 10_000,
+        maxSeriesPerNode: Int = 256, secondsKept: Int = 3600, minutesKept: Int = 1440,
+        loadIndex: LoadIndexSettings = .init(), forecast: ForecastSettings = .init()
+    ) {
+        self.staleAfterSeconds = staleAfterSeconds
+        self.downAfterSeconds = downAfterSeconds
+        self.forgetAfterSeconds = forgetAfterSeconds
+        self.rawWindowSeconds = rawWindowSeconds
+        self.loadWindowSeconds = loadWindowSeconds
+        self.maxSamplesPerSeries = maxSamplesPerSeries
+        self.maxSeriesPerNode = maxSeriesPerNode
+        self.secondsKept = secondsKept
+        self.minutesKept = minutesKept
+        self.loadIndex = loadIndex
+        self.forecast = forecast
+    }
+
+    /// Problems as (key, message).
+    public func problems() -> [(String, String)] {
+        var out: [(String, String)] = []
+        if !(staleAfterSeconds > 0) { out.append(("registry.stale_after_s", "must be positive")) }
+        if !(downAfterSeconds > staleAfterSeconds) { out.append(("registry.down_after_s", "must be longer than stale_after_s (\(staleAfterSeconds))")) }
+        if !(forgetAfterSeconds >= downAfterSeconds) { out.append(("registry.forget_after_s", "must be at least down_after_s (\(downAfterSeconds))")) }
+        if !(rawWindowSeconds >= loadWindowSeconds && loadWindowSeconds > 0) {
+            out.append(("windows.raw_s", "must be at least windows.load_s (\(loadWindowSeconds)), which must be positive"))
+        }
+        if maxSamplesPerSeries < 16 { out.append(("windows.max_samples_per_series", "must be at least 16")) }
+        if maxSeriesPerNode < 1 { out.append(("windows.max_series_per_node", "must be at least 1")) }
+        if secondsKept < 60 { out.append(("windows.seconds_kept", "must be at least 60")) }
+        if minutesKept < 60 { out.append(("windows.minutes_kept", "must be at least 60")) }
+        out += loadIndex.problems().map { ("load_index.\($0.0)", $0.1) }
+        out += forecast.problems().map { ("forecast.\($0.0)", $0.1) }
+        return out
+    }
+}
+
+/// A series of one node: its signal and subject.
+public struct SeriesKey: Sendable, Hashable {
+    public var kind: SignalKind
+    public var subject: String
+}
+
+/// Everything the aggregator keeps about one node.
+public struct NodeEntry: Sendable {
+    public var labels: NodeLabels
+    public internal(set) var state: NodeState = .live
+    public internal(set) var firstSeenNanos: Int64
+    /// Aggregator clock when the last batch arrived.
+    public internal(set) var lastSeenNanos: Int64
+    public internal(set) var sequence = SequenceTracker()
+    public internal(set) var samples: UInt64 = 0
+    /// Samples the agent said it dropped itself.
+    public internal(set) var agentDroppedSamples: UInt64 = 0
+    public internal(set) var probesLost: UInt64 = 0
+    /// Series over `maxSeriesPerNode`, ignored.
+    public internal(set) var seriesRefused: UInt64 = 0
+    public internal(set) var agentVersion = ""
+    public internal(set) var windows: [SeriesKey: SampleWindow] = [:]
+    /// Load index over the last load window, at the last tick (nil: no inputs).
+    public internal(set) var load: Double?
+    public internal(set) var inputs = NodeInputs()
+
+    /// Bytes held by this node's raw windows.
+    public var windowBytes: Int { windows.values.reduce(0) { $0 + $1.bytes } }
+}
+
+/// A change of a node's state, to be logged and published as a node event.
+public struct NodeTransition: Sendable, Hashable {
+    public var nodeID: String
+    public var pool: String
+    public var site: String
+    /// nil when the node is new.
+    public var from: NodeState?
+    /// nil when the node is forgotten.
+    public var to: NodeState?
+    public var atNanos: Int64
+}
+
+/// The fleet as the aggregator knows it: node registry, raw windows, pools with their series and
+/// forecasts. Pure state with an injected clock: the live aggregator and replay drive it alike.
+public struct Fleet: Sendable {
+    public let settings: FleetSettings
+    public private(set) var nodes: [String: NodeEntry] = [:]
+    public private(set) var pools: [String: PoolSeries] = [:]
+    private var lastTickSecond: Int64?
+
+    public init(settings: FleetSettings) { self.settings = settings }
+
+    /// Takes one validated batch received at `nowNanos` (aggregator clock).
+    public mutating func ingest(_ batch: MetricsBatch, nowNanos: Int64) -> (outcome: SequenceTracker.Outcome, transition: NodeTransition?) {
+        let id = batch.labels.nodeID
+        var transition: NodeTransition?
+        var entry: NodeEntry
+        if let existing = nodes.removeValue(forKey: id) {
+            entry = existing
+            if entry.state != .live {
+                transition = NodeTransition(nodeID: id, pool: batch.labels.pool, site: batch.labels.site, from: entry.state, to: .live, atNanos: nowNanos)
+                entry.state = .live
+            }
+        } else {
+            entry = NodeEntry(labels: batch.labels, firstSeenNanos: nowNanos, lastSeenNanos: nowNanos)
+            transition = NodeTransition(nodeID: id, pool: batch.labels.pool, site: batch.labels.site, from: nil, to: .live, atNanos: nowNanos)
+        }
+        let outcome = entry.sequence.observe(session: batch.session, seq: batch.seq)
+        entry.labels = batch.labels
+        entry.lastSeenNanos = nowNanos
+        entry.agentVersion = batch.agentVersion
+        if pools[batch.labels.pool] == nil {
+            pools[batch.labels.pool] = PoolSeries(
+                name: batch.labels.pool, forecast: settings.forecast, secondsKept: settings.secondsKept, minutesKept: settings.minutesKept)
+        }
+        if outcome != .duplicate {
+            entry.samples += UInt64(batch.sampleCount)
+            entry.agentDroppedSamples += batch.droppedSamples
+            entry.probesLost += batch.probeLosses.reduce(0) { $0 + UInt64($1.lost) }
+            for series in batch.series {
+                let key = SeriesKey(kind: series.kind, subject: series.subject)
+                if entry.windows[key] == nil {
+                    guard entry.windows.count < settings.maxSeriesPerNode else {
+                        entry.seriesRefused += 1
+                        continue
+                    }
+                    entry.windows[key] = SampleWindow(spanSeconds: settings.rawWindowSeconds, capacity: settings.maxSamplesPerSeries)
+                }
+                entry.windows[key]!.appendSeries(series, t0: batch.t0UnixNanos)
+            }
+        }
+        nodes[id] = entry
+        return (outcome, transition)
+    }
+
+    /// Call once a second (or more often: work is done once per new second). Ages nodes, computes
+    /// each live node's load index and each pool's second point; returns the state changes.
+    public mutating func tick(nowNanos: Int64) -> (transitions: [NodeTransition], burstsStarted: [String]) {
+        let second = nowNanos / 1_000_000_000
+        guard second != lastTickSecond else { return ([], []) }
+        lastTickSecond = second
+        var transitions: [NodeTransition] = []
+        var loadsByPool: [String: [Double]] = [:]
+        for id in nodes.keys {
+            var entry = nodes[id]!
+            let silence = Double(nowNanos - entry.lastSeenNanos) / 1e9
+            let state: NodeState? =
+                silence > settings.forgetAfterSeconds ? nil
+                : silence > settings.downAfterSeconds ? .down : silence > settings.staleAfterSeconds ? .stale : .live
+            if state != entry.state {
+                transitions.append(
+                    NodeTransition(nodeID: id, pool: entry.labels.pool, site: entry.labels.site, from: entry.state, to: state, atNanos: nowNanos))
+            }
+            guard let state else {
+                nodes[id] = nil
+                continue
+            }
+            entry.state = state
+            switch state {
+            case .live:
+                entry.inputs = inputs(of: entry)
+                entry.load = settings.loadIndex.loadIndex(entry.inputs)
+                if let load = entry.load { loadsByPool[entry.labels.pool, default: []].append(load) }
+            case .stale:
+                entry.load = nil
+            case .down:
+                entry.load = nil
+                entry.windows = [:]  // free the memory; a returning node starts a fresh window
+            }
+            nodes[id] = entry
+        }
+        var bursts: [String] = []
+        for name in pools.keys.sorted() {
+            if pools[name]!.record(unixSecond: second, loads: loadsByPool[name] ?? []) { bursts.append(name) }
+        }
+        return (transitions.sorted { $0.nodeID < $1.nodeID }, bursts)
+    }
+
+    /// The load-index inputs of a node from its windows.
+    func inputs(of entry: NodeEntry) -> NodeInputs {
+        let span = settings.loadWindowSeconds
+        var gpus: [String: NodeInputs.GPU] = [:]
+        var inputs = NodeInputs()
+        var rtt: Double?
+        for (key, window) in entry.windows {
+            switch key.kind {
+            case .gpuUtil: gpus[key.subject, default: .init(uuid: key.subject)].utilization = window.recentMean(seconds: span)
+            case .gpuMemUsedFrac: gpus[key.subject, default: .init(uuid: key.subject)].memoryFraction = window.recentMean(seconds: span)
+            case .cpuUtil where key.subject.isEmpty: inputs.cpuUtil = window.recentMean(seconds: span)
+            case .rttMs:
+                if let v = window.recentMean(seconds: span) { rtt = max(rtt ?? v, v) }
+            default: break
+            }
+        }
+        inputs.gpus = gpus.values.sorted { $0.uuid < $1.uuid }
+        inputs.rttMs = rtt
+        return inputs
+    }
+
+    /// Bytes held by all nodes' raw windows.
+    public var windowBytes: Int { nodes.values.reduce(0) { $0 + $1.windowBytes } }
+}
+
+extension SampleWindow {
+    mutating func appendSeries(_ series: Series, t0: Int64) {
+        for (offset, value) in zip(series.offsetsMicros, series.values) {
+            append(time: t0 + Int64(offset) * 1000, value: value)
+        }
+    }
+}

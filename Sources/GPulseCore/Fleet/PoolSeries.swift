@@ -1,0 +1,118 @@
+/// One aggregate point of a pool: load index mean and max over its live nodes, and demand D = Σ L.
+public struct PoolPoint: Sendable, Hashable, Codable {
+    /// Start of the period, Unix seconds.
+    public var time: Int64
+    public var liveNodes: Int
+    public var loadMean: Double
+    public var loadMax: Double
+    public var demand: Double
+    /// For minute points: the largest 1-second demand inside the minute.
+    public var demandMax: Double
+
+    public init(time: Int64, liveNodes: Int, loadMean: Double, loadMax: Double, demand: Double, demandMax: Double) {
+        self.time = time
+        self.liveNodes = liveNodes
+        self.loadMean = loadMean
+        self.loadMax = loadMax
+        self.demand = demand
+        self.demandMax = demandMax
+    }
+}
+
+/// Flags a burst on the 1-second demand before the minute-level forecaster can see it: demand above
+/// its recent mean by `sigmas` standard deviations and by at least `minExcess` replicas, for
+/// `confirmSeconds` seconds in a row.
+public struct BurstDetector: Sendable, Hashable {
+    public var sigmas: Double
+    public var minExcess: Double
+    public var confirmSeconds: Int
+    /// Weight of the newest second in the running mean and variance (1/60: about a minute).
+    public var smoothing: Double
+    public private(set) var mean: Double?
+    public private(set) var variance = 0.0
+    public private(set) var run = 0
+    public private(set) var active = false
+    /// Demand above the running mean in the last second (replicas), while active.
+    public private(set) var excess = 0.0
+
+    public init(sigmas: Double = 4, minExcess: Double = 0.5, confirmSeconds: Int = 2, smoothing: Double = 1.0 / 60) {
+        self.sigmas = sigmas
+        self.minExcess = minExcess
+        self.confirmSeconds = confirmSeconds
+        self.smoothing = smoothing
+    }
+
+    /// Feeds one second of demand; returns true when a burst starts on this second.
+    public mutating func observe(_ demand: Double) -> Bool {
+        guard let m = mean else {
+            mean = demand
+            return false
+        }
+        let deviation = demand - m
+        let above = deviation > minExcess && deviation > sigmas * variance.squareRoot()
+        run = above ? run + 1 : 0
+        let wasActive = active
+        active = run >= confirmSeconds
+        excess = active ? deviation : 0
+        // West's exponentially weighted mean and variance.
+        let increment = smoothing * deviation
+        mean = m + increment
+        variance = (1 - smoothing) * (variance + deviation * increment)
+        return active && !wasActive
+    }
+}
+
+/// A pool's series: 1-second points for `secondsKept`, 1-minute points for `minutesKept`, the
+/// demand forecaster fed one point a minute, and the burst detector fed one point a second.
+public struct PoolSeries: Sendable {
+    public let name: String
+    public private(set) var seconds: RingBuffer<PoolPoint>
+    public private(set) var minutes: RingBuffer<PoolPoint>
+    public private(set) var forecaster: DemandForecaster
+    public private(set) var burst = BurstDetector()
+    private var minute: (start: Int64, points: Int, loadMean: Double, loadMax: Double, demand: Double, demandMax: Double, nodes: Int)?
+
+    public init(name: String, forecast: ForecastSettings, secondsKept: Int = 3600, minutesKept: Int = 1440) {
+        self.name = name
+        seconds = RingBuffer(capacity: secondsKept)
+        minutes = RingBuffer(capacity: minutesKept)
+        forecaster = DemandForecaster(settings: forecast)
+    }
+
+    public var latest: PoolPoint? { seconds.last }
+
+    /// Records the second starting at `unixSecond` from the load indexes of the live nodes; closes the
+    /// minute (and feeds the forecaster) when the second starts a new one. Returns true when a burst starts.
+    @discardableResult
+    public mutating func record(unixSecond: Int64, loads: [Double]) -> Bool {
+        let demand = loads.reduce(0, +)
+        let point = PoolPoint(
+            time: unixSecond, liveNodes: loads.count, loadMean: loads.isEmpty ? 0 : demand / Double(loads.count),
+            loadMax: loads.max() ?? 0, demand: demand, demandMax: demand)
+        seconds.append(point)
+        let minuteStart = unixSecond - unixSecond % 60
+        if let m = minute, m.start != minuteStart { closeMinute() }
+        if var m = minute {
+            m.points += 1
+            m.loadMean += point.loadMean
+            m.loadMax = max(m.loadMax, point.loadMax)
+            m.demand += demand
+            m.demandMax = max(m.demandMax, demand)
+            m.nodes = max(m.nodes, loads.count)
+            minute = m
+        } else {
+            minute = (minuteStart, 1, point.loadMean, point.loadMax, demand, demand, loads.count)
+        }
+        return burst.observe(demand)
+    }
+
+    private mutating func closeMinute() {
+        guard let m = minute else { return }
+        let n = Double(m.points)
+        let point = PoolPoint(
+            time: m.start, liveNodes: m.nodes, loadMean: m.loadMean / n, loadMax: m.loadMax, demand: m.demand / n, demandMax: m.demandMax)
+        minutes.append(point)
+        forecaster.update(point.demand)
+        minute = nil
+    }
+}

@@ -1,0 +1,80 @@
+/// The recent samples of one series, oldest first, bounded by age and by count. Storage grows as
+/// samples arrive up to `capacity` and is then reused as a ring, so a slow series costs little and a
+/// fast one never more than `capacity` samples.
+public struct SampleWindow: Sendable {
+    public let capacity: Int
+    public let spanNanos: Int64
+    private var times: [Int64] = []
+    private var values: [Float] = []
+    private var head = 0
+    public private(set) var count = 0
+    /// Samples pushed out by the count bound before they aged out (a node sending faster than planned).
+    public private(set) var evictedEarly: UInt64 = 0
+
+    public init(spanSeconds: Double, capacity: Int) {
+        self.capacity = max(1, capacity)
+        spanNanos = Int64(spanSeconds * 1e9)
+    }
+
+    /// Bytes held by the sample storage.
+    public var bytes: Int { times.capacity * 8 + values.capacity * 4 }
+
+    public var newestTime: Int64? { count > 0 ? times[index(count - 1)] : nil }
+    public var newestValue: Float? { count > 0 ? values[index(count - 1)] : nil }
+
+    private func index(_ i: Int) -> Int { (head + i) % times.count }
+
+    /// Appends a sample (times must not go backwards within a series; older ones are ignored) and
+    /// drops what has left the span.
+    public mutating func append(time: Int64, value: Float) {
+        if let newest = newestTime, time < newest { return }
+        if count == times.count && times.count < capacity {
+            // Still growing: unroll the ring into the larger array first.
+            if head != 0 {
+                times = (0..<count).map { times[index($0)] }
+                values = (0..<count).map { values[index($0)] }
+                head = 0
+            }
+            times.append(time)
+            values.append(value)
+            count += 1
+        } else if count == times.count {
+            times[head] = time
+            values[head] = value
+            head = (head + 1) % times.count
+            evictedEarly += 1
+        } else {
+            let slot = (head + count) % times.count
+            times[slot] = time
+            values[slot] = value
+            count += 1
+        }
+        let cutoff = time - spanNanos
+        while count > 0 && times[head] < cutoff {
+            head = (head + 1) % times.count
+            count -= 1
+        }
+    }
+
+    /// Mean of the samples at or after `since`, or nil when there are none.
+    public func mean(since: Int64) -> Double? {
+        var sum = 0.0
+        var n = 0
+        var i = count - 1
+        while i >= 0 {
+            let k = index(i)
+            if times[k] < since { break }
+            sum += Double(values[k])
+            n += 1
+            i -= 1
+        }
+        return n > 0 ? sum / Double(n) : nil
+    }
+
+    /// Mean over the last `seconds` before the newest sample, or the newest value alone when the
+    /// series reports less often than that (e.g. NVML utilization at 1 Hz on a 1 s window).
+    public func recentMean(seconds: Double) -> Double? {
+        guard let newest = newestTime else { return nil }
+        return mean(since: newest - Int64(seconds * 1e9)) ?? newestValue.map(Double.init)
+    }
+}
