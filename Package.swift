@@ -3,8 +3,9 @@
 //   GPulseCore        pure Swift, no I/O, no C
 //   GPulseWire        -> GPulseCore, CGPulseProto (+ CProtobufC)   the only module that sees protobuf-c
 //   GPulseTransport   -> CZeroMQ                                   the only module that sees libzmq
-//   GPulseAgent       -> GPulseCore, GPulseWire, GPulseTransport, CNVML (NVML opened with dlopen)
-//   GPulseAggregator  -> GPulseCore, GPulseWire, GPulseTransport
+//   GPulseConfig      -> Yams                                      YAML config files, checked key by key
+//   GPulseAgent       -> GPulseCore, GPulseWire, GPulseTransport, GPulseConfig, CNVML (NVML opened with dlopen)
+//   GPulseAggregator  -> GPulseCore, GPulseWire, GPulseTransport, GPulseConfig
 //   gpulse-agent, gpulse-aggregator: thin executables over the two above
 import PackageDescription
 
@@ -45,20 +46,21 @@ let package = Package(
         .target(name: "FakeNVMLMissingSymbols", path: "Tests/FakeNVMLMissingSymbols"),
 
         .target(name: "GPulseCore"),
+        // YAML config files decoded with key checking and line numbers, shared by both executables.
+        .target(name: "GPulseConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "GPulseWire", dependencies: ["GPulseCore", "CGPulseProto", "CProtobufC"]),
         .target(name: "GPulseTransport", dependencies: ["CZeroMQ"]),
         .target(
             name: "GPulseAgent",
             dependencies: [
-                "GPulseCore", "GPulseWire", "GPulseTransport", "CNVML",
+                "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig", "CNVML",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .target(
             name: "GPulseAggregator",
             dependencies: [
-                "GPulseCore", "GPulseWire", "GPulseTransport",
+                "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -66,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "gpulse-agent",
             dependencies: [
-                "GPulseAgent",
+                "GPulseAgent", "GPulseConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -74,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "gpulse-aggregator",
             dependencies: [
-                "GPulseAggregator", "GPulseCore",
+                "GPulseAggregator", "GPulseCore", "GPulseConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -92,10 +94,10 @@ let package = Package(
         .testTarget(name: "GPulseTransportTests", dependencies: ["GPulseTransport"]),
         .testTarget(
             name: "GPulseAgentTests",
-            dependencies: ["GPulseAgent", "GPulseCore", "GPulseWire", "GPulseTransport"],
+            dependencies: ["GPulseAgent", "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "GPulseAggregatorTests",
-            dependencies: ["GPulseAggregator", "GPulseCore", "GPulseWire", "GPulseTransport"]),
+            dependencies: ["GPulseAggregator", "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig"]),
     ]
 )

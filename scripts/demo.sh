@@ -7,7 +7,7 @@ seconds=${2:-5}
 metrics=tcp://127.0.0.1:17461
 decisions=tcp://127.0.0.1:17462
 
-"$bin/gpulse-aggregator" run --metrics $metrics --decisions $decisions --report-interval 1 &
+"$bin/gpulse-aggregator" run --metrics $metrics --decisions $decisions --control 'tcp://127.0.0.1:*' --report-interval 1 &
 agg=$!
 trap 'kill $agg $agent 2>/dev/null || true' EXIT
 sleep 0.5

@@ -1,6 +1,6 @@
 import Foundation
+import GPulseConfig
 import GPulseCore
-import Yams
 
 /// The agent's configuration file (YAML). Every key is optional; config/agent.yaml documents each.
 /// Environment overrides for what differs per host: GPULSE_NODE_ID, GPULSE_AGGREGATOR.
@@ -173,68 +173,15 @@ public struct AgentConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// One problem in a configuration, with where it is.
-public struct ConfigIssue: Sendable, Hashable, CustomStringConvertible {
-    public var keyPath: String
-    public var line: Int?
-    public var message: String
-
-    public init(keyPath: String, line: Int? = nil, message: String) {
-        self.keyPath = keyPath
-        self.line = line
-        self.message = message
-    }
-
-    public var description: String {
-        "\(keyPath.isEmpty ? "(top level)" : keyPath)\(line.map { " (line \($0))" } ?? ""): \(message)"
-    }
-}
-
-/// Thrown when a configuration file cannot be used; lists every problem found.
-public struct ConfigError: Error, Sendable, CustomStringConvertible {
-    public var path: String
-    public var issues: [ConfigIssue]
-
-    public init(path: String, issues: [ConfigIssue]) {
-        self.path = path
-        self.issues = issues
-    }
-
-    public var description: String {
-        "\(path): \(issues.count) problem\(issues.count == 1 ? "" : "s")\n" + issues.map { "  - \($0)" }.joined(separator: "\n")
-    }
-}
-
 extension AgentConfig {
     /// Reads, decodes and validates `path`; throws `ConfigError` listing every problem.
     public static func load(path: String) throws(ConfigError) -> AgentConfig {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ConfigError(path: path, issues: [ConfigIssue(keyPath: "", message: "cannot read the file")])
-        }
-        return try parse(yaml: text, path: path)
+        try parse(yaml: try YAMLConfig.read(path: path), path: path)
     }
 
     public static func parse(yaml: String, path: String = "<config>") throws(ConfigError) -> AgentConfig {
-        let node: Yams.Node?
-        do {
-            node = try Yams.compose(yaml: yaml)
-        } catch {
-            throw ConfigError(path: path, issues: [ConfigIssue(keyPath: "", message: "not valid YAML: \(error)")])
-        }
-        guard let node else { return AgentConfig() }  // an empty file means all defaults
-        var issues = unknownKeys(node, schema: schema, path: "")
-        var config = AgentConfig()
-        if issues.isEmpty {
-            do {
-                let decoder = YAMLDecoder()
-                config = try decoder.decode(AgentConfig.self, from: node, userInfo: [:])
-            } catch let error as DecodingError {
-                issues.append(issue(from: error))
-            } catch {
-                issues.append(ConfigIssue(keyPath: "", message: "\(error)"))
-            }
-        }
-        if issues.isEmpty { issues = config.validate() }
+        let config = try YAMLConfig.decode(AgentConfig.self, yaml: yaml, path: path, schema: schema, empty: AgentConfig())
+        let issues = config.validate()
         guard issues.isEmpty else { throw ConfigError(path: path, issues: issues) }
         return config
     }
@@ -276,7 +223,7 @@ extension AgentConfig {
     }
 
     /// Every key the file may hold, so that a misspelt key is an error rather than a silent default.
-    private static var schema: [String: Any] {
+    private static var schema: YAMLConfig.Schema {
         [
         "node": ["id": true, "pool": true, "site": true, "tier": true, "workload": true, "instance_class": true],
         "aggregator": ["endpoint": true, "publish_interval_ms": true, "send_queue_batches": true],
@@ -291,36 +238,5 @@ extension AgentConfig {
             "app_reports": ["enabled": true, "group": true, "endpoint": true],
         ],
         ]
-    }
-
-    private static func unknownKeys(_ node: Yams.Node, schema: [String: Any], path: String) -> [ConfigIssue] {
-        guard let mapping = node.mapping else {
-            return [ConfigIssue(keyPath: path, line: node.mark.map { $0.line }, message: "expected a mapping of keys")]
-        }
-        var issues: [ConfigIssue] = []
-        for (keyNode, value) in mapping {
-            let key = keyNode.string ?? "?"
-            let here = path.isEmpty ? key : "\(path).\(key)"
-            guard let rule = schema[key] ?? schema["*"] else {
-                let known = schema.keys.filter { $0 != "*" }.sorted().joined(separator: ", ")
-                issues.append(ConfigIssue(keyPath: here, line: keyNode.mark.map { $0.line }, message: "unknown key (known here: \(known))"))
-                continue
-            }
-            if let nested = rule as? [String: Any] { issues += unknownKeys(value, schema: nested, path: here) }
-        }
-        return issues
-    }
-
-    private static func issue(from error: DecodingError) -> ConfigIssue {
-        func path(_ context: DecodingError.Context) -> String {
-            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
-        }
-        switch error {
-        case .typeMismatch(let type, let c): return ConfigIssue(keyPath: path(c), message: "expected \(type)")
-        case .valueNotFound(let type, let c): return ConfigIssue(keyPath: path(c), message: "missing value of type \(type)")
-        case .keyNotFound(let key, let c): return ConfigIssue(keyPath: path(c) + (path(c).isEmpty ? "" : ".") + key.stringValue, message: "required key missing")
-        case .dataCorrupted(let c): return ConfigIssue(keyPath: path(c), message: c.debugDescription)
-        @unknown default: return ConfigIssue(keyPath: "", message: "\(error)")
-        }
     }
 }

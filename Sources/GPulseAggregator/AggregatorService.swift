@@ -1,3 +1,4 @@
+import GPulseConfig
 import GPulseCore
 import GPulseTransport
 import GPulseWire
@@ -5,167 +6,238 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// Everything the aggregator needs to run, resolved from the command line.
-public struct AggregatorConfiguration: Sendable {
-    /// Where agents connect (PULL, bound).
-    public var metricsEndpoint: String
-    /// Where subscribers connect for decisions (PUB, bound).
-    public var decisionsEndpoint: String
-    /// How often per-node receive counts are logged.
-    public var reportIntervalSeconds: Double
-    public var limits: WireLimits
-    /// Batches queued from agents before they are pushed back (ZMQ_RCVHWM).
-    public var receiveQueueBatches: Int32
-
-    public init(
-        metricsEndpoint: String = "tcp://0.0.0.0:7461", decisionsEndpoint: String = "tcp://0.0.0.0:7462",
-        reportIntervalSeconds: Double = 10, limits: WireLimits = .default, receiveQueueBatches: Int32 = 100_000
-    ) {
-        self.metricsEndpoint = metricsEndpoint
-        self.decisionsEndpoint = decisionsEndpoint
-        self.reportIntervalSeconds = reportIntervalSeconds
-        self.limits = limits
-        self.receiveQueueBatches = receiveQueueBatches
-    }
-}
-
-/// The aggregator as a service: one ingest thread owns the metrics PULL socket and the decision PUB
-/// socket, decodes and validates every batch, and keeps the per-node ledger.
+/// The aggregator as a service. One thread owns every socket (metrics PULL, decisions PUB, control
+/// REP) and the fleet state: it decodes and validates every batch, ages nodes, computes load and
+/// demand once a second, feeds the forecasters once a minute and answers status requests. One owner
+/// means no locks on the ingest path.
 public final class AggregatorService: Service, Sendable {
-    private let configuration: AggregatorConfiguration
+    private let config: AggregatorConfig
     private let logger: Logger
-    private let ledger = Mutex(IngestLedger())
+    /// The last status built by the ingest thread, for tests and for in-process readers.
+    private let latestStatus = Mutex<StatusReport?>(nil)
 
-    public init(configuration: AggregatorConfiguration, logger: Logger) {
-        self.configuration = configuration
+    public init(config: AggregatorConfig, logger: Logger) {
+        self.config = config
         self.logger = logger
     }
 
-    /// A copy of the ingest accounting, for status and tests.
-    public var ledgerSnapshot: IngestLedger { ledger.withLock { $0 } }
+    public var lastStatus: StatusReport? { latestStatus.withLock { $0 } }
 
     public func run() async throws {
         let context = try ZMQContext()
-        // Bind here, not on the thread, so a taken port fails the start with a clear error.
+        // Bind here, not on the thread, so that a taken port fails the start with a clear error.
         let pull = try ZMQSocket(context: context, type: .pull)
         try pull.set([
-            .maxMessageBytes(Int64(configuration.limits.maxMessageBytes)),
-            .receiveHighWaterMark(configuration.receiveQueueBatches),
+            .maxMessageBytes(Int64(config.ingest.maxMessageBytes)),
+            .receiveHighWaterMark(Int32(config.ingest.receiveQueueBatches)),
             .lingerMilliseconds(0),
             .heartbeatIntervalMilliseconds(1000),
             .heartbeatTimeoutMilliseconds(3000),
         ])
-        try pull.bind(configuration.metricsEndpoint)
+        try pull.bind(config.endpoints.metrics)
         let pub = try ZMQSocket(context: context, type: .pub)
         try pub.set(.lingerMilliseconds(0))
-        try pub.bind(configuration.decisionsEndpoint)
-        let metricsBound = try pull.lastEndpoint()
-        let decisionsBound = try pub.lastEndpoint()
+        try pub.bind(config.endpoints.decisions)
+        let control = try ZMQSocket(context: context, type: .rep)
+        try control.set([.lingerMilliseconds(0), .maxMessageBytes(4096)])
+        try control.bind(config.endpoints.control)
+        let bound = (try pull.lastEndpoint(), try pub.lastEndpoint(), try control.lastEndpoint())
         logger.info(
             "aggregator listening",
+            metadata: ["metrics": "\(bound.0)", "decisions": "\(bound.1)", "control": "\(bound.2)", "libzmq": "\(ZMQContext.libraryVersion)"])
+        let settings = config.fleetSettings
+        logger.info(
+            "load index and forecasting",
             metadata: [
-                "metrics": "\(metricsBound)", "decisions": "\(decisionsBound)",
-                "libzmq": "\(ZMQContext.libraryVersion)",
+                "alpha": "\(settings.loadIndex.alpha)", "beta": "\(settings.loadIndex.beta)", "gamma": "\(settings.loadIndex.gamma)",
+                "gpu_signal": "\(settings.loadIndex.gpuSignal.rawValue)", "latency_ref_ms": "\(settings.loadIndex.latencyRefMs)",
+                "forecast_models": "\(settings.forecast.models.joined(separator: ","))",
+                "horizons_min": "\(settings.forecast.horizons.map(String.init).joined(separator: ","))",
+                "season_steps": "\(settings.forecast.season)",
             ])
 
-        let sockets = Handoff((pull, pub))
+        let sockets = Handoff((pull, pub, control))
         let thread = WorkerThread(name: "gpulse-ingest") { [self] worker in
-            ingest(worker, sockets: sockets)
+            let (pull, pub, control) = sockets.take()
+            defer {
+                pull.close()
+                pub.close()
+                control.close()
+            }
+            var loop = IngestLoop(config: config, logger: logger, pull: pull, control: control) { status in
+                self.latestStatus.withLock { $0 = status }
+            }
+            loop.run(until: worker)
         }
         try? await gracefulShutdown()
         thread.stop()
         thread.join()
+    }
+}
+
+/// The state and steps of the ingest thread.
+struct IngestLoop {
+    let config: AggregatorConfig
+    let logger: Logger
+    let pull: ZMQSocket
+    let control: ZMQSocket
+    let onStatus: (StatusReport) -> Void
+    var fleet: Fleet
+    var ledger = IngestLedger()
+    let decoder: MetricsBatchDecoder
+    let started = SystemClock.wallNanos()
+    var lastReport = SystemClock.monotonicSeconds()
+    var lastRejectLog = -100.0
+    var rejectsSinceLog = 0
+
+    init(config: AggregatorConfig, logger: Logger, pull: ZMQSocket, control: ZMQSocket, onStatus: @escaping (StatusReport) -> Void) {
+        self.config = config
+        self.logger = logger
+        self.pull = pull
+        self.control = control
+        self.onStatus = onStatus
+        fleet = Fleet(settings: config.fleetSettings)
+        var limits = WireLimits.default
+        limits.maxMessageBytes = config.ingest.maxMessageBytes
+        decoder = MetricsBatchDecoder(limits: limits)
+    }
+
+    mutating func run(until worker: WorkerThread) {
+        let poller = ZMQPoller()
+        var buffer = MessageBuffer()
+        do {
+            let metricsIndex = try poller.register(pull)
+            let controlIndex = try poller.register(control)
+            while !worker.shouldStop {
+                do {
+                    _ = try poller.poll(timeoutMilliseconds: 100)
+                    if poller.isReadable(metricsIndex) { try drain(&buffer) }
+                    if poller.isReadable(controlIndex) { try answerControl() }
+                    tick()
+                } catch {
+                    if error == .contextTerminated { return }
+                    logger.error("ingest socket error", metadata: ["error": "\(error)"])
+                    SystemClock.sleep(milliseconds: 100)
+                }
+            }
+        } catch {
+            logger.critical("cannot poll the aggregator sockets", metadata: ["error": "\(error)"])
+        }
         logSummary(final: true)
     }
 
-    private func ingest(_ worker: WorkerThread, sockets: Handoff<(ZMQSocket, ZMQSocket)>) {
-        let (pull, pub) = sockets.take()
-        defer {
-            pull.close()
-            pub.close()
-        }
-        let decoder = MetricsBatchDecoder(limits: configuration.limits)
-        var buffer = MessageBuffer()
-        var lastReport = SystemClock.monotonicSeconds()
-        var lastRejectLog = 0.0
-        while !worker.shouldStop {
+    /// Takes what is queued, in bounded bursts so that ticks and control requests stay responsive.
+    mutating func drain(_ buffer: inout MessageBuffer) throws(ZMQError) {
+        for _ in 0..<1024 {
+            guard try pull.receive(into: &buffer, blocking: false) else { return }
+            let now = SystemClock.wallNanos()
+            guard buffer.frameCount == 1 else {
+                ledger.reject(reason: "wrong_frame_count")
+                continue
+            }
             do {
-                guard try pull.waitReadable(timeoutMilliseconds: 100) else {
-                    maybeReport(&lastReport)
-                    continue
-                }
-                // Drain what is queued, in bounded bursts so reporting and stop stay responsive.
-                for _ in 0..<1024 {
-                    guard try pull.receive(into: &buffer, blocking: false) else { break }
-                    let now = SystemClock.wallNanos()
-                    guard buffer.frameCount == 1 else {
-                        ledger.withLock { $0.reject(reason: "wrong_frame_count") }
-                        continue
-                    }
-                    do {
-                        let decoded = try buffer.withFrame(0) { (raw) throws(WireError) in try decoder.decode(raw) }
-                        let outcome = ledger.withLock { $0.accept(decoded, receivedUnixNanos: now) }
-                        logOutcome(outcome, decoded.batch)
-                    } catch {
-                        ledger.withLock { $0.reject(error) }
-                        let t = SystemClock.monotonicSeconds()
-                        if t - lastRejectLog > 10 {
-                            lastRejectLog = t
-                            logger.warning("rejected a batch", metadata: ["reason": "\(error.reason)", "detail": "\(error)"])
-                        }
-                    }
-                }
-                maybeReport(&lastReport)
+                let decoded = try buffer.withFrame(0) { (raw) throws(WireError) in try decoder.decode(raw) }
+                let (outcome, transition) = fleet.ingest(decoded.batch, nowNanos: now)
+                ledger.accept(decoded, outcome: outcome)
+                logOutcome(outcome, decoded.batch)
+                if let transition { logTransition(transition) }
             } catch {
-                if error == .contextTerminated { return }
-                logger.error("ingest socket error", metadata: ["error": "\(error)"])
-                SystemClock.sleep(milliseconds: 100)
+                ledger.reject(error)
+                rejectsSinceLog += 1
+                let t = SystemClock.monotonicSeconds()
+                if t - lastRejectLog > 10 {
+                    logger.warning(
+                        "rejected a batch", metadata: ["reason": "\(error.reason)", "detail": "\(error)", "rejected_since_last_line": "\(rejectsSinceLog)"])
+                    lastRejectLog = t
+                    rejectsSinceLog = 0
+                }
             }
         }
     }
 
-    private func logOutcome(_ outcome: SequenceTracker.Outcome, _ batch: MetricsBatch) {
+    mutating func tick() {
+        let now = SystemClock.wallNanos()
+        let (transitions, bursts) = fleet.tick(nowNanos: now)
+        for transition in transitions { logTransition(transition) }
+        for pool in bursts {
+            let series = fleet.pools[pool]
+            logger.notice(
+                "demand burst", metadata: ["pool": "\(pool)", "demand": "\(series?.latest?.demand ?? 0)", "excess": "\(series?.burst.excess ?? 0)"])
+        }
+        let t = SystemClock.monotonicSeconds()
+        if t - lastReport >= config.ingest.reportIntervalS {
+            lastReport = t
+            logSummary(final: false)
+        }
+    }
+
+    mutating func answerControl() throws(ZMQError) {
+        guard let request = try control.receiveFrames(blocking: false) else { return }
+        let command = String(decoding: request.first ?? [], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let reply: String
+        switch command {
+        case "status":
+            let status = StatusReport(fleet: fleet, ledger: ledger, nowNanos: SystemClock.wallNanos(), startedNanos: started)
+            onStatus(status)
+            reply = status.json(pretty: false)
+        default:
+            reply = #"{"error":"unknown command; the control endpoint answers: status"}"#
+        }
+        _ = try control.send(Array(reply.utf8), blocking: false)
+    }
+
+    func logOutcome(_ outcome: SequenceTracker.Outcome, _ batch: MetricsBatch) {
         switch outcome {
-        case .first:
-            logger.info(
-                "node up", metadata: ["node_id": "\(batch.labels.nodeID)", "pool": "\(batch.labels.pool)", "session": "\(batch.session)"])
         case .restarted:
             logger.notice("node restarted (new agent session)", metadata: ["node_id": "\(batch.labels.nodeID)", "session": "\(batch.session)"])
         case .gap(let missing):
             logger.warning("sequence gap", metadata: ["node_id": "\(batch.labels.nodeID)", "missing_batches": "\(missing)", "seq": "\(batch.seq)"])
         case .duplicate:
             logger.warning("duplicate or reordered batch ignored", metadata: ["node_id": "\(batch.labels.nodeID)", "seq": "\(batch.seq)"])
-        case .inOrder:
+        case .first, .inOrder:
             break
         }
     }
 
-    private func maybeReport(_ last: inout Double) {
-        let now = SystemClock.monotonicSeconds()
-        guard now - last >= configuration.reportIntervalSeconds else { return }
-        last = now
-        logSummary(final: false)
+    func logTransition(_ t: NodeTransition) {
+        let metadata: Logger.Metadata = [
+            "node_id": "\(t.nodeID)", "pool": "\(t.pool)", "from": "\(t.from?.rawValue ?? "new")", "to": "\(t.to?.rawValue ?? "forgotten")",
+        ]
+        switch t.to {
+        case .live: logger.info(t.from == nil ? "node up" : "node back", metadata: metadata)
+        case .stale: logger.warning("node stale (silent past registry.stale_after_s)", metadata: metadata)
+        case .down: logger.warning("node down (silent past registry.down_after_s)", metadata: metadata)
+        case nil: logger.info("node forgotten (silent past registry.forget_after_s)", metadata: metadata)
+        }
     }
 
-    private func logSummary(final: Bool) {
-        let snapshot = ledgerSnapshot
-        for (id, node) in snapshot.nodes.sorted(by: { $0.key < $1.key }) {
+    func logSummary(final: Bool) {
+        for (id, node) in fleet.nodes.sorted(by: { $0.key < $1.key }) {
             logger.info(
                 final ? "final node counts" : "node counts",
                 metadata: [
-                    "node_id": "\(id)", "pool": "\(node.labels.pool)", "batches": "\(node.sequence.received)",
-                    "samples": "\(node.samples)", "gaps_missing_batches": "\(node.sequence.missing)",
-                    "restarts": "\(node.sequence.restarts)", "duplicates": "\(node.sequence.duplicates)",
-                    "agent_dropped_samples": "\(node.agentDroppedSamples)",
+                    "node_id": "\(id)", "pool": "\(node.labels.pool)", "state": "\(node.state.rawValue)", "batches": "\(node.sequence.received)",
+                    "samples": "\(node.samples)", "gaps_missing_batches": "\(node.sequence.missing)", "restarts": "\(node.sequence.restarts)",
+                    "duplicates": "\(node.sequence.duplicates)", "agent_dropped_samples": "\(node.agentDroppedSamples)",
+                    "load": "\(node.load.map { String($0) } ?? "-")",
                 ])
         }
-        let rejected = snapshot.rejectedByReason.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        for (name, pool) in fleet.pools.sorted(by: { $0.key < $1.key }) {
+            let p = pool.latest
+            logger.info(
+                "pool",
+                metadata: [
+                    "pool": "\(name)", "live_nodes": "\(p?.liveNodes ?? 0)", "load_mean": "\(p?.loadMean ?? 0)", "load_max": "\(p?.loadMax ?? 0)",
+                    "demand": "\(p?.demand ?? 0)",
+                ])
+        }
+        let rejected = ledger.rejectedByReason.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         logger.info(
             final ? "final ingest totals" : "ingest totals",
             metadata: [
-                "nodes": "\(snapshot.nodes.count)", "batches": "\(snapshot.batchesAccepted)", "samples": "\(snapshot.samplesAccepted)",
-                "rejected": "\(snapshot.batchesRejected)", "rejected_by_reason": "\(rejected.isEmpty ? "none" : rejected)",
-                "unknown_series_ignored": "\(snapshot.unknownSeriesIgnored)",
+                "nodes": "\(fleet.nodes.count)", "batches": "\(ledger.batchesAccepted)", "samples": "\(ledger.samplesAccepted)",
+                "rejected": "\(ledger.batchesRejected)", "rejected_by_reason": "\(rejected.isEmpty ? "none" : rejected)",
+                "unknown_series_ignored": "\(ledger.unknownSeriesIgnored)", "window_bytes": "\(fleet.windowBytes)",
             ])
     }
 }

@@ -1,23 +1,13 @@
 import GPulseCore
 import GPulseWire
 
-/// What the aggregator knows of one node from its batches.
-public struct NodeRecord: Sendable, Hashable {
-    public var labels: NodeLabels
-    public var sequence = SequenceTracker()
-    public var samples: UInt64 = 0
-    /// Samples the agent itself reported dropping (its buffer was full).
-    public var agentDroppedSamples: UInt64 = 0
-    public var lastSeenUnixNanos: Int64 = 0
-
-    public init(labels: NodeLabels) { self.labels = labels }
-}
-
-/// Per-node and global ingest accounting. Pure state: the ingest thread owns one and feeds it.
+/// Fleet-wide ingest accounting: what was accepted, what was rejected and why. Per-node accounting
+/// (sequence gaps, restarts, agent drops) lives in the Fleet's node entries.
 public struct IngestLedger: Sendable {
-    public private(set) var nodes: [String: NodeRecord] = [:]
     public private(set) var batchesAccepted: UInt64 = 0
     public private(set) var samplesAccepted: UInt64 = 0
+    /// Batches that repeated an earlier sequence number of their session; not counted again.
+    public private(set) var batchesDuplicate: UInt64 = 0
     public private(set) var rejectedByReason: [String: UInt64] = [:]
     /// Series skipped because their signal kind is newer than this build.
     public private(set) var unknownSeriesIgnored: UInt64 = 0
@@ -26,23 +16,15 @@ public struct IngestLedger: Sendable {
 
     public var batchesRejected: UInt64 { rejectedByReason.values.reduce(0, +) }
 
-    /// Records a valid batch; returns how its sequence number relates to the node's previous one.
-    @discardableResult
-    public mutating func accept(_ decoded: DecodedBatch, receivedUnixNanos: Int64) -> SequenceTracker.Outcome {
-        let batch = decoded.batch
-        var record = nodes[batch.labels.nodeID] ?? NodeRecord(labels: batch.labels)
-        record.labels = batch.labels
-        let outcome = record.sequence.observe(session: batch.session, seq: batch.seq)
-        if outcome != .duplicate {
-            record.samples += UInt64(batch.sampleCount)
-            record.agentDroppedSamples += batch.droppedSamples
-            batchesAccepted += 1
-            samplesAccepted += UInt64(batch.sampleCount)
-        }
-        record.lastSeenUnixNanos = receivedUnixNanos
-        nodes[batch.labels.nodeID] = record
+    /// Counts a decoded batch with the sequence outcome the fleet gave it.
+    public mutating func accept(_ decoded: DecodedBatch, outcome: SequenceTracker.Outcome) {
         unknownSeriesIgnored += UInt64(decoded.ignoredUnknownSeries)
-        return outcome
+        guard outcome != .duplicate else {
+            batchesDuplicate += 1
+            return
+        }
+        batchesAccepted += 1
+        samplesAccepted += UInt64(decoded.batch.sampleCount)
     }
 
     public mutating func reject(_ error: WireError) {

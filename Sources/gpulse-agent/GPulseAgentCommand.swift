@@ -1,5 +1,6 @@
 import ArgumentParser
 import GPulseAgent
+import GPulseConfig
 import GPulseCore
 import Logging
 import ServiceLifecycle

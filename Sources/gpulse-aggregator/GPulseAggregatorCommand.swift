@@ -1,7 +1,10 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 import GPulseAggregator
+import GPulseConfig
 import GPulseCore
-import GPulseWire
 import Logging
 import ServiceLifecycle
 
@@ -9,48 +12,72 @@ import ServiceLifecycle
 struct GPulseAggregatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpulse-aggregator",
-        abstract: "Ingests every gpulse agent's batches and publishes scaling and offload decisions.",
+        abstract: "Ingests every gpulse agent's batches, computes load and demand per pool, and forecasts it.",
         discussion: """
-            Binds a ZeroMQ PULL socket that agents connect to (--metrics) and a PUB socket that \
-            subscribers connect to (--decisions). Every batch is decoded and validated; invalid ones \
-            are rejected and counted by reason. Per-node receive counts, sequence gaps, agent restarts \
-            and agent-reported drops are logged every --report-interval seconds and on shutdown.
+            Agents connect to the metrics endpoint (ZeroMQ PULL); the aggregator decodes and validates every \
+            batch (invalid ones are rejected and counted by reason), tracks each node as live, stale or down, \
+            computes the load index L = α·U_gpu + β·U_cpu + γ·D_net per node each second, mean/max L and \
+            demand D = ΣL per pool, and forecasts demand per pool at 1-minute resolution. `status` asks a \
+            running aggregator (control endpoint, REQ/REP) for nodes, pools, forecasts and ingest counters.
 
             Examples:
-              gpulse-aggregator run
-              gpulse-aggregator run --metrics tcp://0.0.0.0:7461 --decisions tcp://0.0.0.0:7462
+              gpulse-aggregator run --config /etc/gpulse/aggregator.yaml
+              gpulse-aggregator check-config --config config/aggregator.yaml
+              gpulse-aggregator status
+              gpulse-aggregator status --json | jq '.pools[] | {name, demand, forecasts}'
+              gpulse-aggregator forecast-eval --trace nasa_http_1995_per_minute.csv
             """,
         version: gpulseVersion,
-        subcommands: [Run.self, ForecastEval.self],
+        subcommands: [Run.self, CheckConfig.self, Status.self, ForecastEval.self],
         defaultSubcommand: Run.self)
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
+/// Options shared by `run` and `check-config`: the file, then command-line overrides.
+struct ConfigOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("YAML config file; every key is optional (see config/aggregator.yaml).", valueName: "file"))
+    var config: String?
+
+    @Option(help: ArgumentHelp("Override endpoints.metrics: where agents connect (PULL, bound).", valueName: "endpoint"))
+    var metrics: String?
+
+    @Option(help: ArgumentHelp("Override endpoints.decisions: where subscribers connect (PUB, bound).", valueName: "endpoint"))
+    var decisions: String?
+
+    @Option(help: ArgumentHelp("Override endpoints.control: where `status` asks (REP, bound).", valueName: "endpoint"))
+    var control: String?
+
+    @Option(help: "Override ingest.report_interval_s: seconds between per-node count log lines.")
+    var reportInterval: Double?
+
+    @Option(help: "Override ingest.max_message_bytes: larger batches are refused by libzmq (ZMQ_MAXMSGSIZE).")
+    var maxMessageBytes: Int?
+
+    func resolve() throws -> AggregatorConfig {
+        var resolved = try config.map { path throws(ConfigError) in try AggregatorConfig.load(path: path) } ?? AggregatorConfig()
+        if let metrics { resolved.endpoints.metrics = metrics }
+        if let decisions { resolved.endpoints.decisions = decisions }
+        if let control { resolved.endpoints.control = control }
+        if let reportInterval { resolved.ingest.reportIntervalS = reportInterval }
+        if let maxMessageBytes { resolved.ingest.maxMessageBytes = maxMessageBytes }
+        let issues = resolved.validate()
+        guard issues.isEmpty else { throw ConfigError(path: config ?? "command line", issues: issues) }
+        return resolved
+    }
+}
+
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the aggregator until SIGTERM or SIGINT.")
 
-    @Option(help: ArgumentHelp("Endpoint to bind for agents' metrics (ZeroMQ PULL).", valueName: "endpoint"))
-    var metrics: String = "tcp://0.0.0.0:7461"
-
-    @Option(help: ArgumentHelp("Endpoint to bind for the decision stream (ZeroMQ PUB).", valueName: "endpoint"))
-    var decisions: String = "tcp://0.0.0.0:7462"
-
-    @Option(help: "Seconds between per-node receive-count log lines.")
-    var reportInterval: Double = 10
-
-    @Option(help: "Largest batch accepted, in bytes; larger ones are refused by libzmq (ZMQ_MAXMSGSIZE).")
-    var maxMessageBytes: Int = WireLimits.default.maxMessageBytes
+    @OptionGroup var options: ConfigOptions
 
     @Option(help: "Least severe level logged.")
     var logLevel: Logger.Level = .info
 
-    func validate() throws {
-        guard reportInterval > 0 else { throw ValidationError("--report-interval must be positive") }
-        guard maxMessageBytes >= 1024 else { throw ValidationError("--max-message-bytes must be at least 1024") }
-    }
-
     func run() async throws {
+        let config: AggregatorConfig
+        do { config = try options.resolve() } catch let error as ConfigError { throw ValidationError(error.description) }
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -58,12 +85,70 @@ struct Run: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "gpulse-aggregator")
-        var limits = WireLimits.default
-        limits.maxMessageBytes = maxMessageBytes
-        let configuration = AggregatorConfiguration(
-            metricsEndpoint: metrics, decisionsEndpoint: decisions, reportIntervalSeconds: reportInterval, limits: limits)
-        let service = AggregatorService(configuration: configuration, logger: logger)
+        let service = AggregatorService(config: config, logger: logger)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate the configuration and print the load-index and forecast settings it resolves to.")
+
+    @OptionGroup var options: ConfigOptions
+
+    func run() throws {
+        let config: AggregatorConfig
+        do { config = try options.resolve() } catch let error as ConfigError {
+            print(error.description)
+            throw ExitCode(2)
+        }
+        let s = config.fleetSettings
+        print("config ok: \(options.config ?? "(defaults)")")
+        print("  endpoints: metrics \(config.endpoints.metrics), decisions \(config.endpoints.decisions), control \(config.endpoints.control)")
+        print("  registry: stale after \(s.staleAfterSeconds) s, down after \(s.downAfterSeconds) s, forgotten after \(s.forgetAfterSeconds) s")
+        print("  windows: raw \(s.rawWindowSeconds) s (≤ \(s.maxSamplesPerSeries) samples/series, ≤ \(s.maxSeriesPerNode) series/node), load \(s.loadWindowSeconds) s")
+        print("  load index: L = \(s.loadIndex.alpha)·U_gpu(\(s.loadIndex.gpuSignal.rawValue)) + \(s.loadIndex.beta)·U_cpu + \(s.loadIndex.gamma)·min(1, rtt/\(s.loadIndex.latencyRefMs) ms)")
+        print("  forecast: \(s.forecast.models.joined(separator: ", ")); season \(s.forecast.season) min; horizons \(s.forecast.horizons.map { "\($0) min" }.joined(separator: ", "))")
+    }
+}
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Ask a running aggregator for its nodes, pools, forecasts and ingest counters.",
+        discussion: "Exit status 1 when the aggregator does not answer within --timeout.")
+
+    @Option(help: ArgumentHelp("The aggregator's control endpoint (endpoints.control).", valueName: "endpoint"))
+    var control = "tcp://127.0.0.1:7463"
+
+    @Flag(help: "Print the raw JSON (for jq) instead of tables.")
+    var json = false
+
+    @Option(help: "Seconds to wait for the answer.")
+    var timeout: Double = 2
+
+    func run() throws {
+        let reply: [UInt8]
+        do {
+            reply = try ControlClient.request("status", endpoint: control, timeoutMilliseconds: Int(timeout * 1000))
+        } catch {
+            printError("gpulse-aggregator status: \(error)")
+            throw ExitCode.failure
+        }
+        if json {
+            print(String(decoding: reply, as: UTF8.self))
+            return
+        }
+        do {
+            print(try StatusReport.decode(json: reply).text())
+        } catch {
+            printError("gpulse-aggregator status: unexpected reply (\(error)): \(String(decoding: reply.prefix(200), as: UTF8.self))")
+            throw ExitCode.failure
+        }
+    }
+}
+
+func printError(_ message: String) {
+    let line = Array((message + "\n").utf8)
+    line.withUnsafeBytes { _ = write(2, $0.baseAddress, $0.count) }
 }

@@ -97,7 +97,11 @@ def fields(line: str) -> dict:
     return dict(re.findall(r"(\w+)=(\S+)", line))
 
 
-def start_aggregator(procs, bins):
-    agg = procs([bins / "gpulse-aggregator", "run", "--metrics", "tcp://127.0.0.1:*", "--decisions", "tcp://127.0.0.1:*", "--report-interval", "1"])
-    mt = agg.wait_for(r"decisions=(\S+) .*metrics=(\S+) .*aggregator listening")
-    return agg, mt.group(2), mt.group(1)
+def start_aggregator(procs, bins, *extra):
+    """Starts the aggregator on ephemeral loopback ports; returns (proc, metrics, decisions), with
+    the control endpoint as proc.control."""
+    agg = procs([bins / "gpulse-aggregator", "run", "--metrics", "tcp://127.0.0.1:*", "--decisions", "tcp://127.0.0.1:*",
+                 "--control", "tcp://127.0.0.1:*", "--report-interval", "1", *extra])
+    mt = agg.wait_for(r"control=(\S+) .*decisions=(\S+) .*metrics=(\S+) .*aggregator listening")
+    agg.control = mt.group(1)
+    return agg, mt.group(3), mt.group(2)

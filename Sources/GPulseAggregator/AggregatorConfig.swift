@@ -1,0 +1,221 @@
+import GPulseConfig
+import GPulseCore
+import GPulseWire
+
+/// The aggregator's configuration file (YAML). Every key is optional; config/aggregator.yaml
+/// documents each one with its default.
+public struct AggregatorConfig: Decodable, Sendable, Equatable {
+    public struct Endpoints: Decodable, Sendable, Equatable {
+        public var metrics = "tcp://0.0.0.0:7461"
+        public var decisions = "tcp://0.0.0.0:7462"
+        public var control = "tcp://127.0.0.1:7463"
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            metrics = try c.value("metrics", metrics)
+            decisions = try c.value("decisions", decisions)
+            control = try c.value("control", control)
+        }
+    }
+    public struct Ingest: Decodable, Sendable, Equatable {
+        public var maxMessageBytes = WireLimits.default.maxMessageBytes
+        public var receiveQueueBatches = 100_000
+        public var reportIntervalS = 10.0
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            maxMessageBytes = try c.value("max_message_bytes", maxMessageBytes)
+            receiveQueueBatches = try c.value("receive_queue_batches", receiveQueueBatches)
+            reportIntervalS = try c.value("report_interval_s", reportIntervalS)
+        }
+    }
+    public struct Registry: Decodable, Sendable, Equatable {
+        public var staleAfterS = 5.0
+        public var downAfterS = 30.0
+        public var forgetAfterS = 3600.0
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            staleAfterS = try c.value("stale_after_s", staleAfterS)
+            downAfterS = try c.value("down_after_s", downAfterS)
+            forgetAfterS = try c.value("forget_after_s", forgetAfterS)
+        }
+    }
+    public struct Windows: Decodable, Sendable, Equatable {
+        public var rawS = 10.0
+        public var loadS = 1.0
+        public var maxSamplesPerSeries = 10_000
+        public var maxSeriesPerNode = 256
+        public var secondsKept = 3600
+        public var minutesKept = 1440
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            rawS = try c.value("raw_s", rawS)
+            loadS = try c.value("load_s", loadS)
+            maxSamplesPerSeries = try c.value("max_samples_per_series", maxSamplesPerSeries)
+            maxSeriesPerNode = try c.value("max_series_per_node", maxSeriesPerNode)
+            secondsKept = try c.value("seconds_kept", secondsKept)
+            minutesKept = try c.value("minutes_kept", minutesKept)
+        }
+    }
+    public struct LoadIndex: Decodable, Sendable, Equatable {
+        public var alpha = 0.6
+        public var beta = 0.3
+        public var gamma = 0.1
+        public var gpuSignal = "max"
+        public var latencyRefMs = 100.0
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            alpha = try c.value("alpha", alpha)
+            beta = try c.value("beta", beta)
+            gamma = try c.value("gamma", gamma)
+            gpuSignal = try c.value("gpu_signal", gpuSignal)
+            latencyRefMs = try c.value("latency_ref_ms", latencyRefMs)
+        }
+    }
+    public struct HoltWintersParameters: Decodable, Sendable, Equatable {
+        public var level = 0.2
+        public var trend = 0.01
+        public var seasonal = 0.2
+        public var damping = 0.9
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            level = try c.value("level", level)
+            trend = try c.value("trend", trend)
+            seasonal = try c.value("seasonal", seasonal)
+            damping = try c.value("damping", damping)
+        }
+    }
+    public struct Forecast: Decodable, Sendable, Equatable {
+        public var seasonSteps = 1440
+        public var horizonsMin = [1, 5, 15, 60]
+        public var models = ForecastSettings.modelNames
+        public var holtWinters = HoltWintersParameters()
+        public var arOrder = 32
+        public var arForgetting = 0.9999
+        public var arDifferencing = 1
+        public var errorDecay = 0.01
+        public var intervalLevel = 0.8
+        public var residualMemory = 500
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            seasonSteps = try c.value("season_steps", seasonSteps)
+            horizonsMin = try c.value("horizons_min", horizonsMin)
+            models = try c.value("models", models)
+            holtWinters = try c.value("holt_winters", holtWinters)
+            arOrder = try c.value("ar_order", arOrder)
+            arForgetting = try c.value("ar_forgetting", arForgetting)
+            arDifferencing = try c.value("ar_differencing", arDifferencing)
+            errorDecay = try c.value("error_decay", errorDecay)
+            intervalLevel = try c.value("interval_level", intervalLevel)
+            residualMemory = try c.value("residual_memory", residualMemory)
+        }
+    }
+
+    public var endpoints = Endpoints()
+    public var ingest = Ingest()
+    public var registry = Registry()
+    public var windows = Windows()
+    public var loadIndex = LoadIndex()
+    public var forecast = Forecast()
+
+    public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: ConfigKey.self)
+        endpoints = try c.value("endpoints", endpoints)
+        ingest = try c.value("ingest", ingest)
+        registry = try c.value("registry", registry)
+        windows = try c.value("windows", windows)
+        loadIndex = try c.value("load_index", loadIndex)
+        forecast = try c.value("forecast", forecast)
+    }
+
+    /// Every key the file may hold.
+    static var schema: YAMLConfig.Schema {
+        [
+        "endpoints": ["metrics": true, "decisions": true, "control": true],
+        "ingest": ["max_message_bytes": true, "receive_queue_batches": true, "report_interval_s": true],
+        "registry": ["stale_after_s": true, "down_after_s": true, "forget_after_s": true],
+        "windows": [
+            "raw_s": true, "load_s": true, "max_samples_per_series": true, "max_series_per_node": true, "seconds_kept": true,
+            "minutes_kept": true,
+        ],
+        "load_index": ["alpha": true, "beta": true, "gamma": true, "gpu_signal": true, "latency_ref_ms": true],
+        "forecast": [
+            "season_steps": true, "horizons_min": true, "models": true,
+            "holt_winters": ["level": true, "trend": true, "seasonal": true, "damping": true],
+            "ar_order": true, "ar_forgetting": true, "ar_differencing": true, "error_decay": true, "interval_level": true,
+            "residual_memory": true,
+        ],
+        ]
+    }
+
+    public static func load(path: String) throws(ConfigError) -> AggregatorConfig {
+        try parse(yaml: try YAMLConfig.read(path: path), path: path)
+    }
+
+    public static func parse(yaml: String, path: String = "<config>") throws(ConfigError) -> AggregatorConfig {
+        let config = try YAMLConfig.decode(AggregatorConfig.self, yaml: yaml, path: path, schema: schema, empty: AggregatorConfig())
+        let issues = config.validate()
+        guard issues.isEmpty else { throw ConfigError(path: path, issues: issues) }
+        return config
+    }
+
+    /// Values that decode but cannot be used.
+    public func validate() -> [ConfigIssue] {
+        var issues: [ConfigIssue] = []
+        if GPUSignal(rawValue: loadIndex.gpuSignal) == nil {
+            issues.append(ConfigIssue(keyPath: "load_index.gpu_signal", message: "must be utilization, memory or max, got '\(loadIndex.gpuSignal)'"))
+        }
+        if ingest.maxMessageBytes < 1024 { issues.append(ConfigIssue(keyPath: "ingest.max_message_bytes", message: "must be at least 1024")) }
+        if !(1...10_000_000).contains(ingest.receiveQueueBatches) {
+            issues.append(ConfigIssue(keyPath: "ingest.receive_queue_batches", message: "must be 1 to 10000000"))
+        }
+        if !(ingest.reportIntervalS > 0) { issues.append(ConfigIssue(keyPath: "ingest.report_interval_s", message: "must be positive")) }
+        if forecast.horizonsMin.contains(where: { $0 < 1 }) {
+            issues.append(ConfigIssue(keyPath: "forecast.horizons_min", message: "horizons are whole minutes, at least 1"))
+        }
+        for (key, message) in fleetSettings.problems() where !(key == "forecast.horizons" && !issues.isEmpty) {
+            issues.append(ConfigIssue(keyPath: key.replacingOccurrences(of: "forecast.horizons", with: "forecast.horizons_min"), message: message))
+        }
+        return issues
+    }
+
+    /// The GPulseCore settings these values stand for (forecasts run on 1-minute steps).
+    public var fleetSettings: FleetSettings {
+        FleetSettings(
+            staleAfterSeconds: registry.staleAfterS, downAfterSeconds: registry.downAfterS, forgetAfterSeconds: registry.forgetAfterS,
+            rawWindowSeconds: windows.rawS, loadWindowSeconds: windows.loadS, maxSamplesPerSeries: windows.maxSamplesPerSeries,
+            maxSeriesPerNode: windows.maxSeriesPerNode, secondsKept: windows.secondsKept, minutesKept: windows.minutesKept,
+            loadIndex: LoadIndexSettings(
+                alpha: loadIndex.alpha, beta: loadIndex.beta, gamma: loadIndex.gamma, gpuSignal: GPUSignal(rawValue: loadIndex.gpuSignal) ?? .max,
+                latencyRefMs: loadIndex.latencyRefMs),
+            forecast: ForecastSettings(
+                season: forecast.seasonSteps, horizons: Array(Set(forecast.horizonsMin)).sorted(), models: forecast.models,
+                holtWinters: .init(
+                    level: forecast.holtWinters.level, trend: forecast.holtWinters.trend, seasonal: forecast.holtWinters.seasonal,
+                    damping: forecast.holtWinters.damping),
+                arOrder: forecast.arOrder, arForgetting: forecast.arForgetting, arDifferencing: forecast.arDifferencing,
+                errorDecay: forecast.errorDecay, intervalLevel: forecast.intervalLevel, residualMemory: forecast.residualMemory))
+    }
+}
+
+/// A coding key from a string, so that each section's keys are written once, where they are read.
+struct ConfigKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+extension KeyedDecodingContainer where K == ConfigKey {
+    /// The value under `key`, or `fallback` when the key is absent.
+    func value<T: Decodable>(_ key: String, _ fallback: T) throws -> T {
+        try decodeIfPresent(T.self, forKey: ConfigKey(stringValue: key)) ?? fallback
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import GPulseCore
+
+/// What `gpulse-aggregator status` shows, sent as JSON by the control endpoint.
+public struct StatusReport: Codable, Sendable {
+    public struct Ingest: Codable, Sendable {
+        public var batches: UInt64
+        public var samples: UInt64
+        public var duplicateBatches: UInt64
+        public var rejected: UInt64
+        public var rejectedByReason: [String: UInt64]
+        public var unknownSeriesIgnored: UInt64
+        /// Sum over nodes of batches that never arrived (sequence gaps).
+        public var missingBatches: UInt64
+        /// Sum over nodes of samples the agents dropped themselves.
+        public var agentDroppedSamples: UInt64
+    }
+    public struct Node: Codable, Sendable {
+        public var id: String
+        public var pool: String
+        public var site: String
+        public var tier: String
+        public var state: String
+        public var lastSeenSecondsAgo: Double
+        public var batches: UInt64
+        public var samples: UInt64
+        public var missingBatches: UInt64
+        public var restarts: UInt64
+        public var duplicates: UInt64
+        public var agentDroppedSamples: UInt64
+        public var probesLost: UInt64
+        public var seriesRefused: UInt64
+        public var load: Double?
+        public var gpus: Int
+        public var windowBytes: Int
+        public var agentVersion: String
+    }
+    public struct Forecast: Codable, Sendable {
+        public var horizonMinutes: Int
+        public var model: String
+        public var demand: Double
+        public var lower: Double?
+        public var upper: Double?
+    }
+    public struct Pool: Codable, Sendable {
+        public var name: String
+        public var nodes: Int
+        public var liveNodes: Int
+        public var loadMean: Double
+        public var loadMax: Double
+        public var demand: Double
+        public var burst: Bool
+        public var burstExcess: Double
+        /// Minutes of demand the forecaster has learned from.
+        public var minutesLearned: Int
+        public var forecasts: [Forecast]
+    }
+    public var version: String
+    public var generatedAtUnix: Double
+    public var uptimeSeconds: Double
+    public var ingest: Ingest
+    public var nodes: [Node]
+    public var pools: [Pool]
+    public var windowBytes: Int
+    public var rssBytes: Int?
+
+    public init(fleet: Fleet, ledger: IngestLedger, nowNanos: Int64, startedNanos: Int64) {
+        version = gpulseVersion
+        generatedAtUnix = Double(nowNanos) / 1e9
+        uptimeSeconds = Double(nowNanos - startedNanos) / 1e9
+        let entries = fleet.nodes.sorted { $0.key < $1.key }
+        nodes = entries.map { id, n in
+            Node(
+                id: id, pool: n.labels.pool, site: n.labels.site, tier: n.labels.tier.name, state: n.state.rawValue,
+                lastSeenSecondsAgo: Double(nowNanos - n.lastSeenNanos) / 1e9, batches: n.sequence.received, samples: n.samples,
+                missingBatches: n.sequence.missing, restarts: n.sequence.restarts, duplicates: n.sequence.duplicates,
+                agentDroppedSamples: n.agentDroppedSamples, probesLost: n.probesLost, seriesRefused: n.seriesRefused, load: n.load,
+                gpus: n.inputs.gpus.count, windowBytes: n.windowBytes, agentVersion: n.agentVersion)
+        }
+        ingest = Ingest(
+            batches: ledger.batchesAccepted, samples: ledger.samplesAccepted, duplicateBatches: ledger.batchesDuplicate,
+            rejected: ledger.batchesRejected, rejectedByReason: ledger.rejectedByReason, unknownSeriesIgnored: ledger.unknownSeriesIgnored,
+            missingBatches: nodes.reduce(0) { $0 + $1.missingBatches }, agentDroppedSamples: nodes.reduce(0) { $0 + $1.agentDroppedSamples })
+        pools = fleet.pools.keys.sorted().map { name in
+            let series = fleet.pools[name]!
+            let point = series.latest
+            return Pool(
+                name: name, nodes: entries.count { $0.value.labels.pool == name }, liveNodes: point?.liveNodes ?? 0,
+                loadMean: point?.loadMean ?? 0, loadMax: point?.loadMax ?? 0, demand: point?.demand ?? 0, burst: series.burst.active,
+                burstExcess: series.burst.excess, minutesLearned: series.forecaster.observations,
+                forecasts: series.forecaster.forecasts().map {
+                    Forecast(horizonMinutes: $0.steps, model: $0.model, demand: $0.value, lower: $0.lower, upper: $0.upper)
+                })
+        }
+        windowBytes = fleet.windowBytes
+        rssBytes = Self.residentBytes()
+    }
+
+    /// Resident set size of this process from /proc/self/statm, nil where there is none.
+    static func residentBytes() -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+        let fields = text.split(separator: " ")
+        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
+        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+    }
+
+    public func json(pretty: Bool = true) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = pretty ? [.prettyPrinted, .sortedKeys] : [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    public static func decode(json: [UInt8]) throws -> StatusReport {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return try decoder.decode(StatusReport.self, from: Data(json))
+    }
+
+    /// Readable tables for a terminal.
+    public func text() -> String {
+        var lines = [
+            "gpulse-aggregator \(version), up \(format(uptimeSeconds, 0)) s; raw windows \(bytes(windowBytes))"
+                + (rssBytes.map { ", RSS \(bytes($0))" } ?? ""),
+            "ingest: \(ingest.batches) batches, \(ingest.samples) samples; missing \(ingest.missingBatches) batches (gaps), "
+                + "agents dropped \(ingest.agentDroppedSamples) samples, \(ingest.duplicateBatches) duplicates, rejected \(ingest.rejected)"
+                + (ingest.rejectedByReason.isEmpty ? "" : " (" + ingest.rejectedByReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"),
+            "",
+            "pools:",
+        ]
+        var poolRows = [["pool", "live/nodes", "L mean", "L max", "demand", "burst", "forecast (model) [interval]"]]
+        for p in pools {
+            let f = p.forecasts.map { f in
+                "\(f.horizonMinutes)m \(format(f.demand, 2)) (\(f.model))" + (f.lower.map { l in " [\(format(l, 2)), \(format(f.upper ?? .nan, 2))]" } ?? "")
+            }.joined(separator: "; ")
+            poolRows.append([
+                p.name, "\(p.liveNodes)/\(p.nodes)", format(p.loadMean, 3), format(p.loadMax, 3), format(p.demand, 3),
+                p.burst ? "yes +\(format(p.burstExcess, 2))" : "no",
+                f.isEmpty ? "learning (\(p.minutesLearned) min seen)" : f,
+            ])
+        }
+        lines += render(poolRows).map { "  " + $0 }
+        lines += ["", "nodes:"]
+        var nodeRows = [["node", "pool", "state", "last seen", "L", "batches", "missing", "restarts", "agent drops", "window"]]
+        for n in nodes {
+            nodeRows.append([
+                n.id, n.pool, n.state, "\(format(n.lastSeenSecondsAgo, 1)) s ago", n.load.map { format($0, 3) } ?? "-", "\(n.batches)",
+                "\(n.missingBatches)", "\(n.restarts)", "\(n.agentDroppedSamples)", bytes(n.windowBytes),
+            ])
+        }
+        lines += render(nodeRows).map { "  " + $0 }
+        return lines.joined(separator: "\n")
+    }
+
+    private func bytes(_ n: Int) -> String {
+        n >= 1 << 20 ? "\(format(Double(n) / 1_048_576, 1)) MiB" : n >= 1024 ? "\(format(Double(n) / 1024, 1)) KiB" : "\(n) B"
+    }
+}
