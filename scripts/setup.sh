@@ -43,6 +43,13 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import google.protobuf, z
   cp Tests/e2e/requirements.txt .venv/requirements.installed
 fi
 
+# `--bench` also installs the Python peers (statsmodels) into the same .venv.
+if [ "${1:-}" = "--bench" ] && ! cmp -s bench/requirements.txt .venv/bench-requirements.installed; then
+  echo "setup: installing bench/requirements.txt into .venv"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+  cp bench/requirements.txt .venv/bench-requirements.installed
+fi
+
 # Python modules for the interop tests, generated from the same .proto files as the C code.
 mkdir -p .build/python
 protoc -I proto --python_out=.build/python proto/gpulse/v1/metrics.proto proto/gpulse/v1/decision.proto

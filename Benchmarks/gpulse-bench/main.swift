@@ -2,6 +2,7 @@
 // Figures are medians of several rounds; peers and gpulse alternate so machine noise hits both.
 //   gpulse-bench [--rounds N] [--output FILE.md]
 //   gpulse-bench --bare-loop HZ SECONDS   (the sampling-loop floor, for bench/agent_cost.py)
+//   gpulse-bench --raw-zmq FRAME_BYTES COUNT   (raw libzmq peer for bench/ingest_bench.py)
 import CBenchPeers
 import Foundation
 import GPulseCore
@@ -29,6 +30,14 @@ let output = option("--output")
 // bench/agent_cost.py can measure its CPU time as the floor beside the agent's.
 if let i = arguments.firstIndex(of: "--bare-loop"), i + 2 < arguments.count, let hz = Double(arguments[i + 1]), let s = Double(arguments[i + 2]) {
     print("bare_loop_p99_us=\(gpulse_bench_sleep_loop(hz, s))")
+    exit(0)
+}
+
+// `gpulse-bench --raw-zmq FRAME_BYTES COUNT`: raw libzmq PUSH->PULL over loopback TCP for frames of
+// that size, the peer bench/ingest_bench.py sets beside the aggregator's ingest rate.
+if let i = arguments.firstIndex(of: "--raw-zmq"), i + 2 < arguments.count, let size = Int(arguments[i + 1]), let count = Int32(arguments[i + 2]) {
+    let elapsed = gpulse_bench_raw_zmq("tcp://127.0.0.1:*", size, count)
+    print("raw_zmq_frames_per_s=\(Double(count - 1) / elapsed)")
     exit(0)
 }
 
