@@ -82,8 +82,6 @@ def holt_winters(filled, warmup, season, horizons):
     level, trend, seas = np.asarray(full.level), np.asarray(full.trend), np.asarray(full.season)
     phi = p["damping_trend"]
     n = len(filled)
-    # Check the forecast recursion against statsmodels' own one-step fitted values.
-    one = level[:-1] + phi * trend[:-1] + seas[1 - season: n - season] if False else None
     out = {}
     for h in horizons:
         damp = sum(phi ** i for i in range(1, h + 1))
@@ -92,6 +90,7 @@ def holt_winters(filled, warmup, season, horizons):
         k = (h - 1) // season + 1
         f[t] = level[t] + damp * trend[t] + seas[t + h - season * k]
         out[h] = f
+    # Check the forecast recursion against statsmodels' own one-step fitted values.
     fitted = np.asarray(full.fittedvalues)
     t = np.arange(season, n - 1)
     gap = np.nanmax(np.abs(out[1][t] - fitted[t + 1])) if 1 in out else 0.0
