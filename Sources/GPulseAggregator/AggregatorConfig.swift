@@ -76,10 +76,10 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         }
     }
     public struct HoltWintersParameters: Decodable, Sendable, Equatable {
-        public var level = 0.2
-        public var trend = 0.01
-        public var seasonal = 0.2
-        public var damping = 0.9
+        public var level = 0.3
+        public var trend = 0.0
+        public var seasonal = 0.05
+        public var damping = 0.98
         public init() {}
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: ConfigKey.self)

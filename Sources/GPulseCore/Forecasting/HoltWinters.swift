@@ -3,6 +3,10 @@
 /// Cold start: until one whole season has been seen the model runs as damped Holt (level and trend
 /// only) and is already usable; at the end of the first season the seasonal indices are initialised
 /// from that season's deviations from its mean, and from then on the forecasts are seasonal.
+///
+/// The seasonal index of a slot is that slot's running mean of y (gain max(γ, 1/(k+1)) in season k)
+/// less the mean over all slots, re-centred as its slot comes round. Estimating it against y − level,
+/// as the textbook update does, lets the level's lag leak into the season.
 public struct HoltWinters: OnlineForecaster {
     public struct Parameters: Sendable, Hashable, Codable {
         /// Level smoothing α.
@@ -14,7 +18,7 @@ public struct HoltWinters: OnlineForecaster {
         /// Trend damping φ (1 = undamped); damping keeps long horizons from running away.
         public var damping: Double
 
-        public init(level: Double = 0.2, trend: Double = 0.01, seasonal: Double = 0.2, damping: Double = 0.9) {
+        public init(level: Double = 0.3, trend: Double = 0.0, seasonal: Double = 0.05, damping: Double = 0.98) {
             self.level = level
             self.trend = trend
             self.seasonal = seasonal
@@ -30,6 +34,8 @@ public struct HoltWinters: OnlineForecaster {
     private var seasonals: [Double]
     /// Seasons completed; while few, each seasonal index is the running mean of its deviations.
     private var seasonsSeen = 0
+    private var profile: [Double] = []
+    private var profileSum = 0.0
     private var firstSeason: [Double] = []
     private var count = 0
 
@@ -63,7 +69,12 @@ public struct HoltWinters: OnlineForecaster {
             // noisy day; it falls to γ after 1/γ seasons.
             if slot == 0 { seasonsSeen += 1 }
             let gain = max(g, 1 / Double(seasonsSeen + 1))
-            seasonals[slot] = gain * (y - level) + (1 - gain) * seasonal
+            // The season is the per-slot running mean of y less the mean over all slots, so the
+            // level's lag does not leak into it.
+            let old = profile[slot]
+            profile[slot] += gain * (y - old)
+            profileSum += profile[slot] - old
+            seasonals[slot] = profile[slot] - profileSum / Double(season)
         } else if season > 1 {
             firstSeason.append(y)
             if firstSeason.count == season { initialiseSeason() }
@@ -75,6 +86,8 @@ public struct HoltWinters: OnlineForecaster {
     private mutating func initialiseSeason() {
         let mean = firstSeason.reduce(0, +) / Double(season)
         for i in 0..<season { seasonals[i] = firstSeason[i] - mean }
+        profile = firstSeason
+        profileSum = mean * Double(season)
         level = mean
         trend = 0
         firstSeason = []
