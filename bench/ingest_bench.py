@@ -17,6 +17,9 @@ import tempfile
 import time
 
 
+PUBLISH_INTERVAL_MS = 100  # passed to `gpulse-agent simulate`; rounds of batches are this far apart
+
+
 def cpu_seconds(pid):
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -62,7 +65,8 @@ def main():
         rss_idle = rss_bytes(agg.pid)
         cpu0, t0 = cpu_seconds(agg.pid), time.monotonic()
         sim = subprocess.run([f"{args.bin}/gpulse-agent", "simulate", "--aggregator", metrics, "--nodes", str(args.nodes),
-                              "--rate", str(args.rate), "--series", str(args.series), "--duration", str(args.seconds)],
+                              "--rate", str(args.rate), "--series", str(args.series), "--duration", str(args.seconds),
+                              "--publish-interval-ms", str(PUBLISH_INTERVAL_MS)],
                              capture_output=True, text=True, check=True)
         # Let the aggregator drain what is queued, then read its counters.
         deadline = time.time() + 30
@@ -87,7 +91,7 @@ def main():
     samples_per_batch = sent / max(1, int(totals["batches_sent"]))
     # The simulator's first round leaves one publish interval after the start.
     rounds = int(totals["batches_sent"]) / args.nodes
-    rate = received / (rounds * 0.1)
+    rate = received / (rounds * PUBLISH_INTERVAL_MS / 1000)
     raw = subprocess.run([f"{args.bin}/gpulse-bench", "--raw-zmq", str(int(frame_bytes)), "20000"],
                          capture_output=True, text=True, check=True).stdout
     raw_frames = float(re.search(r"raw_zmq_frames_per_s=(\S+)", raw).group(1))

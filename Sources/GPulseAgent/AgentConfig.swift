@@ -4,144 +4,136 @@ import GPulseCore
 
 /// The agent's configuration file (YAML). Every key is optional; config/agent.yaml documents each.
 /// Environment overrides for what differs per host: GPULSE_NODE_ID, GPULSE_AGGREGATOR.
-public struct AgentConfig: Codable, Sendable, Equatable {
-    public struct Node: Codable, Sendable, Equatable {
+public struct AgentConfig: Decodable, Sendable, Equatable {
+    public struct Node: Decodable, Sendable, Equatable {
         public var id: String?
         public var pool = "default"
         public var site = ""
         public var tier = "cloud"
         public var workload = "online"
         public var instanceClass = "on_demand"
-        enum CodingKeys: String, CodingKey { case id, pool, site, tier, workload, instanceClass = "instance_class" }
         public init() {}
         public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            id = try c.decodeIfPresent(String.self, forKey: .id)
-            pool = try c.decodeIfPresent(String.self, forKey: .pool) ?? pool
-            site = try c.decodeIfPresent(String.self, forKey: .site) ?? site
-            tier = try c.decodeIfPresent(String.self, forKey: .tier) ?? tier
-            workload = try c.decodeIfPresent(String.self, forKey: .workload) ?? workload
-            instanceClass = try c.decodeIfPresent(String.self, forKey: .instanceClass) ?? instanceClass
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            id = try c.value("id", id)
+            pool = try c.value("pool", pool)
+            site = try c.value("site", site)
+            tier = try c.value("tier", tier)
+            workload = try c.value("workload", workload)
+            instanceClass = try c.value("instance_class", instanceClass)
         }
     }
-    public struct Aggregator: Codable, Sendable, Equatable {
+    public struct Aggregator: Decodable, Sendable, Equatable {
         public var endpoint = "tcp://127.0.0.1:7461"
         public var publishIntervalMs = 100
         public var sendQueueBatches = 600
-        enum CodingKeys: String, CodingKey { case endpoint, publishIntervalMs = "publish_interval_ms", sendQueueBatches = "send_queue_batches" }
         public init() {}
         public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            endpoint = try c.decodeIfPresent(String.self, forKey: .endpoint) ?? endpoint
-            publishIntervalMs = try c.decodeIfPresent(Int.self, forKey: .publishIntervalMs) ?? publishIntervalMs
-            sendQueueBatches = try c.decodeIfPresent(Int.self, forKey: .sendQueueBatches) ?? sendQueueBatches
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            endpoint = try c.value("endpoint", endpoint)
+            publishIntervalMs = try c.value("publish_interval_ms", publishIntervalMs)
+            sendQueueBatches = try c.value("send_queue_batches", sendQueueBatches)
         }
     }
-    public struct Group: Codable, Sendable, Equatable {
+    public struct Group: Decodable, Sendable, Equatable {
         public var rateHz: Double
         enum CodingKeys: String, CodingKey { case rateHz = "rate_hz" }
         public init(rateHz: Double) { self.rateHz = rateHz }
     }
-    public struct CPU: Codable, Sendable, Equatable {
+    public struct CPU: Decodable, Sendable, Equatable {
         public var enabled = true
         public var group = "fast"
         public var perCore = false
-        enum CodingKeys: String, CodingKey { case enabled, group, perCore = "per_core" }
         public init() {}
         public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? enabled
-            group = try c.decodeIfPresent(String.self, forKey: .group) ?? group
-            perCore = try c.decodeIfPresent(Bool.self, forKey: .perCore) ?? perCore
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            enabled = try c.value("enabled", enabled)
+            group = try c.value("group", group)
+            perCore = try c.value("per_core", perCore)
         }
     }
-    public struct Memory: Codable, Sendable, Equatable {
+    public struct Memory: Decodable, Sendable, Equatable {
         public var enabled = true
         public var group = "fast"
         public init() {}
         public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? enabled
-            group = try c.decodeIfPresent(String.self, forKey: .group) ?? group
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            enabled = try c.value("enabled", enabled)
+            group = try c.value("group", group)
         }
     }
-    public struct Network: Codable, Sendable, Equatable {
+    public struct Network: Decodable, Sendable, Equatable {
         public var enabled = true
         public var group = "fast"
         /// Interfaces to watch; empty = all but loopback.
         public var interfaces: [String] = []
         public init() {}
         public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? enabled
-            group = try c.decodeIfPresent(String.self, forKey: .group) ?? group
-            interfaces = try c.decodeIfPresent([String].self, forKey: .interfaces) ?? interfaces
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            enabled = try c.value("enabled", enabled)
+            group = try c.value("group", group)
+            interfaces = try c.value("interfaces", interfaces)
         }
     }
-    public struct GPU: Codable, Sendable, Equatable {
+    public struct GPU: Decodable, Sendable, Equatable {
         public var enabled = true
         /// Path or soname of NVML.
         public var library = "libnvidia-ml.so.1"
         public var memoryGroup = "fast"
         public var utilizationGroup = "gpu"
         public var fieldsGroup = "gpu"
-        enum CodingKeys: String, CodingKey {
-            case enabled, library, memoryGroup = "memory_group", utilizationGroup = "utilization_group", fieldsGroup = "fields_group"
-        }
         public init() {}
         public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? enabled
-            library = try c.decodeIfPresent(String.self, forKey: .library) ?? library
-            memoryGroup = try c.decodeIfPresent(String.self, forKey: .memoryGroup) ?? memoryGroup
-            utilizationGroup = try c.decodeIfPresent(String.self, forKey: .utilizationGroup) ?? utilizationGroup
-            fieldsGroup = try c.decodeIfPresent(String.self, forKey: .fieldsGroup) ?? fieldsGroup
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            enabled = try c.value("enabled", enabled)
+            library = try c.value("library", library)
+            memoryGroup = try c.value("memory_group", memoryGroup)
+            utilizationGroup = try c.value("utilization_group", utilizationGroup)
+            fieldsGroup = try c.value("fields_group", fieldsGroup)
         }
     }
-    public struct RTT: Codable, Sendable, Equatable {
+    public struct RTT: Decodable, Sendable, Equatable {
         public var enabled = false
         public var group = "probes"
         public var timeoutMs = 1000
         public var targets: [String] = []
-        enum CodingKeys: String, CodingKey { case enabled, group, timeoutMs = "timeout_ms", targets }
         public init() {}
         public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? enabled
-            group = try c.decodeIfPresent(String.self, forKey: .group) ?? group
-            timeoutMs = try c.decodeIfPresent(Int.self, forKey: .timeoutMs) ?? timeoutMs
-            targets = try c.decodeIfPresent([String].self, forKey: .targets) ?? targets
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            enabled = try c.value("enabled", enabled)
+            group = try c.value("group", group)
+            timeoutMs = try c.value("timeout_ms", timeoutMs)
+            targets = try c.value("targets", targets)
         }
     }
-    public struct AppReports: Codable, Sendable, Equatable {
+    public struct AppReports: Decodable, Sendable, Equatable {
         public var enabled = false
         public var group = "app"
         public var endpoint = "ipc:///run/gpulse/app-reports.sock"
         public init() {}
         public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? enabled
-            group = try c.decodeIfPresent(String.self, forKey: .group) ?? group
-            endpoint = try c.decodeIfPresent(String.self, forKey: .endpoint) ?? endpoint
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            enabled = try c.value("enabled", enabled)
+            group = try c.value("group", group)
+            endpoint = try c.value("endpoint", endpoint)
         }
     }
-    public struct Samplers: Codable, Sendable, Equatable {
+    public struct Samplers: Decodable, Sendable, Equatable {
         public var cpu = CPU()
         public var memory = Memory()
         public var network = Network()
         public var gpu = GPU()
         public var rtt = RTT()
         public var appReports = AppReports()
-        enum CodingKeys: String, CodingKey { case cpu, memory, network, gpu, rtt, appReports = "app_reports" }
         public init() {}
         public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            cpu = try c.decodeIfPresent(CPU.self, forKey: .cpu) ?? cpu
-            memory = try c.decodeIfPresent(Memory.self, forKey: .memory) ?? memory
-            network = try c.decodeIfPresent(Network.self, forKey: .network) ?? network
-            gpu = try c.decodeIfPresent(GPU.self, forKey: .gpu) ?? gpu
-            rtt = try c.decodeIfPresent(RTT.self, forKey: .rtt) ?? rtt
-            appReports = try c.decodeIfPresent(AppReports.self, forKey: .appReports) ?? appReports
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            cpu = try c.value("cpu", cpu)
+            memory = try c.value("memory", memory)
+            network = try c.value("network", network)
+            gpu = try c.value("gpu", gpu)
+            rtt = try c.value("rtt", rtt)
+            appReports = try c.value("app_reports", appReports)
         }
     }
 
@@ -157,19 +149,17 @@ public struct AgentConfig: Codable, Sendable, Equatable {
     ]
     public var samplers = Samplers()
 
-    enum CodingKeys: String, CodingKey { case node, aggregator, procfsRoot = "procfs_root", bufferSamples = "buffer_samples", groups, samplers }
-
     public init() {}
 
     public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        node = try c.decodeIfPresent(Node.self, forKey: .node) ?? node
-        aggregator = try c.decodeIfPresent(Aggregator.self, forKey: .aggregator) ?? aggregator
-        procfsRoot = try c.decodeIfPresent(String.self, forKey: .procfsRoot) ?? procfsRoot
-        bufferSamples = try c.decodeIfPresent(Int.self, forKey: .bufferSamples) ?? bufferSamples
+        let c = try decoder.container(keyedBy: ConfigKey.self)
+        node = try c.value("node", node)
+        aggregator = try c.value("aggregator", aggregator)
+        procfsRoot = try c.value("procfs_root", procfsRoot)
+        bufferSamples = try c.value("buffer_samples", bufferSamples)
         // Groups named in the file replace or add to the defaults.
-        for (name, group) in try c.decodeIfPresent([String: Group].self, forKey: .groups) ?? [:] { groups[name] = group }
-        samplers = try c.decodeIfPresent(Samplers.self, forKey: .samplers) ?? samplers
+        for (name, group) in try c.value("groups", [String: Group]()) { groups[name] = group }
+        samplers = try c.value("samplers", samplers)
     }
 }
 

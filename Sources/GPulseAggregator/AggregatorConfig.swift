@@ -177,11 +177,9 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             issues.append(ConfigIssue(keyPath: "ingest.receive_queue_batches", message: "must be 1 to 10000000"))
         }
         if !(ingest.reportIntervalS > 0) { issues.append(ConfigIssue(keyPath: "ingest.report_interval_s", message: "must be positive")) }
-        if forecast.horizonsMin.contains(where: { $0 < 1 }) {
-            issues.append(ConfigIssue(keyPath: "forecast.horizons_min", message: "horizons are whole minutes, at least 1"))
-        }
-        for (key, message) in fleetSettings.problems() where !(key == "forecast.horizons" && !issues.isEmpty) {
-            issues.append(ConfigIssue(keyPath: key.replacingOccurrences(of: "forecast.horizons", with: "forecast.horizons_min"), message: message))
+        // GPulseCore names its forecast horizons in steps; here they are whole minutes.
+        for (key, message) in fleetSettings.problems() {
+            issues.append(ConfigIssue(keyPath: key == "forecast.horizons" ? "forecast.horizons_min" : key, message: message))
         }
         return issues
     }
@@ -202,20 +200,5 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
                     damping: forecast.holtWinters.damping),
                 arOrder: forecast.arOrder, arForgetting: forecast.arForgetting, arDifferencing: forecast.arDifferencing,
                 errorDecay: forecast.errorDecay, intervalLevel: forecast.intervalLevel, residualMemory: forecast.residualMemory))
-    }
-}
-
-/// A coding key from a string, so that each section's keys are written once, where they are read.
-struct ConfigKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-}
-
-extension KeyedDecodingContainer where K == ConfigKey {
-    /// The value under `key`, or `fallback` when the key is absent.
-    func value<T: Decodable>(_ key: String, _ fallback: T) throws -> T {
-        try decodeIfPresent(T.self, forKey: ConfigKey(stringValue: key)) ?? fallback
     }
 }

@@ -101,3 +101,19 @@ public enum YAMLConfig {
         }
     }
 }
+
+/// A coding key from a string, so that each config section's keys are written once, where they are
+/// read, with the default beside them: `value("rate_hz", rateHz)`.
+public struct ConfigKey: CodingKey {
+    public var stringValue: String
+    public var intValue: Int? { nil }
+    public init(stringValue: String) { self.stringValue = stringValue }
+    public init?(intValue: Int) { nil }
+}
+
+extension KeyedDecodingContainer where K == ConfigKey {
+    /// The value under `key`, or `fallback` when the key is absent.
+    public func value<T: Decodable>(_ key: String, _ fallback: T) throws -> T {
+        try decodeIfPresent(T.self, forKey: ConfigKey(stringValue: key)) ?? fallback
+    }
+}

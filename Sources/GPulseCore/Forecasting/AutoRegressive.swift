@@ -34,7 +34,8 @@ public struct AutoRegressive: OnlineForecaster {
     private let profileHalfWidth: Int
     private var count = 0
     private var fitted = 0
-    private let initialCovariance: Double
+    /// P₀ = 10⁴·I: a weak prior, so the first fits follow the data.
+    private static let initialCovariance = 1e4
 
     public init(order: Int = 8, forgetting: Double = 0.999, season: Int = 0, profileSmoothing: Double = 0.05, differencing: Int = 0, name: String? = nil) {
         precondition(order >= 1, "AR order must be at least 1")
@@ -46,9 +47,7 @@ public struct AutoRegressive: OnlineForecaster {
         self.name = name ?? (season > 1 ? "seasonal_ar" : "ar")
         let n = order + 1
         weights = Array(repeating: 0, count: n)
-        initialCovariance = 1e4
-        covariance = Array(repeating: 0, count: n * n)
-        for i in 0..<n { covariance[i * n + i] = initialCovariance }
+        covariance = Self.priorCovariance(n)
         regressor = Array(repeating: 0, count: n)
         gain = Array(repeating: 0, count: n)
         lags = []
@@ -117,14 +116,15 @@ public struct AutoRegressive: OnlineForecaster {
             trace += covariance[i * n + i]
         }
         // Forgetting inflates P when the input stops exciting it ("wind-up"); cap it.
-        if !(trace.isFinite) || trace > initialCovariance * Double(n) * 10 { resetCovariance() }
+        if !(trace.isFinite) || trace > Self.initialCovariance * Double(n) * 10 { covariance = Self.priorCovariance(order + 1) }
         fitted += 1
     }
 
-    private mutating func resetCovariance() {
-        let n = order + 1
-        for i in 0..<(n * n) { covariance[i] = 0 }
-        for i in 0..<n { covariance[i * n + i] = initialCovariance }
+    /// P₀ = initialCovariance · I, for n weights.
+    private static func priorCovariance(_ n: Int) -> [Double] {
+        var p = Array(repeating: 0.0, count: n * n)
+        for i in 0..<n { p[i * n + i] = initialCovariance }
+        return p
     }
 
     /// The profile around `slot`, averaged over ±profileHalfWidth slots (wrapping around the season).

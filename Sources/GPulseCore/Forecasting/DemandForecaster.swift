@@ -98,8 +98,7 @@ public struct DemandForecaster: Sendable {
     /// Running mean absolute error per model and horizon; nil until first scored.
     private var error: [[Double?]]
     private var scored: [[Int]]
-    private var residuals: [[[Double]]]
-    private var residualNext: [[Int]]
+    private var residuals: [[RingBuffer<Double>]]
     private var path: [Double] = []
     public private(set) var observations = 0
 
@@ -111,8 +110,7 @@ public struct DemandForecaster: Sendable {
         pending = candidates.map { _ in hs.map { Array(repeating: nil, count: $0) } }
         error = candidates.map { _ in hs.map { _ in nil } }
         scored = candidates.map { _ in hs.map { _ in 0 } }
-        residuals = candidates.map { _ in hs.map { _ in [] } }
-        residualNext = candidates.map { _ in hs.map { _ in 0 } }
+        residuals = candidates.map { _ in hs.map { _ in RingBuffer(capacity: settings.residualMemory) } }
     }
 
     /// Candidate names, in index order: the models, then "combined".
@@ -131,12 +129,7 @@ public struct DemandForecaster: Sendable {
                 let e = abs(residual)
                 error[m][k] = error[m][k].map { $0 + decay * (e - $0) } ?? e
                 scored[m][k] += 1
-                if residuals[m][k].count < settings.residualMemory {
-                    residuals[m][k].append(residual)
-                } else {
-                    residuals[m][k][residualNext[m][k]] = residual
-                    residualNext[m][k] = (residualNext[m][k] + 1) % settings.residualMemory
-                }
+                residuals[m][k].append(residual)
             }
             guard m < models.count else { break }
             models[m].update(value)
@@ -148,15 +141,10 @@ public struct DemandForecaster: Sendable {
         }
         for (k, h) in settings.horizons.enumerated() {
             // The two models with the lowest recent error here, weighted by inverse error.
-            var best: [(error: Double, forecast: Double)] = []
-            for m in models.indices {
-                guard let f = pending[m][k][t % h], let e = error[m][k] else { continue }
-                best.append((max(e, 1e-9), f))
-                if best.count > 2 {
-                    best.sort { $0.error < $1.error }
-                    best.removeLast()
-                }
-            }
+            let best = models.indices.compactMap { m -> (error: Double, forecast: Double)? in
+                guard let f = pending[m][k][t % h], let e = error[m][k] else { return nil }
+                return (max(e, 1e-9), f)
+            }.sorted { $0.error < $1.error }.prefix(2)
             let weights = best.reduce(0) { $0 + 1 / $1.error }
             pending[combined][k][t % h] = best.isEmpty ? nil : best.reduce(0) { $0 + $1.forecast / $1.error } / weights
         }
@@ -186,16 +174,13 @@ public struct DemandForecaster: Sendable {
         return best?.index
     }
 
-    /// Running mean absolute error of each model at horizon index `horizon` (nil = not yet scored).
-    public func recentErrors(horizon: Int) -> [Double?] { (0...models.count).map { error[$0][horizon] } }
-
     /// The selected forecast at every configured horizon; empty while no model is ready.
     public func forecasts() -> [HorizonForecast] {
         settings.horizons.indices.compactMap { k in
             guard let m = selectedModel(horizon: k), let value = modelForecast(model: m, horizon: k) else { return nil }
             var forecast = HorizonForecast(steps: settings.horizons[k], model: modelNames[m], value: value)
             if residuals[m][k].count >= 20 {
-                let sorted = residuals[m][k].sorted()
+                let sorted = residuals[m][k].elements.sorted()
                 let tail = (1 - settings.intervalLevel) / 2
                 forecast.lower = value + quantile(sorted, tail)
                 forecast.upper = value + quantile(sorted, 1 - tail)
