@@ -122,6 +122,12 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
     public var windows = Windows()
     public var loadIndex = LoadIndex()
     public var forecast = Forecast()
+    public var decisions = DecisionConfig()
+    public var instanceClasses = InstanceClassConfig.examples
+    /// Scaling per pool, by the pool label agents report; `default` covers pools not listed.
+    public var pools: [String: PoolConfig] = ["default": PoolConfig()]
+    /// Edge offload per site label.
+    public var offload: [String: OffloadConfig] = [:]
 
     public init() {}
 
@@ -133,6 +139,10 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         windows = try c.value("windows", windows)
         loadIndex = try c.value("load_index", loadIndex)
         forecast = try c.value("forecast", forecast)
+        decisions = try c.value("decisions", decisions)
+        instanceClasses = try c.value("instance_classes", instanceClasses)
+        pools = try c.value("pools", pools)
+        offload = try c.value("offload", offload)
     }
 
     /// Every key the file may hold.
@@ -152,6 +162,10 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             "ar_order": true, "ar_forgetting": true, "ar_differencing": true, "error_decay": true, "interval_level": true,
             "residual_memory": true,
         ],
+        "decisions": ["evaluate_interval_ms": true, "resend_interval_s": true, "valid_for_s": true],
+        "instance_classes": ["*": ["kind": true, "hourly_price": true, "lead_time_s": true, "preemptions_per_hour": true, "capacity": true]],
+        "pools": ["*": PoolConfig.schema],
+        "offload": ["*": OffloadConfig.schema],
         ]
     }
 
@@ -181,7 +195,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         for (key, message) in fleetSettings.problems() {
             issues.append(ConfigIssue(keyPath: key == "forecast.horizons" ? "forecast.horizons_min" : key, message: message))
         }
-        return issues
+        return issues + decisionProblems()
     }
 
     /// The GPulseCore settings these values stand for (forecasts run on 1-minute steps).
@@ -190,6 +204,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             staleAfterSeconds: registry.staleAfterS, downAfterSeconds: registry.downAfterS, forgetAfterSeconds: registry.forgetAfterS,
             rawWindowSeconds: windows.rawS, loadWindowSeconds: windows.loadS, maxSamplesPerSeries: windows.maxSamplesPerSeries,
             maxSeriesPerNode: windows.maxSeriesPerNode, secondsKept: windows.secondsKept, minutesKept: windows.minutesKept,
+            refreshSeconds: decisions.evaluateIntervalMs / 1000,
             loadIndex: LoadIndexSettings(
                 alpha: loadIndex.alpha, beta: loadIndex.beta, gamma: loadIndex.gamma, gpuSignal: GPUSignal(rawValue: loadIndex.gpuSignal) ?? .max,
                 latencyRefMs: loadIndex.latencyRefMs),

@@ -64,7 +64,7 @@ public final class AggregatorService: Service, Sendable {
                 pub.close()
                 control.close()
             }
-            var loop = IngestLoop(config: config, logger: logger, pull: pull, control: control) { status in
+            var loop = IngestLoop(config: config, logger: logger, pull: pull, pub: pub, control: control) { status in
                 self.latestStatus.withLock { $0 = status }
             }
             loop.run(until: worker)
@@ -80,23 +80,29 @@ struct IngestLoop {
     let config: AggregatorConfig
     let logger: Logger
     let pull: ZMQSocket
+    let pub: ZMQSocket
     let control: ZMQSocket
     let onStatus: (StatusReport) -> Void
     var fleet: Fleet
+    var engine: DecisionEngine
     var ledger = IngestLedger()
+    var publisher = DecisionPublisher()
     let decoder: MetricsBatchDecoder
     let started = SystemClock.wallNanos()
     var lastReport = SystemClock.monotonicSeconds()
     var lastRejectLog = -100.0
     var rejectsSinceLog = 0
 
-    init(config: AggregatorConfig, logger: Logger, pull: ZMQSocket, control: ZMQSocket, onStatus: @escaping (StatusReport) -> Void) {
+    init(config: AggregatorConfig, logger: Logger, pull: ZMQSocket, pub: ZMQSocket, control: ZMQSocket, onStatus: @escaping (StatusReport) -> Void) {
         self.config = config
         self.logger = logger
         self.pull = pull
+        self.pub = pub
         self.control = control
         self.onStatus = onStatus
         fleet = Fleet(settings: config.fleetSettings)
+        // Ids are "<start time in hex seconds>-<seq>", so a restarted aggregator does not reuse them.
+        engine = DecisionEngine(settings: config.engineSettings, idPrefix: String(SystemClock.wallNanos() / 1_000_000_000, radix: 16))
         var limits = WireLimits.default
         limits.maxMessageBytes = config.ingest.maxMessageBytes
         decoder = MetricsBatchDecoder(limits: limits)
@@ -110,7 +116,7 @@ struct IngestLoop {
             let controlIndex = try poller.register(control)
             while !worker.shouldStop {
                 do {
-                    _ = try poller.poll(timeoutMilliseconds: 100)
+                    _ = try poller.poll(timeoutMilliseconds: max(1, min(100, Int(config.decisions.evaluateIntervalMs))))
                     if poller.isReadable(metricsIndex) { try drain(&buffer) }
                     if poller.isReadable(controlIndex) { try answerControl() }
                     tick()
@@ -140,7 +146,11 @@ struct IngestLoop {
                 let (outcome, transition) = fleet.ingest(decoded.batch, nowNanos: now)
                 ledger.accept(decoded, outcome: outcome)
                 logOutcome(outcome, decoded.batch)
-                if let transition { logTransition(transition) }
+                if let transition { nodeChanged(transition) }
+                if outcome == .restarted {
+                    let labels = decoded.batch.labels
+                    send(engine.nodeEvent(NodeEvent(nodeID: labels.nodeID, kind: .restarted, pool: labels.pool, site: labels.site), nowNanos: now))
+                }
             } catch {
                 ledger.reject(error)
                 rejectsSinceLog += 1
@@ -157,8 +167,9 @@ struct IngestLoop {
 
     mutating func tick() {
         let now = SystemClock.wallNanos()
-        let (transitions, bursts) = fleet.tick(nowNanos: now)
-        for transition in transitions { logTransition(transition) }
+        guard let (transitions, bursts) = fleet.tick(nowNanos: now) else { return }
+        for transition in transitions { nodeChanged(transition) }
+        for decision in engine.evaluate(fleet: fleet, nowNanos: now) { send(decision) }
         for pool in bursts {
             let series = fleet.pools[pool]
             logger.notice(
@@ -196,6 +207,38 @@ struct IngestLoop {
             logger.warning("duplicate or reordered batch ignored", metadata: ["node_id": "\(batch.labels.nodeID)", "seq": "\(batch.seq)"])
         case .first, .inOrder:
             break
+        }
+    }
+
+    mutating func nodeChanged(_ t: NodeTransition) {
+        logTransition(t)
+        if let event = engine.nodeEvent(t) { send(event) }
+    }
+
+    /// Publishes one decision; logs it when it is new (re-sends are counted, not logged).
+    mutating func send(_ decision: Decision) {
+        let fresh: Bool
+        do {
+            fresh = try publisher.publish(decision, on: pub)
+        } catch {
+            logger.error("cannot publish a decision", metadata: ["topic": "\(decision.topic)", "error": "\(error)"])
+            return
+        }
+        guard fresh else { return }
+        switch decision.body {
+        case .scale(let s):
+            logger.notice(
+                "scale decision",
+                metadata: [
+                    "id": "\(decision.id)", "pool": "\(s.pool)", "action": "\(s.action.name)", "current": "\(s.currentReplicas)",
+                    "desired": "\(s.desiredReplicas)", "policy": "\(s.policy)", "reason": "\(s.reason)",
+                ])
+        case .offload(let o):
+            logger.notice(
+                "offload decision",
+                metadata: ["id": "\(decision.id)", "site": "\(o.site)", "target": "\(o.target)", "fraction": "\(o.fraction)", "reason": "\(o.reason)"])
+        case .node:
+            break  // the transition was logged already
         }
     }
 

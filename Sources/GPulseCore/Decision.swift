@@ -143,8 +143,12 @@ public struct Decision: Sendable, Hashable {
     }
 
     /// The PUB topic this decision goes out on: "scale/<pool>", "offload/<site>" or "node/<node_id>".
+    public var topic: String { body.topic }
+}
+
+extension Decision.Body {
     public var topic: String {
-        switch body {
+        switch self {
         case .scale(let s): "scale/\(s.pool)"
         case .offload(let o): "offload/\(o.site)"
         case .node(let n): "node/\(n.nodeID)"

@@ -55,16 +55,17 @@ private func series(_ kind: SignalKind, _ subject: String = "", values: [Float],
         let first = fleet.ingest(batch("n1", seq: 0, at: t0), nowNanos: t0)
         #expect(first.transition?.from == nil && first.transition?.to == .live)
         let r1 = fleet.tick(nowNanos: t0 + 5 * second)
-        #expect(r1.transitions.isEmpty)  // 5 s silent: not yet stale
-        let stale = fleet.tick(nowNanos: t0 + 6 * second).transitions
+        #expect(r1?.transitions.isEmpty == true)  // 5 s silent: not yet stale
+        let stale = fleet.tick(nowNanos: t0 + 6 * second)?.transitions ?? []
         #expect(stale.map(\.to) == [.stale])
         let r2 = fleet.tick(nowNanos: t0 + 31 * second)
-        #expect(r2.transitions.map(\.to) == [.down])
+        #expect(r2?.transitions.map(\.to) == [.down])
         // Back: live again, with a transition from down.
         let back = fleet.ingest(batch("n1", seq: 1, at: t0 + 40 * second), nowNanos: t0 + 40 * second)
         #expect(back.transition?.from == .down && back.transition?.to == .live)
         let r3 = fleet.tick(nowNanos: t0 + 101 * second)
-        #expect(r3.transitions.map(\.to) == [nil])
+        #expect(r3?.transitions.map(\.to) == [nil])
+        #expect(fleet.tick(nowNanos: t0 + 101 * second + 50_000_000) == nil, "refreshed 50 ms ago: nothing to do")
         #expect(fleet.nodes.isEmpty)
     }
 

@@ -24,13 +24,15 @@ public struct FleetSettings: Sendable, Hashable {
     public var maxSeriesPerNode: Int
     public var secondsKept: Int
     public var minutesKept: Int
+    /// How often node loads and the pools' current points are recomputed (decisions follow them).
+    public var refreshSeconds: Double
     public var loadIndex: LoadIndexSettings
     public var forecast: ForecastSettings
 
     public init(
         staleAfterSeconds: Double = 5, downAfterSeconds: Double = 30, forgetAfterSeconds: Double = 3600,
         rawWindowSeconds: Double = 10, loadWindowSeconds: Double = 1, maxSamplesPerSeries: Int = 10_000,
-        maxSeriesPerNode: Int = 256, secondsKept: Int = 3600, minutesKept: Int = 1440,
+        maxSeriesPerNode: Int = 256, secondsKept: Int = 3600, minutesKept: Int = 1440, refreshSeconds: Double = 0.1,
         loadIndex: LoadIndexSettings = .init(), forecast: ForecastSettings = .init()
     ) {
         self.staleAfterSeconds = staleAfterSeconds
@@ -42,6 +44,7 @@ public struct FleetSettings: Sendable, Hashable {
         self.maxSeriesPerNode = maxSeriesPerNode
         self.secondsKept = secondsKept
         self.minutesKept = minutesKept
+        self.refreshSeconds = refreshSeconds
         self.loadIndex = loadIndex
         self.forecast = forecast
     }
@@ -59,6 +62,7 @@ public struct FleetSettings: Sendable, Hashable {
         if maxSeriesPerNode < 1 { out.append(("windows.max_series_per_node", "must be at least 1")) }
         if secondsKept < 60 { out.append(("windows.seconds_kept", "must be at least 60")) }
         if minutesKept < 60 { out.append(("windows.minutes_kept", "must be at least 60")) }
+        if !(0.01...1).contains(refreshSeconds) { out.append(("decisions.evaluate_interval_ms", "must be 10 to 1000")) }
         out += loadIndex.problems().map { ("load_index.\($0.0)", $0.1) }
         out += forecast.problems().map { ("forecast.\($0.0)", $0.1) }
         return out
@@ -114,6 +118,7 @@ public struct Fleet: Sendable {
     public private(set) var nodes: [String: NodeEntry] = [:]
     public private(set) var pools: [String: PoolSeries] = [:]
     private var lastTickSecond: Int64?
+    private var lastRefreshNanos: Int64?
 
     public init(settings: FleetSettings) { self.settings = settings }
 
@@ -160,12 +165,13 @@ public struct Fleet: Sendable {
         return (outcome, transition)
     }
 
-    /// Call once a second (or more often: work is done once per new second). Ages nodes, computes
-    /// each live node's load index and each pool's second point; returns the state changes.
-    public mutating func tick(nowNanos: Int64) -> (transitions: [NodeTransition], burstsStarted: [String]) {
+    /// Call often (work is done once per `refreshSeconds`). Ages nodes, computes each live node's
+    /// load index and each pool's current point; records a pool second point on the first refresh
+    /// of each new second. Returns the state changes and nil when nothing was recomputed.
+    public mutating func tick(nowNanos: Int64) -> (transitions: [NodeTransition], burstsStarted: [String])? {
         let second = nowNanos / 1_000_000_000
-        guard second != lastTickSecond else { return ([], []) }
-        lastTickSecond = second
+        if let last = lastRefreshNanos, second == lastTickSecond, Double(nowNanos - last) / 1e9 < settings.refreshSeconds { return nil }
+        lastRefreshNanos = nowNanos
         var transitions: [NodeTransition] = []
         var loadsByPool: [String: [Double]] = [:]
         for id in nodes.keys {
@@ -197,8 +203,12 @@ public struct Fleet: Sendable {
             nodes[id] = entry
         }
         var bursts: [String] = []
+        let newSecond = second != lastTickSecond
+        lastTickSecond = second
         for name in pools.keys.sorted() {
-            if pools[name]!.record(unixSecond: second, loads: loadsByPool[name] ?? []) { bursts.append(name) }
+            let loads = loadsByPool[name] ?? []
+            pools[name]!.current = PoolPoint(second: second, loads: loads)
+            if newSecond && pools[name]!.record(unixSecond: second, loads: loads) { bursts.append(name) }
         }
         return (transitions.sorted { $0.nodeID < $1.nodeID }, bursts)
     }

@@ -9,6 +9,14 @@ public struct PoolPoint: Sendable, Hashable, Codable {
     /// For minute points: the largest 1-second demand inside the minute.
     public var demandMax: Double
 
+    /// The point of one instant from the load indexes of the live nodes.
+    public init(second: Int64, loads: [Double]) {
+        let demand = loads.reduce(0, +)
+        self.init(
+            time: second, liveNodes: loads.count, loadMean: loads.isEmpty ? 0 : demand / Double(loads.count), loadMax: loads.max() ?? 0,
+            demand: demand, demandMax: demand)
+    }
+
     public init(time: Int64, liveNodes: Int, loadMean: Double, loadMax: Double, demand: Double, demandMax: Double) {
         self.time = time
         self.liveNodes = liveNodes
@@ -80,15 +88,15 @@ public struct PoolSeries: Sendable {
     }
 
     public var latest: PoolPoint? { seconds.last }
+    /// The pool now: recomputed at every fleet refresh (several times a second).
+    public internal(set) var current: PoolPoint?
 
     /// Records the second starting at `unixSecond` from the load indexes of the live nodes; closes the
     /// minute (and feeds the forecaster) when the second starts a new one. Returns true when a burst starts.
     @discardableResult
     public mutating func record(unixSecond: Int64, loads: [Double]) -> Bool {
-        let demand = loads.reduce(0, +)
-        let point = PoolPoint(
-            time: unixSecond, liveNodes: loads.count, loadMean: loads.isEmpty ? 0 : demand / Double(loads.count),
-            loadMax: loads.max() ?? 0, demand: demand, demandMax: demand)
+        let point = PoolPoint(second: unixSecond, loads: loads)
+        let demand = point.demand
         seconds.append(point)
         let minuteStart = unixSecond - unixSecond % 60
         if let m = minute, m.start != minuteStart { closeMinute() }

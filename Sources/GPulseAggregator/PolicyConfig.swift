@@ -1,0 +1,381 @@
+import GPulseConfig
+import GPulseCore
+
+/// The `decisions:`, `instance_classes:`, `pools:` and `offload:` sections of the aggregator config,
+/// and how they become the decision engine's policies.
+public struct DecisionConfig: Decodable, Sendable, Equatable {
+    public var evaluateIntervalMs = 100.0
+    public var resendIntervalS = 10.0
+    public var validForS = 30.0
+    public init() {}
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: ConfigKey.self)
+        evaluateIntervalMs = try c.value("evaluate_interval_ms", evaluateIntervalMs)
+        resendIntervalS = try c.value("resend_interval_s", resendIntervalS)
+        validForS = try c.value("valid_for_s", validForS)
+    }
+}
+
+public struct InstanceClassConfig: Decodable, Sendable, Equatable {
+    public var kind = "on_demand"
+    public var hourlyPrice = 0.0
+    public var leadTimeS = 0.0
+    public var preemptionsPerHour = 0.0
+    public var capacity = 1.0
+    public init(kind: String, hourlyPrice: Double, leadTimeS: Double, preemptionsPerHour: Double = 0, capacity: Double = 1) {
+        self.kind = kind
+        self.hourlyPrice = hourlyPrice
+        self.leadTimeS = leadTimeS
+        self.preemptionsPerHour = preemptionsPerHour
+        self.capacity = capacity
+    }
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: ConfigKey.self)
+        kind = try c.value("kind", kind)
+        hourlyPrice = try c.value("hourly_price", hourlyPrice)
+        leadTimeS = try c.value("lead_time_s", leadTimeS)
+        preemptionsPerHour = try c.value("preemptions_per_hour", preemptionsPerHour)
+        capacity = try c.value("capacity", capacity)
+    }
+
+    /// EXAMPLE prices (currency units per node-hour) for a GPU inference node; set your own.
+    public static let examples: [String: InstanceClassConfig] = [
+        "reserved": .init(kind: "reserved", hourlyPrice: 2.2, leadTimeS: 0),
+        "on_demand": .init(kind: "on_demand", hourlyPrice: 3.9, leadTimeS: 180),
+        "spot": .init(kind: "spot", hourlyPrice: 1.4, leadTimeS: 240, preemptionsPerHour: 0.05),
+        "serverless": .init(kind: "serverless", hourlyPrice: 6.5, leadTimeS: 10),
+    ]
+}
+
+public struct PoolConfig: Decodable, Sendable, Equatable {
+    public struct Cooldown: Decodable, Sendable, Equatable {
+        public var upS = 60.0
+        public var downS = 300.0
+        public var maxActionsPerMinute = 2
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            upS = try c.value("up_s", upS)
+            downS = try c.value("down_s", downS)
+            maxActionsPerMinute = try c.value("max_actions_per_minute", maxActionsPerMinute)
+        }
+    }
+    public struct Threshold: Decodable, Sendable, Equatable {
+        public var high = 0.8
+        public var low = 0.3
+        public var step = 1
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            high = try c.value("high", high)
+            low = try c.value("low", low)
+            step = try c.value("step", step)
+        }
+    }
+    public struct HPA: Decodable, Sendable, Equatable {
+        public var tolerance = 0.1
+        public var syncPeriodS = 15.0
+        public var scaleDownStabilizationS = 300.0
+        public var scaleUpPercent = 100.0
+        public var scaleUpPods = 4
+        public var scaleDownPercent = 100.0
+        public var periodS = 15.0
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            tolerance = try c.value("tolerance", tolerance)
+            syncPeriodS = try c.value("sync_period_s", syncPeriodS)
+            scaleDownStabilizationS = try c.value("scale_down_stabilization_s", scaleDownStabilizationS)
+            scaleUpPercent = try c.value("scale_up_percent", scaleUpPercent)
+            scaleUpPods = try c.value("scale_up_pods", scaleUpPods)
+            scaleDownPercent = try c.value("scale_down_percent", scaleDownPercent)
+            periodS = try c.value("period_s", periodS)
+        }
+    }
+    public struct KPA: Decodable, Sendable, Equatable {
+        public var stableWindowS = 60.0
+        public var panicWindowPercentage = 10.0
+        public var panicThresholdPercentage = 200.0
+        public var maxScaleUpRate = 1000.0
+        public var maxScaleDownRate = 2.0
+        public var tickS = 2.0
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            stableWindowS = try c.value("stable_window_s", stableWindowS)
+            panicWindowPercentage = try c.value("panic_window_percentage", panicWindowPercentage)
+            panicThresholdPercentage = try c.value("panic_threshold_percentage", panicThresholdPercentage)
+            maxScaleUpRate = try c.value("max_scale_up_rate", maxScaleUpRate)
+            maxScaleDownRate = try c.value("max_scale_down_rate", maxScaleDownRate)
+            tickS = try c.value("tick_s", tickS)
+        }
+    }
+    public struct CostAware: Decodable, Sendable, Equatable {
+        public var slaPenaltyPerNodeHour = 20.0
+        public var reservedClass = "reserved"
+        public var onDemandClass = "on_demand"
+        public var spotClass = "spot"
+        public var serverlessClass = "serverless"
+        public var envelopeMinutes = 1440
+        public var deadlineS = 14400.0
+        public var throughputPerReplica = 1.0
+        public var checkpointIntervalS = 600.0
+        public var restartS = 120.0
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            slaPenaltyPerNodeHour = try c.value("sla_penalty_per_node_hour", slaPenaltyPerNodeHour)
+            reservedClass = try c.value("reserved_class", reservedClass)
+            onDemandClass = try c.value("on_demand_class", onDemandClass)
+            spotClass = try c.value("spot_class", spotClass)
+            serverlessClass = try c.value("serverless_class", serverlessClass)
+            envelopeMinutes = try c.value("envelope_minutes", envelopeMinutes)
+            deadlineS = try c.value("deadline_s", deadlineS)
+            throughputPerReplica = try c.value("throughput_per_replica", throughputPerReplica)
+            checkpointIntervalS = try c.value("checkpoint_interval_s", checkpointIntervalS)
+            restartS = try c.value("restart_s", restartS)
+        }
+    }
+
+    public static let policies = ["threshold", "hpa", "kpa", "predictive", "cost_aware"]
+
+    public var policy = "threshold"
+    public var workload = ""
+    public var minReplicas = 1
+    public var maxReplicas = 100
+    public var targetLoad = 0.7
+    public var instanceClass = "on_demand"
+    public var cooldown = Cooldown()
+    public var threshold = Threshold()
+    public var hpa = HPA()
+    public var kpa = KPA()
+    public var costAware = CostAware()
+
+    public init() {}
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: ConfigKey.self)
+        policy = try c.value("policy", policy)
+        workload = try c.value("workload", workload)
+        minReplicas = try c.value("min_replicas", minReplicas)
+        maxReplicas = try c.value("max_replicas", maxReplicas)
+        targetLoad = try c.value("target_load", targetLoad)
+        instanceClass = try c.value("instance_class", instanceClass)
+        cooldown = try c.value("cooldown", cooldown)
+        threshold = try c.value("threshold", threshold)
+        hpa = try c.value("hpa", hpa)
+        kpa = try c.value("kpa", kpa)
+        costAware = try c.value("cost_aware", costAware)
+    }
+
+    static var schema: YAMLConfig.Schema {
+        [
+            "policy": true, "workload": true, "min_replicas": true, "max_replicas": true, "target_load": true, "instance_class": true,
+            "cooldown": ["up_s": true, "down_s": true, "max_actions_per_minute": true],
+            "threshold": ["high": true, "low": true, "step": true],
+            "hpa": [
+                "tolerance": true, "sync_period_s": true, "scale_down_stabilization_s": true, "scale_up_percent": true,
+                "scale_up_pods": true, "scale_down_percent": true, "period_s": true,
+            ],
+            "kpa": [
+                "stable_window_s": true, "panic_window_percentage": true, "panic_threshold_percentage": true,
+                "max_scale_up_rate": true, "max_scale_down_rate": true, "tick_s": true,
+            ],
+            "cost_aware": [
+                "sla_penalty_per_node_hour": true, "reserved_class": true, "on_demand_class": true, "spot_class": true,
+                "serverless_class": true, "envelope_minutes": true, "deadline_s": true, "throughput_per_replica": true,
+                "checkpoint_interval_s": true, "restart_s": true,
+            ],
+        ]
+    }
+
+    /// Problems as (key under the pool, message); `classes` are the configured instance classes.
+    func problems(classes: [String: InstanceClassConfig]) -> [(String, String)] {
+        var out: [(String, String)] = []
+        if !Self.policies.contains(policy) { out.append(("policy", "must be one of \(Self.policies.joined(separator: ", ")), got '\(policy)'")) }
+        if !["", "online", "batch"].contains(workload) { out.append(("workload", "must be online, batch or empty (from the agents' labels)")) }
+        if minReplicas < 0 { out.append(("min_replicas", "must be at least 0")) }
+        if maxReplicas < max(1, minReplicas) { out.append(("max_replicas", "must be at least 1 and at least min_replicas (\(minReplicas))")) }
+        if !(targetLoad > 0 && targetLoad <= 1) { out.append(("target_load", "must be in (0, 1]")) }
+        if classes[instanceClass] == nil { out.append(("instance_class", "no instance class '\(instanceClass)' under instance_classes")) }
+        if !(cooldown.upS >= 0) { out.append(("cooldown.up_s", "must be at least 0")) }
+        if !(cooldown.downS >= 0) { out.append(("cooldown.down_s", "must be at least 0")) }
+        if !(0...60).contains(cooldown.maxActionsPerMinute) { out.append(("cooldown.max_actions_per_minute", "must be 0 to 60")) }
+        if !(threshold.low >= 0 && threshold.high > threshold.low) { out.append(("threshold", "needs 0 <= low < high")) }
+        if threshold.step < 1 { out.append(("threshold.step", "must be at least 1")) }
+        if !(hpa.tolerance >= 0) { out.append(("hpa.tolerance", "must be at least 0")) }
+        if !(hpa.syncPeriodS > 0) { out.append(("hpa.sync_period_s", "must be positive")) }
+        if !(hpa.periodS > 0) { out.append(("hpa.period_s", "must be positive")) }
+        if !(kpa.stableWindowS >= 6 && kpa.stableWindowS <= 3600) { out.append(("kpa.stable_window_s", "must be 6 to 3600 (Knative's range)")) }
+        if !(kpa.panicWindowPercentage >= 1 && kpa.panicWindowPercentage <= 100) { out.append(("kpa.panic_window_percentage", "must be 1 to 100")) }
+        if !(kpa.panicThresholdPercentage > 100) { out.append(("kpa.panic_threshold_percentage", "must be above 100")) }
+        if !(kpa.maxScaleUpRate > 1) { out.append(("kpa.max_scale_up_rate", "must be above 1")) }
+        if !(kpa.maxScaleDownRate > 1) { out.append(("kpa.max_scale_down_rate", "must be above 1")) }
+        if !(kpa.tickS > 0) { out.append(("kpa.tick_s", "must be positive")) }
+        if policy == "cost_aware" {
+            let c = costAware
+            if !(c.slaPenaltyPerNodeHour > 0) { out.append(("cost_aware.sla_penalty_per_node_hour", "must be positive")) }
+            for (key, name) in [("reserved_class", c.reservedClass), ("on_demand_class", c.onDemandClass), ("spot_class", c.spotClass), ("serverless_class", c.serverlessClass)]
+            where !name.isEmpty && classes[name] == nil {
+                out.append(("cost_aware.\(key)", "no instance class '\(name)' under instance_classes (empty: none)"))
+            }
+            if c.onDemandClass.isEmpty { out.append(("cost_aware.on_demand_class", "is required")) }
+            if c.envelopeMinutes < 1 { out.append(("cost_aware.envelope_minutes", "must be at least 1")) }
+            if !(c.deadlineS > 0) { out.append(("cost_aware.deadline_s", "must be positive")) }
+            if !(c.throughputPerReplica > 0) { out.append(("cost_aware.throughput_per_replica", "must be positive")) }
+            if !(c.checkpointIntervalS > 0) { out.append(("cost_aware.checkpoint_interval_s", "must be positive")) }
+            if !(c.restartS >= 0) { out.append(("cost_aware.restart_s", "must be at least 0")) }
+        }
+        return out
+    }
+
+    /// A fresh policy for this pool; `classes` must hold every class the pool names (validated).
+    func makePolicy(classes: [String: InstanceClass]) -> any ScalingPolicy {
+        let bounds = ReplicaBounds(min: minReplicas, max: maxReplicas)
+        let actions = ActionGuard(upCooldownSeconds: cooldown.upS, downCooldownSeconds: cooldown.downS, maxActionsPerMinute: cooldown.maxActionsPerMinute)
+        let instance = classes[instanceClass] ?? InstanceClass(name: instanceClass, kind: .onDemand, hourlyPrice: 0, leadTimeSeconds: 0)
+        switch policy {
+        case "hpa":
+            return HPAPolicy(
+                settings: .init(
+                    targetLoad: targetLoad, tolerance: hpa.tolerance, syncPeriodSeconds: hpa.syncPeriodS,
+                    scaleDownStabilizationSeconds: hpa.scaleDownStabilizationS, scaleUpPercent: hpa.scaleUpPercent, scaleUpPods: hpa.scaleUpPods,
+                    scaleDownPercent: hpa.scaleDownPercent, periodSeconds: hpa.periodS, bounds: bounds, instanceClass: instance))
+        case "kpa":
+            return KPAPolicy(
+                settings: .init(
+                    targetLoad: targetLoad, stableWindowSeconds: kpa.stableWindowS, panicWindowPercentage: kpa.panicWindowPercentage,
+                    panicThresholdPercentage: kpa.panicThresholdPercentage, maxScaleUpRate: kpa.maxScaleUpRate,
+                    maxScaleDownRate: kpa.maxScaleDownRate, tickSeconds: kpa.tickS, bounds: bounds, instanceClass: instance))
+        case "predictive":
+            return PredictivePolicy(settings: .init(targetLoad: targetLoad, bounds: bounds, guardSettings: actions, instanceClass: instance))
+        case "cost_aware":
+            let c = costAware
+            return CostAwarePolicy(
+                settings: .init(
+                    targetLoad: targetLoad, bounds: bounds, guardSettings: actions, slaPenaltyPerNodeHour: c.slaPenaltyPerNodeHour,
+                    reserved: classes[c.reservedClass], onDemand: classes[c.onDemandClass] ?? instance, spot: classes[c.spotClass],
+                    serverless: classes[c.serverlessClass], deadlineSeconds: c.deadlineS, throughputPerReplica: c.throughputPerReplica,
+                    checkpointIntervalSeconds: c.checkpointIntervalS, restartSeconds: c.restartS))
+        default:
+            return ThresholdPolicy(
+                settings: .init(
+                    high: threshold.high, low: threshold.low, step: threshold.step, bounds: bounds, guardSettings: actions,
+                    settleSeconds: instance.leadTimeSeconds, instanceClass: instance))
+        }
+    }
+}
+
+public struct OffloadConfig: Decodable, Sendable, Equatable {
+    public var target = ""
+    public var probe = ""
+    public var high = 0.85
+    public var release = 0.6
+    public var targetLoad = 0.7
+    public var budgetMs = 150.0
+    public var cloudLatencyMs = 60.0
+    public var cloudTargetLoad = 0.7
+    public var maxStep = 0.2
+    public var stepIntervalS = 10.0
+    public var sustainS = 5.0
+    public init() {}
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: ConfigKey.self)
+        target = try c.value("target", target)
+        probe = try c.value("probe", probe)
+        high = try c.value("high", high)
+        release = try c.value("release", release)
+        targetLoad = try c.value("target_load", targetLoad)
+        budgetMs = try c.value("budget_ms", budgetMs)
+        cloudLatencyMs = try c.value("cloud_latency_ms", cloudLatencyMs)
+        cloudTargetLoad = try c.value("cloud_target_load", cloudTargetLoad)
+        maxStep = try c.value("max_step", maxStep)
+        stepIntervalS = try c.value("step_interval_s", stepIntervalS)
+        sustainS = try c.value("sustain_s", sustainS)
+    }
+
+    static var schema: YAMLConfig.Schema {
+        [
+            "target": true, "probe": true, "high": true, "release": true, "target_load": true, "budget_ms": true, "cloud_latency_ms": true,
+            "cloud_target_load": true, "max_step": true, "step_interval_s": true, "sustain_s": true,
+        ]
+    }
+
+    func problems() -> [(String, String)] {
+        var out: [(String, String)] = []
+        if target.isEmpty { out.append(("target", "names the cloud pool that takes offloaded requests; required")) }
+        if !(release >= 0 && release < high) { out.append(("release", "must be at least 0 and below high (\(high))")) }
+        if !(targetLoad > 0 && targetLoad < high) { out.append(("target_load", "must be in (0, high)")) }
+        if !(budgetMs > 0) { out.append(("budget_ms", "must be positive")) }
+        if !(cloudLatencyMs >= 0) { out.append(("cloud_latency_ms", "must be at least 0")) }
+        if !(cloudTargetLoad > 0 && cloudTargetLoad <= 1) { out.append(("cloud_target_load", "must be in (0, 1]")) }
+        if !(maxStep > 0 && maxStep <= 1) { out.append(("max_step", "must be in (0, 1]")) }
+        if !(stepIntervalS >= 0) { out.append(("step_interval_s", "must be at least 0")) }
+        if !(sustainS >= 0) { out.append(("sustain_s", "must be at least 0")) }
+        return out
+    }
+
+    func settings(site: String) -> OffloadPolicy.Settings {
+        OffloadPolicy.Settings(
+            site: site, target: target, probe: probe, high: high, release: release, targetLoad: targetLoad, budgetMs: budgetMs,
+            cloudLatencyMs: cloudLatencyMs, cloudTargetLoad: cloudTargetLoad, maxStep: maxStep, stepIntervalSeconds: stepIntervalS,
+            sustainSeconds: sustainS)
+    }
+}
+
+extension AggregatorConfig {
+    /// The instance classes as GPulseCore values.
+    public var classes: [String: InstanceClass] {
+        Dictionary(
+            uniqueKeysWithValues: instanceClasses.map { name, c in
+                (name, InstanceClass(
+                    name: name, kind: CapacityKind(rawValue: c.kind) ?? .onDemand, hourlyPrice: c.hourlyPrice, leadTimeSeconds: c.leadTimeS,
+                    preemptionsPerHour: c.preemptionsPerHour, capacity: c.capacity))
+            })
+    }
+
+    /// The pool's config: its own entry under `pools`, else the `default` entry, else the defaults.
+    public func pool(_ name: String) -> PoolConfig { pools[name] ?? pools["default"] ?? PoolConfig() }
+
+    /// The decision engine's settings; policies are made fresh for each pool as it appears.
+    public var engineSettings: EngineSettings {
+        let classes = self.classes
+        let config = self
+        return EngineSettings(
+            resendSeconds: decisions.resendIntervalS, validForSeconds: decisions.validForS,
+            offload: offload.sorted { $0.key < $1.key }.map { $0.value.settings(site: $0.key) }
+        ) { name in
+            let p = config.pool(name)
+            return PoolSetup(
+                policy: p.makePolicy(classes: classes), workload: p.workload.isEmpty ? nil : (p.workload == "batch" ? .batch : .online),
+                envelopeMinutes: p.costAware.envelopeMinutes)
+        }
+    }
+
+    func decisionProblems() -> [ConfigIssue] {
+        var issues: [ConfigIssue] = []
+        if !(decisions.resendIntervalS > 0) { issues.append(.init(keyPath: "decisions.resend_interval_s", message: "must be positive")) }
+        if !(decisions.validForS >= decisions.resendIntervalS) {
+            issues.append(.init(keyPath: "decisions.valid_for_s", message: "must be at least resend_interval_s (\(decisions.resendIntervalS))"))
+        }
+        for (name, c) in instanceClasses.sorted(by: { $0.key < $1.key }) {
+            let key = "instance_classes.\(name)"
+            if CapacityKind(rawValue: c.kind) == nil {
+                issues.append(.init(keyPath: "\(key).kind", message: "must be one of \(CapacityKind.allCases.map(\.rawValue).joined(separator: ", "))"))
+            }
+            if !(c.hourlyPrice >= 0) { issues.append(.init(keyPath: "\(key).hourly_price", message: "must be at least 0")) }
+            if !(c.leadTimeS >= 0) { issues.append(.init(keyPath: "\(key).lead_time_s", message: "must be at least 0")) }
+            if !(c.preemptionsPerHour >= 0) { issues.append(.init(keyPath: "\(key).preemptions_per_hour", message: "must be at least 0")) }
+            if !(c.capacity > 0) { issues.append(.init(keyPath: "\(key).capacity", message: "must be positive")) }
+        }
+        for (name, p) in pools.sorted(by: { $0.key < $1.key }) {
+            issues += p.problems(classes: instanceClasses).map { .init(keyPath: "pools.\(name).\($0.0)", message: $0.1) }
+        }
+        if pools["default"] == nil {
+            issues += PoolConfig().problems(classes: instanceClasses).map { .init(keyPath: "pools.default.\($0.0)", message: $0.1 + " (built-in default)") }
+        }
+        for (site, o) in offload.sorted(by: { $0.key < $1.key }) {
+            issues += o.problems().map { .init(keyPath: "offload.\(site).\($0.0)", message: $0.1) }
+        }
+        return issues
+    }
+}

@@ -1,0 +1,233 @@
+/// How one pool is scaled: its policy (with fresh memory) and what the engine needs around it.
+public struct PoolSetup: Sendable {
+    public var policy: any ScalingPolicy
+    /// Overrides the workload class the pool's agents report.
+    public var workload: WorkloadClass?
+    /// Minutes of 1-minute demand whose minimum is the demand floor (the reserved baseline).
+    public var envelopeMinutes: Int
+
+    public init(policy: any ScalingPolicy, workload: WorkloadClass? = nil, envelopeMinutes: Int = 1440) {
+        self.policy = policy
+        self.workload = workload
+        self.envelopeMinutes = envelopeMinutes
+    }
+}
+
+public struct EngineSettings: Sendable {
+    /// A decision that has not changed is sent again after this long, so late subscribers learn it.
+    public var resendSeconds: Double
+    /// A decision's validity after it is (re)sent.
+    public var validForSeconds: Double
+    /// The setup of a pool, asked for once when the pool first appears.
+    public var pool: @Sendable (String) -> PoolSetup
+    public var offload: [OffloadPolicy.Settings]
+
+    public init(
+        resendSeconds: Double = 10, validForSeconds: Double = 30, offload: [OffloadPolicy.Settings] = [],
+        pool: @escaping @Sendable (String) -> PoolSetup
+    ) {
+        self.resendSeconds = resendSeconds
+        self.validForSeconds = validForSeconds
+        self.pool = pool
+        self.offload = offload
+    }
+}
+
+/// Turns the fleet's state into the decision stream: runs each pool's policy and each edge site's
+/// offload rule, numbers what changed, re-sends what did not at `resendSeconds`, and wraps node
+/// transitions as node events. Pure state with an injected clock, like `Fleet`.
+public struct DecisionEngine: Sendable {
+    struct Stream: Sendable {
+        var last: Decision
+        var sentNanos: Int64
+    }
+
+    public let settings: EngineSettings
+    /// Decision ids are "<idPrefix>-<seq>"; the prefix tells one aggregator run from another.
+    public let idPrefix: String
+    public private(set) var seq: UInt64
+    private var policies: [String: PoolSetup] = [:]
+    private var offloads: [String: OffloadPolicy]
+    private var streams: [String: Stream] = [:]
+
+    public init(settings: EngineSettings, idPrefix: String, lastSeq: UInt64 = 0) {
+        self.settings = settings
+        self.idPrefix = idPrefix
+        seq = lastSeq
+        offloads = Dictionary(settings.offload.map { ($0.site, OffloadPolicy(settings: $0)) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// The latest decision on every topic, by topic.
+    public var current: [String: Decision] { streams.mapValues(\.last) }
+
+    /// The policy a pool runs ("" until the pool is first evaluated).
+    public func policyName(pool: String) -> String { policies[pool]?.policy.name ?? "" }
+
+    /// A node event for a registry transition or an agent restart; always sent.
+    public mutating func nodeEvent(_ event: NodeEvent, nowNanos: Int64) -> Decision {
+        let decision = next(.node(event), nowNanos: nowNanos)
+        streams[decision.topic] = Stream(last: decision, sentNanos: nowNanos)
+        return decision
+    }
+
+    /// A node event for a registry transition; nil for a node being forgotten (its DOWN was sent).
+    public mutating func nodeEvent(_ t: NodeTransition) -> Decision? {
+        let kind: NodeEvent.Kind
+        switch t.to {
+        case .live: kind = .up
+        case .stale: kind = .stale
+        case .down: kind = .down
+        case nil:
+            streams["node/\(t.nodeID)"] = nil
+            return nil
+        }
+        return nodeEvent(NodeEvent(nodeID: t.nodeID, kind: kind, pool: t.pool, site: t.site), nowNanos: t.atNanos)
+    }
+
+    /// Runs every pool's policy and every site's offload rule on the fleet as it is now. Returns
+    /// what must be sent: decisions that changed, and unchanged ones due for a re-send.
+    public mutating func evaluate(fleet: Fleet, nowNanos: Int64) -> [Decision] {
+        var out: [Decision] = []
+        for name in fleet.pools.keys.sorted() {
+            guard let pool = fleet.pools[name], let point = pool.current, point.liveNodes > 0 else { continue }
+            if policies[name] == nil { policies[name] = settings.pool(name) }
+            let setup = policies[name]!
+            let input = PoolInput(
+                pool: name, workload: setup.workload ?? fleet.workload(pool: name), nowNanos: nowNanos, liveReplicas: point.liveNodes,
+                loadMean: point.loadMean, loadMax: point.loadMax, demand: point.demand,
+                forecasts: pool.forecaster.forecasts().map { $0.forecast(level: fleet.settings.forecast.intervalLevel) },
+                demandFloor: pool.demandFloor(minutes: setup.envelopeMinutes), backlog: fleet.recentSum(.appBacklog, pool: name))
+            let plan = policies[name]!.policy.evaluate(input)
+            let current = Int32(clamping: point.liveNodes)
+            let desired = Int32(clamping: plan.desiredReplicas)
+            let scale = ScaleDecision(
+                pool: name, workload: input.workload, action: desired > current ? .scaleUp : desired < current ? .scaleDown : .hold,
+                currentReplicas: current, desiredReplicas: desired, allocation: plan.allocation, loadIndex: point.loadMean,
+                loadIndexMax: point.loadMax, demand: point.demand, forecasts: input.forecasts, policy: setup.policy.name,
+                reason: plan.reason, expectedHourlyCost: plan.expectedHourlyCost)
+            if let d = publish(.scale(scale), changed: { old in
+                guard case .scale(let o) = old else { return true }
+                return o.action != scale.action || o.desiredReplicas != scale.desiredReplicas || o.allocation != scale.allocation
+            }, nowNanos: nowNanos) { out.append(d) }
+        }
+        for site in offloads.keys.sorted() {
+            let s = offloads[site]!.settings
+            let edge = fleet.siteLoad(site: site)
+            let cloud = fleet.pools[s.target]?.current
+            let input = OffloadInput(
+                nowNanos: nowNanos, edgeLoad: edge.load, edgeLiveNodes: edge.liveNodes, rttMs: fleet.siteRTT(site: site, probe: s.probe),
+                cloudLiveNodes: cloud?.liveNodes ?? 0, cloudDemand: cloud?.demand ?? 0)
+            guard edge.liveNodes > 0 || streams["offload/\(site)"] != nil else { continue }
+            var offload = offloads[site]!.evaluate(input)
+            offload.pool = edge.pool
+            if let d = publish(.offload(offload), changed: { old in
+                guard case .offload(let o) = old else { return true }
+                // A refusal (RTT over budget) is news even when the fraction was already 0.
+                return abs(o.fraction - offload.fraction) > 1e-9 || (o.reason.contains("no offload") != offload.reason.contains("no offload"))
+            }, nowNanos: nowNanos) { out.append(d) }
+        }
+        // Node events are re-sent with the node's current state, like any other topic.
+        for (topic, stream) in streams where topic.hasPrefix("node/") && due(stream, nowNanos) {
+            out.append(resend(topic, stream, nowNanos: nowNanos))
+        }
+        return out
+    }
+
+    private func due(_ stream: Stream, _ now: Int64) -> Bool { Double(now - stream.sentNanos) / 1e9 >= settings.resendSeconds }
+
+    /// Numbers `body` as a new decision when it changed, refreshes and re-sends the standing one when
+    /// due, else keeps the standing one's numbers fresh without sending.
+    private mutating func publish(_ body: Decision.Body, changed: (Decision.Body) -> Bool, nowNanos: Int64) -> Decision? {
+        let topic = body.topic
+        guard var stream = streams[topic], !changed(stream.last.body) else {
+            let decision = next(body, nowNanos: nowNanos)
+            streams[topic] = Stream(last: decision, sentNanos: nowNanos)
+            return decision
+        }
+        stream.last.body = body
+        streams[topic] = stream
+        return due(stream, nowNanos) ? resend(topic, stream, nowNanos: nowNanos) : nil
+    }
+
+    private mutating func resend(_ topic: String, _ stream: Stream, nowNanos: Int64) -> Decision {
+        var decision = stream.last
+        decision.issuedUnixNanos = nowNanos
+        decision.validUntilUnixNanos = nowNanos + Int64(settings.validForSeconds * 1e9)
+        streams[topic] = Stream(last: decision, sentNanos: nowNanos)
+        return decision
+    }
+
+    private mutating func next(_ body: Decision.Body, nowNanos: Int64) -> Decision {
+        seq += 1
+        return Decision(
+            id: "\(idPrefix)-\(seq)", seq: seq, issuedUnixNanos: nowNanos, validUntilUnixNanos: nowNanos + Int64(settings.validForSeconds * 1e9),
+            body: body)
+    }
+}
+
+extension HorizonForecast {
+    /// As a decision's forecast: horizon in seconds (forecast steps are minutes), the interval at
+    /// `level` when there is one, else a zero-width interval with level 0.
+    public func forecast(level: Double) -> Forecast {
+        Forecast(
+            horizonSeconds: UInt32(steps * 60), mean: value, lower: lower ?? value, upper: upper ?? value,
+            level: lower == nil ? 0 : level)
+    }
+}
+
+extension PoolSeries {
+    /// The least 1-minute demand over the last `minutes` minutes; nil until that many are recorded.
+    public func demandFloor(minutes window: Int) -> Double? {
+        let points = minutes.elements
+        guard window > 0, points.count >= window else { return nil }
+        return points.suffix(window).map(\.demand).min()
+    }
+}
+
+extension Fleet {
+    /// The workload class most of a pool's nodes report (online when none says).
+    public func workload(pool: String) -> WorkloadClass {
+        var counts: [WorkloadClass: Int] = [:]
+        for node in nodes.values where node.labels.pool == pool { counts[node.labels.workload, default: 0] += 1 }
+        counts[.unspecified] = nil
+        return counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key.rawValue > $1.key.rawValue) }?.key ?? .online
+    }
+
+    /// Σ over a pool's live nodes of each series of `kind` averaged over the load window; nil when
+    /// no live node reports that signal.
+    public func recentSum(_ kind: SignalKind, pool: String) -> Double? {
+        var sum: Double?
+        for node in nodes.values where node.state == .live && node.labels.pool == pool {
+            for (key, window) in node.windows where key.kind == kind {
+                if let v = window.recentMean(seconds: settings.loadWindowSeconds) { sum = (sum ?? 0) + v }
+            }
+        }
+        return sum
+    }
+
+    /// Mean load index over a site's live nodes, their count, and the pool most of them belong to.
+    public func siteLoad(site: String) -> (load: Double?, liveNodes: Int, pool: String) {
+        var loads: [Double] = []
+        var pools: [String: Int] = [:]
+        for node in nodes.values where node.state == .live && node.labels.site == site {
+            if let l = node.load { loads.append(l) }
+            pools[node.labels.pool, default: 0] += 1
+        }
+        let pool = pools.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key ?? ""
+        return (loads.isEmpty ? nil : loads.reduce(0, +) / Double(loads.count), loads.count, pool)
+    }
+
+    /// Mean over a site's live nodes of their latest RTT to `probe` (any probe when empty: each
+    /// node's slowest); nil when none measured one.
+    public func siteRTT(site: String, probe: String) -> Double? {
+        var values: [Double] = []
+        for node in nodes.values where node.state == .live && node.labels.site == site {
+            var worst: Double?
+            for (key, window) in node.windows where key.kind == .rttMs && (probe.isEmpty || key.subject == probe) {
+                if let v = window.recentMean(seconds: 10) { worst = max(worst ?? v, v) }
+            }
+            if let worst { values.append(worst) }
+        }
+        return values.isEmpty ? nil : values.reduce(0, +) / Double(values.count)
+    }
+}

@@ -1,0 +1,186 @@
+/// What a scaling policy sees of one pool at one evaluation. Built by the decision engine from the
+/// live fleet, or by replay from a simulated one: policies cannot tell the difference.
+public struct PoolInput: Sendable, Hashable {
+    public var pool: String
+    public var workload: WorkloadClass
+    public var nowNanos: Int64
+    /// Live nodes of the pool (the replicas that are running and reporting).
+    public var liveReplicas: Int
+    /// Mean and max of the load index over live nodes, over the load window.
+    public var loadMean: Double
+    public var loadMax: Double
+    /// D = Σ L over live nodes, in replica units.
+    public var demand: Double
+    /// Demand forecasts, ascending horizons, replica units; empty during the cold start.
+    public var forecasts: [Forecast]
+    /// Lower envelope of the demand (minimum 1-minute demand over the envelope window); nil until
+    /// that much history exists.
+    public var demandFloor: Double?
+    /// Work units queued (APP_BACKLOG summed over live nodes); nil when nobody reports it.
+    public var backlog: Double?
+
+    public init(
+        pool: String, workload: WorkloadClass = .online, nowNanos: Int64, liveReplicas: Int, loadMean: Double,
+        loadMax: Double? = nil, demand: Double? = nil, forecasts: [Forecast] = [], demandFloor: Double? = nil,
+        backlog: Double? = nil
+    ) {
+        self.pool = pool
+        self.workload = workload
+        self.nowNanos = nowNanos
+        self.liveReplicas = liveReplicas
+        self.loadMean = loadMean
+        self.loadMax = loadMax ?? loadMean
+        self.demand = demand ?? loadMean * Double(liveReplicas)
+        self.forecasts = forecasts
+        self.demandFloor = demandFloor
+        self.backlog = backlog
+    }
+
+    /// The forecast for the shortest horizon covering `seconds`, else the longest there is.
+    public func forecast(covering seconds: Double) -> Forecast? {
+        forecasts.first { Double($0.horizonSeconds) >= seconds } ?? forecasts.last
+    }
+}
+
+/// What a policy wants for a pool: the replica count, its split by instance class, and why.
+public struct ScalePlan: Sendable, Hashable {
+    public var desiredReplicas: Int
+    public var allocation: [Allocation]
+    public var reason: String
+
+    public init(desiredReplicas: Int, allocation: [Allocation] = [], reason: String) {
+        self.desiredReplicas = desiredReplicas
+        self.allocation = allocation
+        self.reason = reason
+    }
+
+    /// Currency units per hour of the allocation.
+    public var expectedHourlyCost: Double {
+        allocation.reduce(0) { $0 + Double($1.count) * $1.hourlyPrice }
+    }
+}
+
+/// A scaling policy. Each is a value type whose stored properties are its settings and its memory
+/// (windows, the time of its last action), so one evaluation is a pure function
+/// (memory, input, now) → (memory', plan): no clock, no I/O, no randomness. The live aggregator and
+/// replay run the same code.
+public protocol ScalingPolicy: Sendable {
+    /// The name used in config files and in decisions.
+    var name: String { get }
+    mutating func evaluate(_ input: PoolInput) -> ScalePlan
+}
+
+/// The kinds of capacity a pool can buy.
+public enum CapacityKind: String, Sendable, Hashable, CaseIterable, Codable {
+    case reserved
+    case onDemand = "on_demand"
+    case spot
+    case serverless
+}
+
+/// One instance class from the config: what a node of it costs, how long it takes to arrive, how
+/// often it is taken away, and how much load it carries.
+public struct InstanceClass: Sendable, Hashable {
+    public var name: String
+    public var kind: CapacityKind
+    /// Currency units per node-hour (for serverless: per replica-hour of burst capacity).
+    public var hourlyPrice: Double
+    /// Seconds from asking for a node to it serving.
+    public var leadTimeSeconds: Double
+    /// Expected preemptions per node-hour (spot).
+    public var preemptionsPerHour: Double
+    /// Replica units one node of this class carries (1 = one reference node).
+    public var capacity: Double
+
+    public init(
+        name: String, kind: CapacityKind, hourlyPrice: Double, leadTimeSeconds: Double, preemptionsPerHour: Double = 0,
+        capacity: Double = 1
+    ) {
+        self.name = name
+        self.kind = kind
+        self.hourlyPrice = hourlyPrice
+        self.leadTimeSeconds = leadTimeSeconds
+        self.preemptionsPerHour = preemptionsPerHour
+        self.capacity = capacity
+    }
+
+    /// `count` nodes of this class as an allocation line.
+    public func allocation(_ count: Int) -> Allocation {
+        Allocation(instanceClass: name, count: Int32(clamping: count), hourlyPrice: hourlyPrice)
+    }
+}
+
+/// Bounds every policy keeps to.
+public struct ReplicaBounds: Sendable, Hashable {
+    public var min: Int
+    public var max: Int
+
+    public init(min: Int = 1, max: Int = 100) {
+        self.min = min
+        self.max = max
+    }
+
+    public func clamp(_ n: Int) -> Int { Swift.min(max, Swift.max(min, n)) }
+}
+
+/// Cooldowns and a cap on actions per minute, shared by the threshold, predictive and cost-aware
+/// policies. A scale-up waits `upCooldown` after the last scale-up; a scale-down waits
+/// `downCooldown` after the last action of either kind, so a fresh scale-up is not undone at once.
+public struct ActionGuard: Sendable, Hashable {
+    public enum Direction: Sendable { case up, down }
+
+    public var upCooldownSeconds: Double
+    public var downCooldownSeconds: Double
+    /// At most this many actions in any 60 s (the comparison this project builds on allows 0 to 6).
+    public var maxActionsPerMinute: Int
+    public private(set) var lastUpNanos: Int64?
+    public private(set) var lastActionNanos: Int64?
+    private var recent: [Int64] = []
+
+    public init(upCooldownSeconds: Double = 60, downCooldownSeconds: Double = 300, maxActionsPerMinute: Int = 2) {
+        self.upCooldownSeconds = upCooldownSeconds
+        self.downCooldownSeconds = downCooldownSeconds
+        self.maxActionsPerMinute = maxActionsPerMinute
+    }
+
+    /// Why an action in `direction` must wait now, or nil when it may go ahead.
+    public func blocked(_ direction: Direction, nowNanos: Int64) -> String? {
+        let inLastMinute = recent.filter { nowNanos - $0 < 60_000_000_000 }.count
+        if inLastMinute >= maxActionsPerMinute {
+            return "action cap reached (\(inLastMinute) of \(maxActionsPerMinute) per minute)"
+        }
+        switch direction {
+        case .up:
+            if let last = lastUpNanos, let wait = remaining(upCooldownSeconds, since: last, nowNanos) {
+                return "scale-up cooldown, \(format(wait)) s left"
+            }
+        case .down:
+            if let last = lastActionNanos, let wait = remaining(downCooldownSeconds, since: last, nowNanos) {
+                return "scale-down cooldown, \(format(wait)) s left"
+            }
+        }
+        return nil
+    }
+
+    public mutating func record(_ direction: Direction, nowNanos: Int64) {
+        if direction == .up { lastUpNanos = nowNanos }
+        lastActionNanos = nowNanos
+        recent.removeAll { nowNanos - $0 >= 60_000_000_000 }
+        recent.append(nowNanos)
+    }
+
+    private func remaining(_ cooldown: Double, since: Int64, _ now: Int64) -> Double? {
+        let left = cooldown - Double(now - since) / 1e9
+        return left > 0 ? left : nil
+    }
+}
+
+/// A number for a reason string: at most two decimals, no trailing zeros.
+func format(_ x: Double) -> String {
+    guard x.isFinite else { return "\(x)" }
+    let rounded = (x * 100).rounded() / 100
+    if rounded == rounded.rounded() { return String(Int(rounded)) }
+    var s = String(rounded)
+    while s.hasSuffix("0") { s.removeLast() }
+    return s
+}

@@ -1,0 +1,56 @@
+/// Provisions now for the demand forecast at the instance class's lead time, so capacity arrives
+/// when the demand does: desired = ceil(max(forecast mean at lead time, demand now) / targetLoad).
+/// Never below today's demand: a forecast that undershoots must not take away serving replicas.
+/// During the cold start (no forecast yet) it follows the demand alone and says so.
+public struct PredictivePolicy: ScalingPolicy {
+    public struct Settings: Sendable, Hashable {
+        public var targetLoad: Double
+        public var bounds: ReplicaBounds
+        public var guardSettings: ActionGuard
+        public var instanceClass: InstanceClass
+
+        public init(targetLoad: Double = 0.7, bounds: ReplicaBounds = .init(), guardSettings: ActionGuard = .init(), instanceClass: InstanceClass) {
+            self.targetLoad = targetLoad
+            self.bounds = bounds
+            self.guardSettings = guardSettings
+            self.instanceClass = instanceClass
+        }
+    }
+
+    public let name = "predictive"
+    public let settings: Settings
+    public private(set) var actions: ActionGuard
+    private var desired: Int?
+
+    public init(settings: Settings) {
+        self.settings = settings
+        actions = settings.guardSettings
+    }
+
+    public mutating func evaluate(_ input: PoolInput) -> ScalePlan {
+        let lead = settings.instanceClass.leadTimeSeconds
+        var reason: String
+        var need = input.demand
+        if let f = input.forecast(covering: lead) {
+            need = max(f.mean, input.demand)
+            reason = "forecast \(format(f.mean)) at \(f.horizonSeconds / 60) min (lead time \(format(lead)) s), demand now \(format(input.demand))"
+        } else {
+            reason = "no forecast yet (cold start): demand now \(format(input.demand))"
+        }
+        let proposal = settings.bounds.clamp(Int((need / settings.targetLoad - 1e-9).rounded(.up)))
+        reason += "; ceil(\(format(need)) / target \(format(settings.targetLoad))) → \(proposal)"
+        let previous = desired ?? input.liveReplicas
+        var chosen = proposal
+        if proposal != previous {
+            let direction: ActionGuard.Direction = proposal > previous ? .up : .down
+            if let wait = actions.blocked(direction, nowNanos: input.nowNanos) {
+                chosen = previous
+                reason += "; keeping \(previous): \(wait)"
+            } else {
+                actions.record(direction, nowNanos: input.nowNanos)
+            }
+        }
+        desired = chosen
+        return ScalePlan(desiredReplicas: chosen, allocation: [settings.instanceClass.allocation(chosen)], reason: reason)
+    }
+}
