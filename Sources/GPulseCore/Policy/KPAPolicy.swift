@@ -97,7 +97,7 @@ public struct KPAPolicy: ScalingPolicy {
     }
 
     private func average(since: Int64) -> Double {
-        let window = observations.filter { $0.time >= since }
+        let window = observations.filter { $0.time > since }  // the last N seconds, N one-second buckets
         guard !window.isEmpty else { return 0 }
         return window.reduce(0) { $0 + $1.demand } / Double(window.count)
     }
