@@ -10,6 +10,9 @@
 //   GPULSE_FAKE_NVML_MEMORY_ERROR=CODE nvmlDeviceGetMemoryInfo returns CODE (e.g. 15, GPU is lost)
 //   GPULSE_FAKE_NVML_SAMPLES=empty     nvmlDeviceGetSamples finds no new samples (NVML_ERROR_NOT_FOUND)
 //   GPULSE_FAKE_NVML_MIG=1             MIG enabled: utilization samples are not supported
+//   GPULSE_FAKE_NVML_LOAD_FILE=PATH    a file holding one number 0..1, re-read on every call: while it
+//                                      parses, every GPU's memory used fraction is that number and its
+//                                      utilization samples are that number in percent (tests step load)
 //
 // Scripted values: memory total 80 GiB, used fraction 0.10*(index+1) + 0.01*(call % 10); a
 // utilization sample every 1/6 s of wall time since init with value 10*(k % 10) percent; power
@@ -46,6 +49,18 @@ static unsigned long long now_us(void) {
 static int env_int(const char *name, int fallback) {
     const char *v = getenv(name);
     return v && *v ? atoi(v) : fallback;
+}
+
+/* The scripted load from GPULSE_FAKE_NVML_LOAD_FILE, or -1 when unset or unreadable. */
+static double scripted_load(void) {
+    const char *path = getenv("GPULSE_FAKE_NVML_LOAD_FILE");
+    if (!path || !*path) return -1;
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    double v = -1;
+    if (fscanf(f, "%lf", &v) != 1 || v < 0 || v > 1) v = -1;
+    fclose(f);
+    return v;
 }
 
 static int valid(gpulse_nvmlDevice_t d) { return initialized && d >= devices && d < devices + device_count; }
@@ -121,6 +136,8 @@ gpulse_nvmlReturn_t nvmlDeviceGetMemoryInfo(gpulse_nvmlDevice_t d, gpulse_nvmlMe
     unsigned long long n = memory_calls[d->index]++;
     m->total = 80ULL << 30;
     double fraction = 0.10 * (d->index + 1) + 0.01 * (double)(n % 10);
+    double load = scripted_load();
+    if (load >= 0) fraction = load;
     m->used = (unsigned long long)(fraction * (double)m->total);
     m->free = m->total - m->used;
     return GPULSE_NVML_SUCCESS;
@@ -140,9 +157,10 @@ gpulse_nvmlReturn_t nvmlDeviceGetSamples(gpulse_nvmlDevice_t d, int type, unsign
     // Sample k lies at init + k * period; return those after last_seen, oldest first.
     unsigned long long k = last_seen <= init_us ? 1 : (last_seen - init_us) / SAMPLE_PERIOD_US + 1;
     unsigned int n = 0;
+    double load = scripted_load();
     while (n < *count && init_us + k * SAMPLE_PERIOD_US <= now) {
         samples[n].timeStamp = init_us + k * SAMPLE_PERIOD_US;
-        samples[n].sampleValue.uiVal = (unsigned int)(10 * (k % 10));
+        samples[n].sampleValue.uiVal = load >= 0 ? (unsigned int)(load * 100 + 0.5) : (unsigned int)(10 * (k % 10));
         n++;
         k++;
     }

@@ -32,9 +32,10 @@ def bins() -> Path:
 class Proc:
     """A child process whose stderr is collected, stopped with SIGTERM like systemd does."""
 
-    def __init__(self, args):
+    def __init__(self, args, env=None):
         self.args = args
-        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  env={**os.environ, **env} if env else None)
         self.lines = []
 
     def wait_for(self, pattern, timeout=10.0):
@@ -80,8 +81,8 @@ class Proc:
 def procs():
     started = []
 
-    def start(args):
-        proc = Proc([str(a) for a in args])
+    def start(args, env=None):
+        proc = Proc([str(a) for a in args], env)
         started.append(proc)
         return proc
 
