@@ -49,6 +49,8 @@ bench:
 	.venv/bin/python bench/agent_cost.py "$$($(SWIFT) build -c release --show-bin-path)" --seconds $(BENCH_SECONDS) --markdown BENCHMARKS.md
 	@printf '\n## Aggregator ingest (bench/ingest_bench.py)\n\n' >> BENCHMARKS.md
 	.venv/bin/python bench/ingest_bench.py --bin "$$($(SWIFT) build -c release --show-bin-path)" --nodes 150 --markdown >> BENCHMARKS.md
+	@printf '\n## Decision latency (bench/decision_latency.py)\n\n' >> BENCHMARKS.md
+	.venv/bin/python bench/decision_latency.py --bin "$$($(SWIFT) build -c release --show-bin-path)" --pools 24 --markdown >> BENCHMARKS.md
 	@printf '\n## Forecasting vs statsmodels (bench/forecast_baseline.py)\n\n' >> BENCHMARKS.md
 	-.venv/bin/python bench/forecast_baseline.py --gpulse "$$($(SWIFT) build -c release --show-bin-path)/gpulse-aggregator" --trace ../shared/data/nasa_http_1995_per_minute.csv --markdown >> BENCHMARKS.md
 	-.venv/bin/python bench/forecast_baseline.py --gpulse "$$($(SWIFT) build -c release --show-bin-path)/gpulse-aggregator" --trace ../shared/data/servegen_m_small_rate_10min.csv --markdown >> BENCHMARKS.md
