@@ -12,19 +12,24 @@ import ServiceLifecycle
 struct GPulseAggregatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpulse-aggregator",
-        abstract: "Ingests every gpulse agent's batches, computes load and demand per pool, and forecasts it.",
+        abstract: "Ingests every gpulse agent's batches, computes load and demand per pool, forecasts it, and publishes scaling and offload decisions.",
         discussion: """
             Agents connect to the metrics endpoint (ZeroMQ PULL); the aggregator decodes and validates every \
             batch (invalid ones are rejected and counted by reason), tracks each node as live, stale or down, \
-            computes the load index L = α·U_gpu + β·U_cpu + γ·D_net per node each second, mean/max L and \
-            demand D = ΣL per pool, and forecasts demand per pool at 1-minute resolution. `status` asks a \
-            running aggregator (control endpoint, REQ/REP) for nodes, pools, forecasts and ingest counters.
+            computes the load index L = α·U_gpu + β·U_cpu + γ·D_net per node, mean/max L and \
+            demand D = ΣL per pool, and forecasts demand per pool at 1-minute resolution. Each pool's policy \
+            (threshold, hpa, kpa, predictive, cost_aware) and each edge site's offload rule run every \
+            decisions.evaluate_interval_ms; decisions go out on the decisions endpoint (ZeroMQ PUB) as \
+            [topic, Decision] with topics scale/<pool>, offload/<site>, node/<node_id>. `tail` prints them; \
+            `status` asks a running aggregator (control endpoint, REQ/REP) for nodes, pools, forecasts and \
+            ingest counters.
 
             Examples:
               gpulse-aggregator run --config /etc/gpulse/aggregator.yaml
               gpulse-aggregator check-config --config config/aggregator.yaml
               gpulse-aggregator status
               gpulse-aggregator status --json | jq '.pools[] | {name, demand, forecasts}'
+              gpulse-aggregator tail --topic scale/
               gpulse-aggregator forecast-eval --trace nasa_http_1995_per_minute.csv
             """,
         version: gpulseVersion,
@@ -110,6 +115,17 @@ struct CheckConfig: ParsableCommand {
         print("  windows: raw \(s.rawWindowSeconds) s (≤ \(s.maxSamplesPerSeries) samples/series, ≤ \(s.maxSeriesPerNode) series/node), load \(s.loadWindowSeconds) s")
         print("  load index: L = \(s.loadIndex.alpha)·U_gpu(\(s.loadIndex.gpuSignal.rawValue)) + \(s.loadIndex.beta)·U_cpu + \(s.loadIndex.gamma)·min(1, rtt/\(s.loadIndex.latencyRefMs) ms)")
         print("  forecast: \(s.forecast.models.joined(separator: ", ")); season \(s.forecast.season) min; horizons \(s.forecast.horizons.map { "\($0) min" }.joined(separator: ", "))")
+        let d = config.decisions
+        print("  decisions: evaluated every \(d.evaluateIntervalMs) ms, re-sent every \(d.resendIntervalS) s, valid \(d.validForS) s")
+        for (name, c) in config.instanceClasses.sorted(by: { $0.key < $1.key }) {
+            print("  instance class \(name): \(c.kind), \(c.hourlyPrice)/node-hour, lead \(c.leadTimeS) s, \(c.preemptionsPerHour) preemptions/h, capacity \(c.capacity)")
+        }
+        for (name, p) in config.pools.sorted(by: { $0.key < $1.key }) {
+            print("  pool \(name == "default" ? "default (every pool not named)" : name): \(p.policy), \(p.minReplicas)-\(p.maxReplicas) replicas of \(p.instanceClass), target load \(p.targetLoad)")
+        }
+        for (site, o) in config.offload.sorted(by: { $0.key < $1.key }) {
+            print("  offload \(site) → \(o.target): above L \(o.high) for \(o.sustainS) s, back below \(o.release); budget \(o.budgetMs) ms = RTT to '\(o.probe)' + \(o.cloudLatencyMs) ms")
+        }
     }
 }
 

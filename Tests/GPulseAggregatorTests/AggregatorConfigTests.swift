@@ -46,3 +46,51 @@ import Testing
         #expect(try AggregatorConfig.parse(yaml: "") == AggregatorConfig())
     }
 }
+
+@Suite struct PolicyConfigTests {
+    @Test func theFleetExampleParsesIntoItsPoolsClassesAndOffload() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config/aggregator-fleet.yaml")
+        let config = try AggregatorConfig.load(path: url.standardized.path)
+        #expect(config.pools.mapValues(\.policy) == [
+            "llm-online": "cost_aware", "embeddings-batch": "cost_aware", "chat-hpa": "hpa", "edge-fra1": "threshold", "default": "threshold",
+        ])
+        #expect(config.classes["h200-spot"]?.kind == .spot && config.classes["h200-spot"]?.preemptionsPerHour == 0.08)
+        #expect(config.offload["fra1"]?.target == "llm-online" && config.offload["fra1"]?.budgetMs == 120)
+        // Each pool gets its own policy, and an unnamed pool the `default` entry's.
+        let engine = config.engineSettings
+        #expect(engine.pool("llm-online").policy.name == "cost_aware")
+        #expect(engine.pool("chat-hpa").policy.name == "hpa")
+        #expect(engine.pool("something-new").policy.name == "threshold")
+        #expect(engine.pool("embeddings-batch").workload == .batch)
+        #expect(engine.offload.map(\.site) == ["fra1"])
+    }
+
+    @Test func policyMistakesNameTheirKey() {
+        let yaml = """
+            pools:
+              a: {policy: magic}
+              b: {instance_class: gold, threshold: {high: 0.2, low: 0.5}}
+              c: {policy: cost_aware, cost_aware: {sla_penalty_per_node_hour: 0, spot_class: nope}}
+            instance_classes:
+              on_demand: {kind: rental, hourly_price: -1, lead_time_s: 1}
+            offload:
+              paris: {release: 0.9, high: 0.8}
+            decisions: {resend_interval_s: 10, valid_for_s: 5}
+            """
+        #expect {
+            _ = try AggregatorConfig.parse(yaml: yaml)
+        } throws: { error in
+            let keys = Set((error as? ConfigError)?.issues.map(\.keyPath) ?? [])
+            return keys.isSuperset(of: [
+                "pools.a.policy", "pools.b.instance_class", "pools.b.threshold", "pools.c.cost_aware.sla_penalty_per_node_hour",
+                "pools.c.cost_aware.spot_class", "instance_classes.on_demand.kind", "instance_classes.on_demand.hourly_price",
+                "offload.paris.target", "offload.paris.release", "decisions.valid_for_s",
+            ])
+        }
+        #expect {
+            _ = try AggregatorConfig.parse(yaml: "pools:\n  a:\n    treshold: {high: 0.9}\n")
+        } throws: { error in
+            (error as? ConfigError)?.issues.first.map { $0.keyPath == "pools.a.treshold" && $0.line == 3 } == true
+        }
+    }
+}
