@@ -188,7 +188,9 @@ struct IngestLoop {
         let reply: String
         switch command {
         case "status":
-            let status = StatusReport(fleet: fleet, ledger: ledger, nowNanos: SystemClock.wallNanos(), startedNanos: started)
+            let status = StatusReport(
+                fleet: fleet, ledger: ledger, nowNanos: SystemClock.wallNanos(), startedNanos: started, standing: engine.current,
+                published: publisher.published, resent: publisher.resent)
             onStatus(status)
             reply = status.json(pretty: false)
         default:

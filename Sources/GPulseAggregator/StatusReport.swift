@@ -54,6 +54,22 @@ public struct StatusReport: Codable, Sendable {
         /// Minutes of demand the forecaster has learned from.
         public var minutesLearned: Int
         public var forecasts: [Forecast]
+        /// The standing scale decision (nil before the first one).
+        public var policy: String?
+        public var action: String?
+        public var desiredReplicas: Int?
+        public var reason: String?
+    }
+    public struct Offload: Codable, Sendable {
+        public var site: String
+        public var target: String
+        public var fraction: Double
+        public var reason: String
+    }
+    public struct Decisions: Codable, Sendable {
+        /// Decisions sent for the first time, and re-sends of standing ones.
+        public var published: UInt64
+        public var resent: UInt64
     }
     public var version: String
     public var generatedAtUnix: Double
@@ -61,10 +77,15 @@ public struct StatusReport: Codable, Sendable {
     public var ingest: Ingest
     public var nodes: [Node]
     public var pools: [Pool]
+    public var offload: [Offload]?
+    public var decisions: Decisions?
     public var windowBytes: Int
     public var rssBytes: Int?
 
-    public init(fleet: Fleet, ledger: IngestLedger, nowNanos: Int64, startedNanos: Int64) {
+    public init(
+        fleet: Fleet, ledger: IngestLedger, nowNanos: Int64, startedNanos: Int64, standing: [String: Decision] = [:],
+        published: UInt64 = 0, resent: UInt64 = 0
+    ) {
         version = gpulseVersion
         generatedAtUnix = Double(nowNanos) / 1e9
         uptimeSeconds = Double(nowNanos - startedNanos) / 1e9
@@ -84,14 +105,21 @@ public struct StatusReport: Codable, Sendable {
         pools = fleet.pools.keys.sorted().map { name in
             let series = fleet.pools[name]!
             let point = series.latest
+            var scale: ScaleDecision?
+            if case .scale(let s) = standing["scale/\(name)"]?.body { scale = s }
             return Pool(
                 name: name, nodes: entries.count { $0.value.labels.pool == name }, liveNodes: point?.liveNodes ?? 0,
                 loadMean: point?.loadMean ?? 0, loadMax: point?.loadMax ?? 0, demand: point?.demand ?? 0, burst: series.burst.active,
                 burstExcess: series.burst.excess, minutesLearned: series.forecaster.observations,
                 forecasts: series.forecaster.forecasts().map {
                     Forecast(horizonMinutes: $0.steps, model: $0.model, demand: $0.value, lower: $0.lower, upper: $0.upper)
-                })
+                }, policy: scale?.policy, action: scale?.action.name, desiredReplicas: scale.map { Int($0.desiredReplicas) }, reason: scale?.reason)
         }
+        offload = standing.values.compactMap { d -> Offload? in
+            guard case .offload(let o) = d.body else { return nil }
+            return Offload(site: o.site, target: o.target, fraction: o.fraction, reason: o.reason)
+        }.sorted { $0.site < $1.site }
+        decisions = Decisions(published: published, resent: resent)
         windowBytes = fleet.windowBytes
         rssBytes = Self.residentBytes()
     }
@@ -128,7 +156,7 @@ public struct StatusReport: Codable, Sendable {
             "",
             "pools:",
         ]
-        var poolRows = [["pool", "live/nodes", "L mean", "L max", "demand", "burst", "forecast (model) [interval]"]]
+        var poolRows = [["pool", "live/nodes", "L mean", "L max", "demand", "burst", "decision", "forecast (model) [interval]"]]
         for p in pools {
             let f = p.forecasts.map { f in
                 "\(f.horizonMinutes)m \(format(f.demand, 2)) (\(f.model))" + (f.lower.map { l in " [\(format(l, 2)), \(format(f.upper ?? .nan, 2))]" } ?? "")
@@ -136,10 +164,16 @@ public struct StatusReport: Codable, Sendable {
             poolRows.append([
                 p.name, "\(p.liveNodes)/\(p.nodes)", format(p.loadMean, 3), format(p.loadMax, 3), format(p.demand, 3),
                 p.burst ? "yes +\(format(p.burstExcess, 2))" : "no",
+                p.action.map { "\($0) → \(p.desiredReplicas ?? 0) (\(p.policy ?? ""))" } ?? "-",
                 f.isEmpty ? "learning (\(p.minutesLearned) min seen)" : f,
             ])
         }
         lines += render(poolRows).map { "  " + $0 }
+        for p in pools where p.reason != nil { lines.append("  \(p.name): \(p.reason!)") }
+        if let offload, !offload.isEmpty {
+            lines += ["", "offload:"] + offload.map { "  \($0.site) → \($0.target): \(format($0.fraction, 2)) (\($0.reason))" }
+        }
+        if let decisions { lines += ["", "decisions: \(decisions.published) published, \(decisions.resent) re-sent"] }
         lines += ["", "nodes:"]
         var nodeRows = [["node", "pool", "state", "last seen", "L", "batches", "missing", "restarts", "agent drops", "window"]]
         for n in nodes {

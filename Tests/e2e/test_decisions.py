@@ -153,6 +153,15 @@ def test_load_steps_give_scale_up_scale_down_and_offload(bins, procs, tmp_path):
         assert 0 < off.offload.rtt_ms < 150 and off.offload.budget_ms == 150
         ups = {t for t, d in seen if t.startswith("node/") and d.node.kind == dp.NodeEvent.UP}
         assert ups == {"node/gpu-a", "node/gpu-b", "node/edge-1"}
+
+        # `status` shows the standing decisions.
+        status = subprocess.run([bins / "gpulse-aggregator", "status", "--control", agg.control, "--json"],
+                                capture_output=True, text=True, timeout=10)
+        report = json.loads(status.stdout)
+        online = next(p for p in report["pools"] if p["name"] == "online")
+        assert online["policy"] == "threshold" and online["action"] == "SCALE_DOWN" and online["desiredReplicas"] == 1
+        assert [o["site"] for o in report["offload"]] == ["paris"] and report["offload"][0]["fraction"] > 0
+        assert report["decisions"]["published"] >= 6 and report["decisions"]["resent"] > 0
     finally:
         sub.close(0)
         ctx.term()
