@@ -17,7 +17,6 @@ Usage: bench/decision_latency.py [--bin DIR] [--pools 24] [--markdown]
 import argparse
 import os
 import random
-import re
 import shutil
 import statistics
 import subprocess
@@ -31,6 +30,7 @@ import zmq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".build" / "python"))
 from gpulse.v1 import decision_pb2 as dp  # noqa: E402
+from harness import start_aggregator  # noqa: E402
 
 FIXTURES = ROOT / "Tests/GPulseAgentTests/Fixtures"
 LOW, HIGH = 0.4, 1.0
@@ -63,21 +63,12 @@ def main():
     shutil.copy(FIXTURES / "cpu-steady/proc0/stat", work / "proc/stat")
     shutil.copy(FIXTURES / "meminfo/proc0/meminfo", work / "proc/meminfo")
     shutil.copy(FIXTURES / "net-hotplug/proc0/net/dev", work / "proc/net/dev")
-    log = open(work / "aggregator.log", "w+")
-    agg = subprocess.Popen([f"{args.bin}/gpulse-aggregator", "run", "--metrics", "tcp://127.0.0.1:*", "--decisions",
-                            "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*"], stderr=log, text=True)
+    agg, endpoints = start_aggregator(args.bin, open(work / "aggregator.log", "w+"))
+    metrics, decisions = endpoints["metrics"], endpoints["decisions"]
     agents = []
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     try:
-        line, started = "", time.time()
-        while "aggregator listening" not in line:
-            time.sleep(0.05)
-            line = next((l for l in open(log.name) if "aggregator listening" in l), "")
-            if agg.poll() is not None or time.time() - started > 10:
-                raise SystemExit("aggregator did not start:\n" + open(log.name).read())
-        metrics = re.search(r"metrics=(\S+)", line).group(1)
-        decisions = re.search(r"decisions=(\S+)", line).group(1)
         sub.setsockopt(zmq.SUBSCRIBE, b"scale/")
         sub.connect(decisions)
         pools = [f"pool-{i:02d}" for i in range(args.pools)]

@@ -16,6 +16,8 @@ import sys
 import tempfile
 import time
 
+from harness import start_aggregator
+
 
 PUBLISH_INTERVAL_MS = 100  # passed to `gpulse-agent simulate`; rounds of batches are this far apart
 
@@ -50,18 +52,9 @@ def main():
 
     # The log goes to a file: a pipe nobody reads would fill and stall the aggregator.
     log = tempfile.NamedTemporaryFile("w+", prefix="gpulse-ingest-bench-", suffix=".log", delete=False)
-    agg = subprocess.Popen([f"{args.bin}/gpulse-aggregator", "run", "--metrics", "tcp://127.0.0.1:*", "--decisions",
-                            "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*", "--report-interval", "3600"],
-                           stderr=log, text=True)
+    agg, endpoints = start_aggregator(args.bin, log, "--report-interval", "3600")
     try:
-        line, started = "", time.time()
-        while "aggregator listening" not in line:
-            time.sleep(0.05)
-            line = next((l for l in open(log.name) if "aggregator listening" in l), "")
-            if agg.poll() is not None or time.time() - started > 10:
-                raise SystemExit("aggregator did not start:\n" + open(log.name).read())
-        control = re.search(r"control=(\S+)", line).group(1)
-        metrics = re.search(r"metrics=(\S+)", line).group(1)
+        control, metrics = endpoints["control"], endpoints["metrics"]
         rss_idle = rss_bytes(agg.pid)
         cpu0, t0 = cpu_seconds(agg.pid), time.monotonic()
         sim = subprocess.run([f"{args.bin}/gpulse-agent", "simulate", "--aggregator", metrics, "--nodes", str(args.nodes),

@@ -111,7 +111,7 @@ public struct StatusReport: Codable, Sendable {
                 name: name, nodes: entries.count { $0.value.labels.pool == name }, liveNodes: point?.liveNodes ?? 0,
                 loadMean: point?.loadMean ?? 0, loadMax: point?.loadMax ?? 0, demand: point?.demand ?? 0, burst: series.burst.active,
                 burstExcess: series.burst.excess, minutesLearned: series.forecaster.observations,
-                forecasts: series.forecaster.forecasts().map {
+                forecasts: series.forecasts.map {
                     Forecast(horizonMinutes: $0.steps, model: $0.model, demand: $0.value, lower: $0.lower, upper: $0.upper)
                 }, policy: scale?.policy, action: scale?.action.name, desiredReplicas: scale.map { Int($0.desiredReplicas) }, reason: scale?.reason)
         }
@@ -169,7 +169,7 @@ public struct StatusReport: Codable, Sendable {
             ])
         }
         lines += render(poolRows).map { "  " + $0 }
-        for p in pools where p.reason != nil { lines.append("  \(p.name): \(p.reason!)") }
+        lines += pools.compactMap { p in p.reason.map { "  \(p.name): \($0)" } }
         if let offload, !offload.isEmpty {
             lines += ["", "offload:"] + offload.map { "  \($0.site) → \($0.target): \(format($0.fraction, 2)) (\($0.reason))" }
         }

@@ -152,3 +152,26 @@ private func series(_ kind: SignalKind, _ subject: String = "", values: [Float],
         #expect(!detector.active)
     }
 }
+
+@Suite struct PoolAggregateTests {
+    @Test func theNewestElementsFoldWithoutCopyingAcrossTheWrap() {
+        var ring = RingBuffer<Int>(capacity: 4)
+        for i in 1...3 { ring.append(i) }
+        #expect(ring.reduceNewest(2, [Int]()) { $0 + [$1] } == [3, 2])
+        for i in 4...6 { ring.append(i) }  // holds 3, 4, 5, 6; storage has wrapped
+        #expect(ring.reduceNewest(3, [Int]()) { $0 + [$1] } == [6, 5, 4])
+        let sum = ring.reduceNewest(10, 0) { $0 + $1 }
+        #expect(sum == 18)
+    }
+
+    @Test func aPoolsBacklogIsTheSumOverItsLiveNodesAtEachRefresh() {
+        var fleet = Fleet(settings: FleetSettings())
+        let t0: Int64 = 1_700_000_000 * second
+        _ = fleet.ingest(batch("a", pool: "jobs", seq: 0, at: t0, series: [series(.appBacklog, "app", values: [100, 100])]), nowNanos: t0)
+        _ = fleet.ingest(batch("b", pool: "jobs", seq: 0, at: t0, series: [series(.appBacklog, "app", values: [40]), series(.cpuUtil, values: [0.5])]), nowNanos: t0)
+        _ = fleet.ingest(batch("c", pool: "web", seq: 0, at: t0, series: [series(.cpuUtil, values: [0.5])]), nowNanos: t0)
+        _ = fleet.tick(nowNanos: t0 + second / 2)
+        #expect(fleet.pools["jobs"]?.backlog == 140)
+        #expect(fleet.pools["web"]?.backlog == nil, "nobody reports a backlog there")
+    }
+}

@@ -247,6 +247,9 @@ private let serverless = InstanceClass(name: "serverless", kind: .serverless, ho
         #expect(d.fraction == 0)
         #expect(d.reason.contains("breaks the budget") && d.reason.contains("no offload") && d.reason.contains("scale the edge pool"))
         #expect(policy.evaluate(offload(at: 7, load: 0.95, rtt: nil)).reason.contains("no RTT measured"))
+        #expect(policy.refused)
+        _ = policy.evaluate(offload(at: 8, load: 0.5))
+        #expect(!policy.refused, "the RTT fits again")
     }
 }
 

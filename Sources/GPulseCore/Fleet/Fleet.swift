@@ -174,6 +174,7 @@ public struct Fleet: Sendable {
         lastRefreshNanos = nowNanos
         var transitions: [NodeTransition] = []
         var loadsByPool: [String: [Double]] = [:]
+        var backlogByPool: [String: Double] = [:]
         for id in nodes.keys {
             var entry = nodes[id]!
             let silence = Double(nowNanos - entry.lastSeenNanos) / 1e9
@@ -191,9 +192,11 @@ public struct Fleet: Sendable {
             entry.state = state
             switch state {
             case .live:
-                entry.inputs = inputs(of: entry)
-                entry.load = settings.loadIndex.loadIndex(entry.inputs)
+                let (inputs, backlog) = inputs(of: entry)
+                entry.inputs = inputs
+                entry.load = settings.loadIndex.loadIndex(inputs)
                 if let load = entry.load { loadsByPool[entry.labels.pool, default: []].append(load) }
+                if let backlog { backlogByPool[entry.labels.pool, default: 0] += backlog }
             case .stale:
                 entry.load = nil
             case .down:
@@ -208,17 +211,20 @@ public struct Fleet: Sendable {
         for name in pools.keys.sorted() {
             let loads = loadsByPool[name] ?? []
             pools[name]!.current = PoolPoint(second: second, loads: loads)
+            pools[name]!.backlog = backlogByPool[name]
             if newSecond && pools[name]!.record(unixSecond: second, loads: loads) { bursts.append(name) }
         }
         return (transitions.sorted { $0.nodeID < $1.nodeID }, bursts)
     }
 
-    /// The load-index inputs of a node from its windows.
-    func inputs(of entry: NodeEntry) -> NodeInputs {
+    /// The load-index inputs of a node from its windows, and the backlog its applications report
+    /// (Σ over reporting apps of APP_BACKLOG, nil when none does), in one pass over the windows.
+    func inputs(of entry: NodeEntry) -> (NodeInputs, backlog: Double?) {
         let span = settings.loadWindowSeconds
         var gpus: [String: NodeInputs.GPU] = [:]
         var inputs = NodeInputs()
         var rtt: Double?
+        var backlog: Double?
         for (key, window) in entry.windows {
             switch key.kind {
             case .gpuUtil: gpus[key.subject, default: .init(uuid: key.subject)].utilization = window.recentMean(seconds: span)
@@ -226,12 +232,14 @@ public struct Fleet: Sendable {
             case .cpuUtil where key.subject.isEmpty: inputs.cpuUtil = window.recentMean(seconds: span)
             case .rttMs:
                 if let v = window.recentMean(seconds: span) { rtt = max(rtt ?? v, v) }
+            case .appBacklog:
+                if let v = window.recentMean(seconds: span) { backlog = (backlog ?? 0) + v }
             default: break
             }
         }
         inputs.gpus = gpus.values.sorted { $0.uuid < $1.uuid }
         inputs.rttMs = rtt
-        return inputs
+        return (inputs, backlog)
     }
 
     /// Bytes held by all nodes' raw windows.

@@ -90,6 +90,11 @@ public struct PoolSeries: Sendable {
     public var latest: PoolPoint? { seconds.last }
     /// The pool now: recomputed at every fleet refresh (several times a second).
     public internal(set) var current: PoolPoint?
+    /// Work units queued now (APP_BACKLOG summed over live nodes), at the same refresh; nil when no
+    /// live node reports it.
+    public internal(set) var backlog: Double?
+    /// The forecaster's answer after the last closed minute (it only changes then).
+    public private(set) var forecasts: [HorizonForecast] = []
 
     /// Records the second starting at `unixSecond` from the load indexes of the live nodes; closes the
     /// minute (and feeds the forecaster) when the second starts a new one. Returns true when a burst starts.
@@ -121,6 +126,7 @@ public struct PoolSeries: Sendable {
             time: m.start, liveNodes: m.nodes, loadMean: m.loadMean / n, loadMax: m.loadMax, demand: m.demand / n, demandMax: m.demandMax)
         minutes.append(point)
         forecaster.update(point.demand)
+        forecasts = forecaster.forecasts()
         minute = nil
     }
 }

@@ -26,6 +26,21 @@ public struct RingBuffer<Element: Sendable>: Sendable {
         storage.count < capacity ? storage : Array(storage[next...] + storage[..<next])
     }
 
+    /// Folds the newest `n` elements (all when fewer), without copying them out.
+    public func reduceNewest<Result>(_ n: Int, _ initial: Result, _ combine: (Result, Element) -> Result) -> Result {
+        var result = initial
+        let count = min(n, storage.count)
+        for i in 0..<count {
+            result = combine(result, storage[index(back: i)])
+        }
+        return result
+    }
+
+    /// Storage index of the element `i` places before the newest.
+    private func index(back i: Int) -> Int {
+        storage.count < capacity ? storage.count - 1 - i : (next - 1 - i + 2 * capacity) % capacity
+    }
+
     public var last: Element? {
         guard !storage.isEmpty else { return nil }
         return storage.count < capacity ? storage.last : storage[(next - 1 + capacity) % capacity]

@@ -78,17 +78,13 @@ public struct CostAwarePolicy: ScalingPolicy {
     }
 
     public mutating func evaluate(_ input: PoolInput) -> ScalePlan {
-        var plan = input.workload == .batch ? batchPlan(input) : onlinePlan(input)
+        let plan = input.workload == .batch ? batchPlan(input) : onlinePlan(input)
         // Cooldowns and the action cap hold the node count; serverless burst is meant to react at once.
+        // The first plan has no earlier mix to keep, so it always stands.
         let previous = nodes ?? input.liveReplicas
-        if plan.desiredReplicas != previous {
-            let direction: ActionGuard.Direction = plan.desiredReplicas > previous ? .up : .down
-            if let wait = actions.blocked(direction, nowNanos: input.nowNanos), nodes != nil {
-                let burst = plan.allocation.filter { $0.instanceClass == settings.serverless?.name }
-                plan = ScalePlan(desiredReplicas: previous, allocation: mix + burst, reason: plan.reason + "; keeping \(previous) nodes: \(wait)")
-                return plan
-            }
-            actions.record(direction, nowNanos: input.nowNanos)
+        if let wait = actions.admit(plan.desiredReplicas, over: previous, nowNanos: input.nowNanos), nodes != nil {
+            let burst = plan.allocation.filter { $0.instanceClass == settings.serverless?.name }
+            return ScalePlan(desiredReplicas: previous, allocation: mix + burst, reason: plan.reason + "; keeping \(previous) nodes: \(wait)")
         }
         nodes = plan.desiredReplicas
         mix = plan.allocation.filter { $0.instanceClass != settings.serverless?.name }

@@ -95,8 +95,8 @@ public struct DecisionEngine: Sendable {
             let input = PoolInput(
                 pool: name, workload: setup.workload ?? fleet.workload(pool: name), nowNanos: nowNanos, liveReplicas: point.liveNodes,
                 loadMean: point.loadMean, loadMax: point.loadMax, demand: point.demand,
-                forecasts: pool.forecaster.forecasts().map { $0.forecast(level: fleet.settings.forecast.intervalLevel) },
-                demandFloor: pool.demandFloor(minutes: setup.envelopeMinutes), backlog: fleet.recentSum(.appBacklog, pool: name))
+                forecasts: pool.forecasts.map { $0.forecast(level: fleet.settings.forecast.intervalLevel) },
+                demandFloor: pool.demandFloor(minutes: setup.envelopeMinutes), backlog: pool.backlog)
             let plan = policies[name]!.policy.evaluate(input)
             let current = Int32(clamping: point.liveNodes)
             let desired = Int32(clamping: plan.desiredReplicas)
@@ -118,12 +118,14 @@ public struct DecisionEngine: Sendable {
                 nowNanos: nowNanos, edgeLoad: edge.load, edgeLiveNodes: edge.liveNodes, rttMs: fleet.siteRTT(site: site, probe: s.probe),
                 cloudLiveNodes: cloud?.liveNodes ?? 0, cloudDemand: cloud?.demand ?? 0)
             guard edge.liveNodes > 0 || streams["offload/\(site)"] != nil else { continue }
+            let wasRefused = offloads[site]!.refused
             var offload = offloads[site]!.evaluate(input)
             offload.pool = edge.pool
+            // A refusal starting or ending is news even when the fraction was already 0.
+            let refusalChanged = wasRefused != offloads[site]!.refused
             if let d = publish(.offload(offload), changed: { old in
                 guard case .offload(let o) = old else { return true }
-                // A refusal (RTT over budget) is news even when the fraction was already 0.
-                return abs(o.fraction - offload.fraction) > 1e-9 || (o.reason.contains("no offload") != offload.reason.contains("no offload"))
+                return abs(o.fraction - offload.fraction) > 1e-9 || refusalChanged
             }, nowNanos: nowNanos) { out.append(d) }
         }
         // Node events are re-sent with the node's current state, like any other topic.
@@ -178,9 +180,8 @@ extension HorizonForecast {
 extension PoolSeries {
     /// The least 1-minute demand over the last `minutes` minutes; nil until that many are recorded.
     public func demandFloor(minutes window: Int) -> Double? {
-        let points = minutes.elements
-        guard window > 0, points.count >= window else { return nil }
-        return points.suffix(window).map(\.demand).min()
+        guard window > 0, minutes.count >= window else { return nil }
+        return minutes.reduceNewest(window, Double.infinity) { min($0, $1.demand) }
     }
 }
 
@@ -191,18 +192,6 @@ extension Fleet {
         for node in nodes.values where node.labels.pool == pool { counts[node.labels.workload, default: 0] += 1 }
         counts[.unspecified] = nil
         return counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key.rawValue > $1.key.rawValue) }?.key ?? .online
-    }
-
-    /// Σ over a pool's live nodes of each series of `kind` averaged over the load window; nil when
-    /// no live node reports that signal.
-    public func recentSum(_ kind: SignalKind, pool: String) -> Double? {
-        var sum: Double?
-        for node in nodes.values where node.state == .live && node.labels.pool == pool {
-            for (key, window) in node.windows where key.kind == kind {
-                if let v = window.recentMean(seconds: settings.loadWindowSeconds) { sum = (sum ?? 0) + v }
-            }
-        }
-        return sum
     }
 
     /// Mean load index over a site's live nodes, their count, and the pool most of them belong to.

@@ -69,6 +69,8 @@ public struct OffloadPolicy: Sendable {
     public let settings: Settings
     /// Share of the site's requests sent to the cloud now.
     public private(set) var fraction = 0.0
+    /// True while offload is refused (no RTT measured, or RTT over the budget).
+    public private(set) var refused = false
     private var aboveSince: Int64?
     private var lastStep: Int64?
 
@@ -92,6 +94,7 @@ public struct OffloadPolicy: Sendable {
                 &decision,
                 "RTT \(format(rtt)) ms + cloud \(format(s.cloudLatencyMs)) ms breaks the budget \(format(s.budgetMs)) ms: no offload; scale the edge pool (L \(format(load)))")
         }
+        refused = false
         aboveSince = load > s.high ? (aboveSince ?? now) : nil
         let stepDue = lastStep.map { Double(now - $0) / 1e9 >= s.stepIntervalSeconds } ?? true
         let l = format(load)
@@ -129,6 +132,7 @@ public struct OffloadPolicy: Sendable {
     }
 
     private mutating func refuse(_ decision: inout OffloadDecision, _ reason: String) -> OffloadDecision {
+        refused = true
         fraction = 0
         aboveSince = nil
         decision.fraction = 0

@@ -162,6 +162,16 @@ public struct ActionGuard: Sendable, Hashable {
         return nil
     }
 
+    /// For policies that propose an absolute replica count: lets `proposal` replace `previous` and
+    /// records the action, or returns why it must wait (then `previous` stands).
+    public mutating func admit(_ proposal: Int, over previous: Int, nowNanos: Int64) -> String? {
+        guard proposal != previous else { return nil }
+        let direction: Direction = proposal > previous ? .up : .down
+        if let wait = blocked(direction, nowNanos: nowNanos) { return wait }
+        record(direction, nowNanos: nowNanos)
+        return nil
+    }
+
     public mutating func record(_ direction: Direction, nowNanos: Int64) {
         if direction == .up { lastUpNanos = nowNanos }
         lastActionNanos = nowNanos

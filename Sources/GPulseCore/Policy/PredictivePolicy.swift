@@ -41,14 +41,9 @@ public struct PredictivePolicy: ScalingPolicy {
         reason += "; ceil(\(format(need)) / target \(format(settings.targetLoad))) → \(proposal)"
         let previous = desired ?? input.liveReplicas
         var chosen = proposal
-        if proposal != previous {
-            let direction: ActionGuard.Direction = proposal > previous ? .up : .down
-            if let wait = actions.blocked(direction, nowNanos: input.nowNanos) {
-                chosen = previous
-                reason += "; keeping \(previous): \(wait)"
-            } else {
-                actions.record(direction, nowNanos: input.nowNanos)
-            }
+        if let wait = actions.admit(proposal, over: previous, nowNanos: input.nowNanos) {
+            chosen = previous
+            reason += "; keeping \(previous): \(wait)"
         }
         desired = chosen
         return ScalePlan(desiredReplicas: chosen, allocation: [settings.instanceClass.allocation(chosen)], reason: reason)

@@ -1,0 +1,20 @@
+"""What the benchmarks share: starting a real gpulse-aggregator on free loopback ports."""
+import re
+import subprocess
+import time
+
+
+def start_aggregator(bin_dir, log, *extra):
+    """Starts `gpulse-aggregator run` with every endpoint on a free loopback port and its log in the
+    open file `log` (a pipe nobody reads would fill and stall it). Returns (process, endpoints), the
+    endpoints a dict with keys metrics, decisions and control."""
+    agg = subprocess.Popen([f"{bin_dir}/gpulse-aggregator", "run", "--metrics", "tcp://127.0.0.1:*", "--decisions",
+                            "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*", *extra], stderr=log, text=True)
+    line, started = "", time.time()
+    while "aggregator listening" not in line:
+        time.sleep(0.05)
+        line = next((l for l in open(log.name) if "aggregator listening" in l), "")
+        if agg.poll() is not None or time.time() - started > 10:
+            agg.kill()
+            raise SystemExit("aggregator did not start:\n" + open(log.name).read())
+    return agg, {k: re.search(rf"{k}=(\S+)", line).group(1) for k in ("metrics", "decisions", "control")}
