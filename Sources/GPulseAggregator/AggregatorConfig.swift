@@ -128,6 +128,8 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
     public var pools: [String: PoolConfig] = ["default": PoolConfig()]
     /// Edge offload per site label.
     public var offload: [String: OffloadConfig] = [:]
+    /// The SIMULATED fleet of `gpulse-aggregator replay`.
+    public var replay = ReplayConfig()
 
     public init() {}
 
@@ -143,6 +145,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         instanceClasses = try c.value("instance_classes", instanceClasses)
         pools = try c.value("pools", pools)
         offload = try c.value("offload", offload)
+        replay = try c.value("replay", replay)
     }
 
     /// Every key the file may hold.
@@ -166,6 +169,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         "instance_classes": ["*": ["kind": true, "hourly_price": true, "lead_time_s": true, "preemptions_per_hour": true, "capacity": true]],
         "pools": ["*": PoolConfig.schema],
         "offload": ["*": OffloadConfig.schema],
+        "replay": ReplayConfig.schema,
         ]
     }
 
@@ -195,6 +199,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         for (key, message) in fleetSettings.problems() {
             issues.append(ConfigIssue(keyPath: key == "forecast.horizons" ? "forecast.horizons_min" : key, message: message))
         }
+        issues += replay.problems().map { ConfigIssue(keyPath: "replay.\($0.0)", message: $0.1) }
         return issues + decisionProblems()
     }
 

@@ -29,7 +29,7 @@ public struct TraceSeries: Sendable {
     public static func parse(csv: String, name: String) throws(LoadError) -> TraceSeries {
         var values: [Double?] = []
         var times: [Int] = []
-        for (index, line) in csv.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
+        for (index, line) in csv.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline).enumerated() {
             let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard fields.count >= 2 else { throw LoadError(description: "\(name) line \(index + 1): expected two columns, time and value") }
             guard let time = seconds(fields[0]) else {

@@ -75,6 +75,7 @@ public struct SampleWindow: Sendable {
     /// series reports less often than that (e.g. NVML utilization at 1 Hz on a 1 s window).
     public func recentMean(seconds: Double) -> Double? {
         guard let newest = newestTime else { return nil }
-        return mean(since: newest - Int64(seconds * 1e9)) ?? newestValue.map(Double.init)
+        // (newest - span, newest]: a 1 Hz series on a 1 s window reads one sample, not two.
+        return mean(since: newest - Int64(seconds * 1e9) + 1) ?? newestValue.map(Double.init)
     }
 }

@@ -1,0 +1,62 @@
+import GPulseConfig
+import GPulseCore
+
+/// The `replay:` section: the SIMULATED fleet `gpulse-aggregator replay` runs traces on. The same
+/// model serves every trace and every policy; nothing here is tuned per trace.
+public struct ReplayConfig: Decodable, Sendable, Equatable {
+    public var slaWaitS = 2.0
+    public var slotsPerReplica = 8
+    public var imageSlotsPerReplica = 1
+    public var prefillTokensPerS = 4000.0
+    public var decodeTokensPerS = 20.0
+    public var rateServiceMeanS = 10.0
+    public var checkpointIntervalS = 600.0
+    public var drainLimitS = 3600
+    public var warmupS = 300
+    public var reversalWindowS = 300.0
+    public var seed: UInt64 = 1
+
+    public init() {}
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: ConfigKey.self)
+        slaWaitS = try c.value("sla_wait_s", slaWaitS)
+        slotsPerReplica = try c.value("slots_per_replica", slotsPerReplica)
+        imageSlotsPerReplica = try c.value("image_slots_per_replica", imageSlotsPerReplica)
+        prefillTokensPerS = try c.value("prefill_tokens_per_s", prefillTokensPerS)
+        decodeTokensPerS = try c.value("decode_tokens_per_s", decodeTokensPerS)
+        rateServiceMeanS = try c.value("rate_service_mean_s", rateServiceMeanS)
+        checkpointIntervalS = try c.value("checkpoint_interval_s", checkpointIntervalS)
+        drainLimitS = try c.value("drain_limit_s", drainLimitS)
+        warmupS = try c.value("warmup_s", warmupS)
+        reversalWindowS = try c.value("reversal_window_s", reversalWindowS)
+        seed = try c.value("seed", seed)
+    }
+
+    static var schema: YAMLConfig.Schema {
+        [
+            "sla_wait_s": true, "slots_per_replica": true, "image_slots_per_replica": true, "prefill_tokens_per_s": true,
+            "decode_tokens_per_s": true, "rate_service_mean_s": true, "checkpoint_interval_s": true, "drain_limit_s": true, "warmup_s": true,
+            "reversal_window_s": true, "seed": true,
+        ]
+    }
+
+    func problems() -> [(String, String)] {
+        var out: [(String, String)] = []
+        if !(slaWaitS >= 0) { out.append(("sla_wait_s", "must be at least 0")) }
+        if !(1...1024).contains(slotsPerReplica) { out.append(("slots_per_replica", "must be 1 to 1024")) }
+        if !(1...1024).contains(imageSlotsPerReplica) { out.append(("image_slots_per_replica", "must be 1 to 1024")) }
+        if !(prefillTokensPerS > 0) { out.append(("prefill_tokens_per_s", "must be positive")) }
+        if !(decodeTokensPerS > 0) { out.append(("decode_tokens_per_s", "must be positive")) }
+        if !(rateServiceMeanS > 0) { out.append(("rate_service_mean_s", "must be positive")) }
+        if !(checkpointIntervalS >= 0) { out.append(("checkpoint_interval_s", "must be at least 0 (0: a preempted request restarts from scratch)")) }
+        if warmupS < 0 { out.append(("warmup_s", "must be at least 0")) }
+        if drainLimitS < 0 { out.append(("drain_limit_s", "must be at least 0")) }
+        if !(reversalWindowS > 0) { out.append(("reversal_window_s", "must be positive")) }
+        return out
+    }
+
+    /// The simulation model for a trace whose replicas have `slots` slots.
+    public func model(slots: Int) -> SimulationModel {
+        SimulationModel(slotsPerReplica: slots, slaWaitSeconds: slaWaitS, checkpointIntervalSeconds: checkpointIntervalS, reversalWindowSeconds: reversalWindowS)
+    }
+}

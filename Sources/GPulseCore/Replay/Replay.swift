@@ -1,0 +1,275 @@
+/// A trace prepared for replay and the SIMULATED fleet it runs on; the same for every policy.
+public struct ReplayScenario: Sendable {
+    /// The pool name the simulated nodes report (the trace's name).
+    public var pool: String
+    /// Sorted by arrival, seconds from the trace start.
+    public var requests: [TraceRequest]
+    /// Unix time of the trace start, so the forecaster's daily season lines up with the trace's days.
+    public var startUnixSeconds: Int64
+    /// Seconds of trace; the replay then runs on (still billing) until the queue is empty, at most `drainLimitSeconds`.
+    public var durationSeconds: Int
+    public var drainLimitSeconds: Int
+    /// The first seconds run on the initial replicas with decisions made but not applied, so the
+    /// fleet fills and the policies' windows see real load; nothing in them is counted.
+    public var warmupSeconds: Int
+    public var model: SimulationModel
+    public var classes: [InstanceClass]
+    /// The pool's `instance_class`: the initial replicas, and replicas of a plan without an allocation.
+    public var defaultClass: String
+    /// The initial replicas carry the first 5 minutes' offered load at this load (the pool's target_load).
+    public var initialTargetLoad: Double
+    public var fleet: FleetSettings
+    public var seed: UInt64
+
+    public init(
+        pool: String, requests: [TraceRequest], startUnixSeconds: Int64, durationSeconds: Int, drainLimitSeconds: Int = 3600,
+        warmupSeconds: Int = 300, model: SimulationModel, classes: [InstanceClass], defaultClass: String, initialTargetLoad: Double, fleet: FleetSettings, seed: UInt64
+    ) {
+        self.pool = pool
+        self.requests = requests
+        self.startUnixSeconds = startUnixSeconds
+        self.durationSeconds = durationSeconds
+        self.drainLimitSeconds = drainLimitSeconds
+        self.warmupSeconds = warmupSeconds
+        self.model = model
+        self.classes = classes
+        self.defaultClass = defaultClass
+        self.initialTargetLoad = initialTargetLoad
+        self.fleet = fleet
+        self.seed = seed
+    }
+
+    /// Replicas that carry the first 5 minutes' offered load at `initialTargetLoad` (at least 1).
+    public var initialReplicas: Int {
+        let window = 300.0
+        let work = requests.prefix { $0.arrival < window }.reduce(0) { $0 + $1.service }
+        let replicas = work / window / Double(model.slotsPerReplica) / initialTargetLoad
+        return max(1, Int(replicas.rounded(.up)))
+    }
+}
+
+/// What one policy did to one trace on the SIMULATED fleet.
+public struct ReplayResult: Sendable {
+    public var policy: String
+    public var requests: Int
+    /// Requests still unfinished when the drain limit ran out (counted as SLA violations).
+    public var unfinished: Int
+    /// Requests whose latency exceeded their service time by more than the SLA wait.
+    public var slaViolations: Int
+    /// 1-minute windows (by arrival) with requests, and those whose p99 broke the SLA.
+    public var windows: Int
+    public var windowsViolated: Int
+    /// Latency percentiles, seconds (arrival to completion).
+    public var latencyP50: Double
+    public var latencyP95: Double
+    public var latencyP99: Double
+    public var latencyPeak: Double
+    /// Wait (latency minus service time) percentiles, seconds.
+    public var waitP50: Double
+    public var waitP95: Double
+    public var waitP99: Double
+    public var waitPeak: Double
+    /// Currency units by instance class, in the scenario's class order.
+    public var costByClass: [(name: String, cost: Double)]
+    /// Served slot-seconds over billed slot-seconds.
+    public var utilizationEfficiency: Double
+    /// Changes of the desired node count, and those reversing the previous one within the reversal window.
+    public var scalingActions: Int
+    public var reversals: Int
+    /// Standard deviation over seconds of the pool's mean GPU utilization, percentage points.
+    public var gpuUtilizationStdDev: Double
+    /// Surges (offered load above ready capacity for 5 s in a row) and the median seconds from a
+    /// surge's start to the next added ready replica; nil when no surge got capacity.
+    public var surges: Int
+    public var surgeToCapacityMedian: Double?
+    public var preemptions: Int
+    public var decisions: Int
+    /// Simulated seconds, including the drain.
+    public var simulatedSeconds: Int
+    /// Per simulated second: offered load and ready capacity (node + serverless replicas) in replica units.
+    public var demand: [Float]
+    public var capacity: [Float]
+
+    public var totalCost: Double { costByClass.reduce(0) { $0 + $1.cost } }
+    public var slaViolationRate: Double { requests > 0 ? Double(slaViolations) / Double(requests) : 0 }
+    public var windowViolationRate: Double { windows > 0 ? Double(windowsViolated) / Double(windows) : 0 }
+}
+
+/// Replays a trace through one policy: the SIMULATED fleet's nodes report once a simulated second
+/// as agents would, `Fleet` ingests their batches and `DecisionEngine` runs the policy, exactly as in
+/// the live aggregator; the engine's scale decisions set the fleet's targets.
+public enum Replay {
+    public static func run(_ s: ReplayScenario, setup: PoolSetup) -> ReplayResult {
+        let classIndex = Dictionary(uniqueKeysWithValues: s.classes.enumerated().map { ($1.name, $0) })
+        let defaultIndex = classIndex[s.defaultClass] ?? 0
+        var sim = SimulatedFleet(
+            model: s.model, classes: s.classes, requests: s.requests, initial: s.initialReplicas, initialClass: defaultIndex, seed: s.seed)
+        var fleet = Fleet(settings: s.fleet)
+        let policyName = setup.policy.name
+        var engine = DecisionEngine(settings: EngineSettings(resendSeconds: 10, validForSeconds: 30) { _ in setup }, idPrefix: "replay")
+        let session = s.seed | 1
+        let epoch = s.startUnixSeconds * 1_000_000_000
+
+        var demand: [Float] = []
+        var capacity: [Float] = []
+        var utilization: [Double] = []
+        demand.reserveCapacity(s.durationSeconds + 60)
+        capacity.reserveCapacity(s.durationSeconds + 60)
+        var lastDesired: Int32?
+        var lastAction: (up: Bool, at: Int)?
+        var actions = 0
+        var reversals = 0
+        var decisions = 0
+
+        var second = 0
+        while true {
+            second += 1
+            let now = Double(second)
+            sim.advance(to: now)
+            let (signals, point) = sim.boundary(at: now)
+            demand.append(Float(point.demand))
+            capacity.append(Float(point.capacity))
+            let counting = second > s.warmupSeconds
+            if counting, let u = point.meanUtilization { utilization.append(u) }
+            if second == s.warmupSeconds { sim.startCounting() }
+
+            let nowNanos = epoch + Int64(second) * 1_000_000_000
+            for signal in signals {
+                fleet.ingest(batch(signal, pool: s.pool, session: session, second: second, nowNanos: nowNanos), nowNanos: nowNanos)
+            }
+            _ = fleet.tick(nowNanos: nowNanos)
+            for decision in engine.evaluate(fleet: fleet, nowNanos: nowNanos) {
+                guard case .scale(let scale) = decision.body else { continue }
+                guard counting else {
+                    lastDesired = scale.desiredReplicas
+                    continue
+                }
+                decisions += 1
+                if let last = lastDesired, scale.desiredReplicas != last {
+                    actions += 1
+                    let up = scale.desiredReplicas > last
+                    if let prev = lastAction, prev.up != up, Double(second - prev.at) <= s.model.reversalWindowSeconds { reversals += 1 }
+                    lastAction = (up, second)
+                }
+                lastDesired = scale.desiredReplicas
+                var targets = Array(repeating: 0, count: s.classes.count)
+                if scale.allocation.isEmpty {
+                    targets[defaultIndex] = Int(scale.desiredReplicas)
+                } else {
+                    for line in scale.allocation { if let i = classIndex[line.instanceClass] { targets[i] += Int(line.count) } }
+                }
+                sim.setTargets(targets, now: now)
+            }
+            if second >= s.durationSeconds && sim.allArrived
+                && (sim.finished == s.requests.count || second >= s.durationSeconds + s.drainLimitSeconds)
+            {
+                break
+            }
+        }
+        sim.settle(duration: Double(max(0, second - s.warmupSeconds)))
+        return summarize(s, sim: sim, policy: policyName, seconds: second, demand: demand, capacity: capacity, utilization: utilization,
+                         actions: actions, reversals: reversals, decisions: decisions)
+    }
+
+    /// The batch a simulated node's agent would send for the second ending at `nowNanos`.
+    static func batch(_ signal: SimulatedFleet.NodeSignal, pool: String, session: UInt64, second: Int, nowNanos: Int64) -> MetricsBatch {
+        var series = [
+            Series(kind: .gpuUtil, subject: "sim-gpu0", offsetsMicros: [0], values: [Float(signal.gpuUtilization)]),
+            Series(kind: .appQueueDepth, offsetsMicros: [0], values: [Float(signal.queueDepth)]),
+        ]
+        if let l = signal.latencyMs { series.append(Series(kind: .appLatencyMs, offsetsMicros: [0], values: [Float(l)])) }
+        return MetricsBatch(
+            labels: NodeLabels(nodeID: "sim-\(signal.replicaID)", pool: pool, workload: .online, instanceClass: signal.instanceClass),
+            session: session, seq: UInt64(second), t0UnixNanos: nowNanos, series: series, agentVersion: "replay-simulated")
+    }
+
+    static func summarize(
+        _ s: ReplayScenario, sim: SimulatedFleet, policy: String, seconds: Int, demand: [Float], capacity: [Float], utilization: [Double],
+        actions: Int, reversals: Int, decisions: Int
+    ) -> ReplayResult {
+        let slaWait = s.model.slaWaitSeconds
+        var latencies: [Float] = []
+        var waits: [Float] = []
+        latencies.reserveCapacity(s.requests.count)
+        waits.reserveCapacity(s.requests.count)
+        var violations = 0
+        var unfinished = 0
+        var windowCounts: [Int: (n: Int, over: Int)] = [:]
+        var counted = 0
+        for (i, r) in s.requests.enumerated() where r.arrival >= Double(s.warmupSeconds) {
+            counted += 1
+            let l = sim.latency[i]
+            let window = Int(r.arrival / 60)
+            var over = false
+            if l.isNaN {
+                unfinished += 1
+                over = true
+            } else {
+                let wait = max(0, Double(l) - r.service)
+                latencies.append(l)
+                waits.append(Float(wait))
+                over = wait > slaWait
+            }
+            if over { violations += 1 }
+            let w = windowCounts[window] ?? (0, 0)
+            windowCounts[window] = (w.n + 1, w.over + (over ? 1 : 0))
+        }
+        latencies.sort()
+        waits.sort()
+        // p99 of a window breaks the target when more than 1 % of its requests do.
+        let windowsViolated = windowCounts.values.filter { Double($0.over) > 0.01 * Double($0.n) }.count
+
+        let mean = utilization.isEmpty ? 0 : utilization.reduce(0, +) / Double(utilization.count)
+        let variance = utilization.isEmpty ? 0 : utilization.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(utilization.count)
+
+        let from = min(s.warmupSeconds, demand.count)
+        let (surges, delays) = surgeDelays(demand: Array(demand[from...]), capacity: Array(capacity[from...]))
+        let billed = sim.billedSlotSeconds.reduce(0, +)
+        return ReplayResult(
+            policy: policy, requests: counted, unfinished: unfinished, slaViolations: violations, windows: windowCounts.count,
+            windowsViolated: windowsViolated, latencyP50: percentile(latencies, 0.5), latencyP95: percentile(latencies, 0.95),
+            latencyP99: percentile(latencies, 0.99), latencyPeak: Double(latencies.last ?? 0), waitP50: percentile(waits, 0.5),
+            waitP95: percentile(waits, 0.95), waitP99: percentile(waits, 0.99), waitPeak: Double(waits.last ?? 0),
+            costByClass: s.classes.indices.map { (s.classes[$0].name, sim.cost[$0]) },
+            utilizationEfficiency: billed > 0 ? sim.servedSlotSeconds.reduce(0, +) / billed : 0, scalingActions: actions, reversals: reversals,
+            gpuUtilizationStdDev: variance.squareRoot() * 100, surges: surges, surgeToCapacityMedian: median(delays),
+            preemptions: sim.preemptions, decisions: decisions, simulatedSeconds: seconds, demand: demand, capacity: capacity)
+    }
+
+    /// Nearest-rank percentile of sorted values.
+    static func percentile(_ sorted: [Float], _ q: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let rank = Int((q * Double(sorted.count)).rounded(.up)) - 1
+        return Double(sorted[min(sorted.count - 1, max(0, rank))])
+    }
+
+    static func median(_ values: [Double]) -> Double? {
+        guard !values.isEmpty else { return nil }
+        let v = values.sorted()
+        return v.count % 2 == 1 ? v[v.count / 2] : (v[v.count / 2 - 1] + v[v.count / 2]) / 2
+    }
+
+    /// A surge starts when offered load stays above ready capacity for 5 s in a row (outside a
+    /// surge); its delay runs from its first second to the first second with more ready capacity.
+    static func surgeDelays(demand: [Float], capacity: [Float], confirm: Int = 5) -> (count: Int, delays: [Double]) {
+        var count = 0
+        var delays: [Double] = []
+        var run = 0
+        var i = 0
+        while i < demand.count {
+            run = demand[i] > capacity[i] ? run + 1 : 0
+            if run == confirm {
+                count += 1
+                let start = i - confirm + 1
+                var j = start
+                while j < capacity.count && capacity[j] <= capacity[start] { j += 1 }
+                if j < capacity.count { delays.append(Double(j - start)) }
+                // The surge lasts until load falls back within capacity.
+                while i < demand.count && demand[i] > capacity[i] { i += 1 }
+                run = 0
+            }
+            i += 1
+        }
+        return (count, delays)
+    }
+}
