@@ -28,12 +28,9 @@ public struct ReplayReport: Sendable {
         }
         let started = Date()
         let box = ResultBox(count: setups.count)
-        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, setups.count))) { worker in
-            var i = worker
-            while i < setups.count {
-                box.set(i, Replay.run(scenario, setup: setups[i]))
-                i += max(1, min(threads, setups.count))
-            }
+        // Each worker takes the next policy not yet started.
+        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, setups.count))) { _ in
+            while let i = box.claim() { box.set(i, Replay.run(scenario, setup: setups[i])) }
         }
         return ReplayReport(trace: trace, scenario: scenario, results: box.values, elapsedSeconds: Date().timeIntervalSince(started))
     }
@@ -183,7 +180,15 @@ public struct ReplayReport: Sendable {
 private final class ResultBox: @unchecked Sendable {
     private let lock = NSLock()
     private var slots: [ReplayResult?]
+    private var next = 0
     init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func claim() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard next < slots.count else { return nil }
+        next += 1
+        return next - 1
+    }
     func set(_ i: Int, _ r: ReplayResult) {
         lock.lock()
         slots[i] = r

@@ -126,42 +126,49 @@ public struct Fleet: Sendable {
     public mutating func ingest(_ batch: MetricsBatch, nowNanos: Int64) -> (outcome: SequenceTracker.Outcome, transition: NodeTransition?) {
         let id = batch.labels.nodeID
         var transition: NodeTransition?
-        var entry: NodeEntry
-        if let existing = nodes.removeValue(forKey: id) {
-            entry = existing
+        if pools.index(forKey: batch.labels.pool) == nil {
+            pools[batch.labels.pool] = PoolSeries(
+                name: batch.labels.pool, forecast: settings.forecast, secondsKept: settings.secondsKept, minutesKept: settings.minutesKept)
+        }
+        let index: Dictionary<String, NodeEntry>.Index
+        if let existing = nodes.index(forKey: id) {
+            index = existing
+        } else {
+            nodes[id] = NodeEntry(labels: batch.labels, firstSeenNanos: nowNanos, lastSeenNanos: nowNanos)
+            index = nodes.index(forKey: id)!
+            transition = NodeTransition(nodeID: id, pool: batch.labels.pool, site: batch.labels.site, from: nil, to: .live, atNanos: nowNanos)
+        }
+        // Updated in place (`&nodes.values[index]` is a modify access): no copy of the node's windows.
+        let settings = self.settings
+        let outcome = Self.update(&nodes.values[index]) { entry in
             if entry.state != .live {
                 transition = NodeTransition(nodeID: id, pool: batch.labels.pool, site: batch.labels.site, from: entry.state, to: .live, atNanos: nowNanos)
                 entry.state = .live
             }
-        } else {
-            entry = NodeEntry(labels: batch.labels, firstSeenNanos: nowNanos, lastSeenNanos: nowNanos)
-            transition = NodeTransition(nodeID: id, pool: batch.labels.pool, site: batch.labels.site, from: nil, to: .live, atNanos: nowNanos)
-        }
-        let outcome = entry.sequence.observe(session: batch.session, seq: batch.seq)
-        entry.labels = batch.labels
-        entry.lastSeenNanos = nowNanos
-        entry.agentVersion = batch.agentVersion
-        if pools[batch.labels.pool] == nil {
-            pools[batch.labels.pool] = PoolSeries(
-                name: batch.labels.pool, forecast: settings.forecast, secondsKept: settings.secondsKept, minutesKept: settings.minutesKept)
-        }
-        if outcome != .duplicate {
+            let outcome = entry.sequence.observe(session: batch.session, seq: batch.seq)
+            if entry.labels != batch.labels { entry.labels = batch.labels }
+            entry.lastSeenNanos = nowNanos
+            if entry.agentVersion != batch.agentVersion { entry.agentVersion = batch.agentVersion }
+            guard outcome != .duplicate else { return outcome }
             entry.samples += UInt64(batch.sampleCount)
             entry.agentDroppedSamples += batch.droppedSamples
-            entry.probesLost += batch.probeLosses.reduce(0) { $0 + UInt64($1.lost) }
+            for loss in batch.probeLosses { entry.probesLost += UInt64(loss.lost) }
             for series in batch.series {
                 let key = SeriesKey(kind: series.kind, subject: series.subject)
-                if entry.windows[key] == nil {
-                    guard entry.windows.count < settings.maxSeriesPerNode else {
-                        entry.seriesRefused += 1
-                        continue
-                    }
-                    entry.windows[key] = SampleWindow(spanSeconds: settings.rawWindowSeconds, capacity: settings.maxSamplesPerSeries)
+                if let w = entry.windows.index(forKey: key) {
+                    entry.windows.values[w].appendSeries(series, t0: batch.t0UnixNanos)
+                    continue
                 }
-                entry.windows[key]!.appendSeries(series, t0: batch.t0UnixNanos)
+                guard entry.windows.count < settings.maxSeriesPerNode else {
+                    entry.seriesRefused += 1
+                    continue
+                }
+                var window = SampleWindow(spanSeconds: settings.rawWindowSeconds, capacity: settings.maxSamplesPerSeries)
+                window.appendSeries(series, t0: batch.t0UnixNanos)
+                entry.windows[key] = window
             }
+            return outcome
         }
-        nodes[id] = entry
         return (outcome, transition)
     }
 
@@ -175,36 +182,44 @@ public struct Fleet: Sendable {
         var transitions: [NodeTransition] = []
         var loadsByPool: [String: [Double]] = [:]
         var backlogByPool: [String: Double] = [:]
-        for id in nodes.keys {
-            var entry = nodes[id]!
-            let silence = Double(nowNanos - entry.lastSeenNanos) / 1e9
-            let state: NodeState? =
-                silence > settings.forgetAfterSeconds ? nil
-                : silence > settings.downAfterSeconds ? .down : silence > settings.staleAfterSeconds ? .stale : .live
-            if state != entry.state {
-                transitions.append(
-                    NodeTransition(nodeID: id, pool: entry.labels.pool, site: entry.labels.site, from: entry.state, to: state, atNanos: nowNanos))
+        var forgotten: [String] = []
+        let settings = self.settings
+        // Indexes copied out first: iterating `nodes.indices` while mutating would copy the dictionary.
+        for index in Array(nodes.indices) {
+            let id = nodes.keys[index]
+            // Updated in place: this runs over every known node several times a second.
+            Self.update(&nodes.values[index]) { entry in
+                let silence = Double(nowNanos - entry.lastSeenNanos) / 1e9
+                let state: NodeState? =
+                    silence > settings.forgetAfterSeconds ? nil
+                    : silence > settings.downAfterSeconds ? .down : silence > settings.staleAfterSeconds ? .stale : .live
+                if state == .down && entry.state == .down { return }
+                if state != entry.state {
+                    transitions.append(
+                        NodeTransition(nodeID: id, pool: entry.labels.pool, site: entry.labels.site, from: entry.state, to: state, atNanos: nowNanos))
+                }
+                guard let state else {
+                    forgotten.append(id)
+                    return
+                }
+                entry.state = state
+                switch state {
+                case .live:
+                    let (inputs, backlog) = Self.inputs(of: entry, settings: settings)
+                    let load = settings.loadIndex.loadIndex(inputs)
+                    entry.inputs = inputs
+                    entry.load = load
+                    if let load { loadsByPool[entry.labels.pool, default: []].append(load) }
+                    if let backlog { backlogByPool[entry.labels.pool, default: 0] += backlog }
+                case .stale:
+                    entry.load = nil
+                case .down:
+                    entry.load = nil
+                    entry.windows = [:]  // free the memory; a returning node starts a fresh window
+                }
             }
-            guard let state else {
-                nodes[id] = nil
-                continue
-            }
-            entry.state = state
-            switch state {
-            case .live:
-                let (inputs, backlog) = inputs(of: entry)
-                entry.inputs = inputs
-                entry.load = settings.loadIndex.loadIndex(inputs)
-                if let load = entry.load { loadsByPool[entry.labels.pool, default: []].append(load) }
-                if let backlog { backlogByPool[entry.labels.pool, default: 0] += backlog }
-            case .stale:
-                entry.load = nil
-            case .down:
-                entry.load = nil
-                entry.windows = [:]  // free the memory; a returning node starts a fresh window
-            }
-            nodes[id] = entry
         }
+        for id in forgotten { nodes[id] = nil }
         var bursts: [String] = []
         let newSecond = second != lastTickSecond
         lastTickSecond = second
@@ -219,16 +234,24 @@ public struct Fleet: Sendable {
 
     /// The load-index inputs of a node from its windows, and the backlog its applications report
     /// (Σ over reporting apps of APP_BACKLOG, nil when none does), in one pass over the windows.
-    func inputs(of entry: NodeEntry) -> (NodeInputs, backlog: Double?) {
+    func inputs(of entry: NodeEntry) -> (NodeInputs, backlog: Double?) { Self.inputs(of: entry, settings: settings) }
+
+    static func inputs(of entry: NodeEntry, settings: FleetSettings) -> (NodeInputs, backlog: Double?) {
         let span = settings.loadWindowSeconds
-        var gpus: [String: NodeInputs.GPU] = [:]
+        var gpus: [NodeInputs.GPU] = []
         var inputs = NodeInputs()
         var rtt: Double?
         var backlog: Double?
+        // A linear search: a node has a handful of GPUs, and a dictionary would cost more.
+        func gpu(_ uuid: String) -> Int {
+            if let i = gpus.firstIndex(where: { $0.uuid == uuid }) { return i }
+            gpus.append(.init(uuid: uuid))
+            return gpus.count - 1
+        }
         for (key, window) in entry.windows {
             switch key.kind {
-            case .gpuUtil: gpus[key.subject, default: .init(uuid: key.subject)].utilization = window.recentMean(seconds: span)
-            case .gpuMemUsedFrac: gpus[key.subject, default: .init(uuid: key.subject)].memoryFraction = window.recentMean(seconds: span)
+            case .gpuUtil: gpus[gpu(key.subject)].utilization = window.recentMean(seconds: span)
+            case .gpuMemUsedFrac: gpus[gpu(key.subject)].memoryFraction = window.recentMean(seconds: span)
             case .cpuUtil where key.subject.isEmpty: inputs.cpuUtil = window.recentMean(seconds: span)
             case .rttMs:
                 if let v = window.recentMean(seconds: span) { rtt = max(rtt ?? v, v) }
@@ -237,10 +260,14 @@ public struct Fleet: Sendable {
             default: break
             }
         }
-        inputs.gpus = gpus.values.sorted { $0.uuid < $1.uuid }
+        if gpus.count > 1 { gpus.sort { $0.uuid < $1.uuid } }
+        inputs.gpus = gpus
         inputs.rttMs = rtt
         return (inputs, backlog)
     }
+
+    /// Runs `body` on a value in place (called with `&dictionary.values[index]`, a modify access).
+    private static func update<R>(_ value: inout NodeEntry, _ body: (inout NodeEntry) -> R) -> R { body(&value) }
 
     /// Bytes held by all nodes' raw windows.
     public var windowBytes: Int { nodes.values.reduce(0) { $0 + $1.windowBytes } }

@@ -62,17 +62,21 @@ public struct LoadIndexSettings: Sendable, Hashable {
     }
 
     func gpuTerm(_ inputs: NodeInputs) -> Double? {
-        var perGPU: [Double] = []
+        var sum = 0.0
+        var n = 0
         for gpu in inputs.gpus {
             let value: Double? =
                 switch gpuSignal {
                 case .utilization: gpu.utilization
                 case .memory: gpu.memoryFraction
-                case .max: [gpu.utilization, gpu.memoryFraction].compactMap { $0 }.max()
+                case .max: gpu.utilization.map { u in gpu.memoryFraction.map { max(u, $0) } ?? u } ?? gpu.memoryFraction
                 }
-            if let value { perGPU.append(clamp(value)) }
+            if let value {
+                sum += clamp(value)
+                n += 1
+            }
         }
-        return perGPU.isEmpty ? nil : perGPU.reduce(0, +) / Double(perGPU.count)
+        return n > 0 ? sum / Double(n) : nil
     }
 
     private func clamp(_ v: Double) -> Double { min(1, max(0, v)) }

@@ -95,6 +95,8 @@ public struct PoolSeries: Sendable {
     public internal(set) var backlog: Double?
     /// The forecaster's answer after the last closed minute (it only changes then).
     public private(set) var forecasts: [HorizonForecast] = []
+    /// Minutes closed so far: what is derived from minute points only changes when this does.
+    public private(set) var minutesClosed = 0
 
     /// Records the second starting at `unixSecond` from the load indexes of the live nodes; closes the
     /// minute (and feeds the forecaster) when the second starts a new one. Returns true when a burst starts.
@@ -127,6 +129,7 @@ public struct PoolSeries: Sendable {
         minutes.append(point)
         forecaster.update(point.demand)
         forecasts = forecaster.forecasts()
+        minutesClosed += 1
         minute = nil
     }
 }

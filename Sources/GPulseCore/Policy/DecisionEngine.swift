@@ -49,6 +49,8 @@ public struct DecisionEngine: Sendable {
     private var policies: [String: PoolSetup] = [:]
     private var offloads: [String: OffloadPolicy]
     private var streams: [String: Stream] = [:]
+    /// Each pool's demand floor, recomputed only when a minute closes (it folds up to a day of minutes).
+    private var floors: [String: (minutesClosed: Int, value: Double?)] = [:]
 
     public init(settings: EngineSettings, idPrefix: String, lastSeq: UInt64 = 0) {
         self.settings = settings
@@ -92,11 +94,14 @@ public struct DecisionEngine: Sendable {
             guard let pool = fleet.pools[name], let point = pool.current, point.liveNodes > 0 else { continue }
             if policies[name] == nil { policies[name] = settings.pool(name) }
             let setup = policies[name]!
+            if floors[name]?.minutesClosed != pool.minutesClosed {
+                floors[name] = (pool.minutesClosed, pool.demandFloor(minutes: setup.envelopeMinutes))
+            }
             let input = PoolInput(
                 pool: name, workload: setup.workload ?? fleet.workload(pool: name), nowNanos: nowNanos, liveReplicas: point.liveNodes,
                 loadMean: point.loadMean, loadMax: point.loadMax, demand: point.demand,
                 forecasts: pool.forecasts.map { $0.forecast(level: fleet.settings.forecast.intervalLevel) },
-                demandFloor: pool.demandFloor(minutes: setup.envelopeMinutes), backlog: pool.backlog)
+                demandFloor: floors[name]!.value, backlog: pool.backlog)
             let plan = policies[name]!.policy.evaluate(input)
             let current = Int32(clamping: point.liveNodes)
             let desired = Int32(clamping: plan.desiredReplicas)

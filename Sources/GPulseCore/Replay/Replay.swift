@@ -179,7 +179,7 @@ public enum Replay {
         ]
         if let l = signal.latencyMs { series.append(Series(kind: .appLatencyMs, offsetsMicros: [0], values: [Float(l)])) }
         return MetricsBatch(
-            labels: NodeLabels(nodeID: "sim-\(signal.replicaID)", pool: pool, workload: .online, instanceClass: signal.instanceClass),
+            labels: NodeLabels(nodeID: signal.nodeID, pool: pool, workload: .online, instanceClass: signal.instanceClass),
             session: session, seq: UInt64(second), t0UnixNanos: nowNanos, series: series, agentVersion: "replay-simulated")
     }
 
@@ -188,10 +188,8 @@ public enum Replay {
         actions: Int, reversals: Int, decisions: Int
     ) -> ReplayResult {
         let slaWait = s.model.slaWaitSeconds
-        var latencies: [Float] = []
-        var waits: [Float] = []
-        latencies.reserveCapacity(s.requests.count)
-        waits.reserveCapacity(s.requests.count)
+        var latencies = Percentiles()
+        var waits = Percentiles()
         var violations = 0
         var unfinished = 0
         var windowCounts: [Int: (n: Int, over: Int)] = [:]
@@ -206,16 +204,14 @@ public enum Replay {
                 over = true
             } else {
                 let wait = max(0, Double(l) - r.service)
-                latencies.append(l)
-                waits.append(Float(wait))
+                latencies.add(Double(l))
+                waits.add(wait)
                 over = wait > slaWait
             }
             if over { violations += 1 }
             let w = windowCounts[window] ?? (0, 0)
             windowCounts[window] = (w.n + 1, w.over + (over ? 1 : 0))
         }
-        latencies.sort()
-        waits.sort()
         // p99 of a window breaks the target when more than 1 % of its requests do.
         let windowsViolated = windowCounts.values.filter { Double($0.over) > 0.01 * Double($0.n) }.count
 
@@ -227,20 +223,40 @@ public enum Replay {
         let billed = sim.billedSlotSeconds.reduce(0, +)
         return ReplayResult(
             policy: policy, requests: counted, unfinished: unfinished, slaViolations: violations, windows: windowCounts.count,
-            windowsViolated: windowsViolated, latencyP50: percentile(latencies, 0.5), latencyP95: percentile(latencies, 0.95),
-            latencyP99: percentile(latencies, 0.99), latencyPeak: Double(latencies.last ?? 0), waitP50: percentile(waits, 0.5),
-            waitP95: percentile(waits, 0.95), waitP99: percentile(waits, 0.99), waitPeak: Double(waits.last ?? 0),
+            windowsViolated: windowsViolated, latencyP50: latencies.value(0.5), latencyP95: latencies.value(0.95),
+            latencyP99: latencies.value(0.99), latencyPeak: latencies.max, waitP50: waits.value(0.5),
+            waitP95: waits.value(0.95), waitP99: waits.value(0.99), waitPeak: waits.max,
             costByClass: s.classes.indices.map { (s.classes[$0].name, sim.cost[$0]) },
             utilizationEfficiency: billed > 0 ? sim.servedSlotSeconds.reduce(0, +) / billed : 0, scalingActions: actions, reversals: reversals,
             gpuUtilizationStdDev: variance.squareRoot() * 100, surges: surges, surgeToCapacityMedian: median(delays),
             preemptions: sim.preemptions, decisions: decisions, simulatedSeconds: seconds, demand: demand, capacity: capacity)
     }
 
-    /// Nearest-rank percentile of sorted values.
-    static func percentile(_ sorted: [Float], _ q: Double) -> Double {
-        guard !sorted.isEmpty else { return 0 }
-        let rank = Int((q * Double(sorted.count)).rounded(.up)) - 1
-        return Double(sorted[min(sorted.count - 1, max(0, rank))])
+    /// Nearest-rank percentiles of seconds, to 10 ms: a fixed histogram (10 ms bins up to an hour,
+    /// then one overflow bin read as the maximum), so millions of requests need no sort.
+    struct Percentiles {
+        static let bin = 0.01
+        private var counts = [Int](repeating: 0, count: 360_001)
+        private(set) var n = 0
+        private(set) var max = 0.0
+
+        mutating func add(_ seconds: Double) {
+            counts[Swift.min(counts.count - 1, Int(Swift.max(0, seconds) / Self.bin))] += 1
+            n += 1
+            max = Swift.max(max, seconds)
+        }
+
+        /// The lower edge of the bin holding the nearest-rank `q` quantile (so within 10 ms below it).
+        func value(_ q: Double) -> Double {
+            guard n > 0 else { return 0 }
+            let rank = Swift.max(1, Int((q * Double(n)).rounded(.up)))
+            var seen = 0
+            for (i, c) in counts.enumerated() {
+                seen += c
+                if seen >= rank { return Swift.min(max, Double(i) * Self.bin) }
+            }
+            return max
+        }
     }
 
     static func median(_ values: [Double]) -> Double? {

@@ -51,6 +51,8 @@ public struct SimulatedFleet: Sendable {
 
     struct Replica: Sendable {
         var id: Int
+        /// The node id its agent reports ("sim-<id>"), made once.
+        var nodeID: String
         var classIndex: Int
         var state: ReplicaState
         var busy = 0
@@ -65,7 +67,7 @@ public struct SimulatedFleet: Sendable {
 
     /// What one ready node replica reports for the last second, as an agent would.
     public struct NodeSignal: Sendable, Hashable {
-        public var replicaID: Int
+        public var nodeID: String
         public var instanceClass: String
         public var gpuUtilization: Double
         /// Mean latency of the requests it finished in the second, ms; nil when none finished.
@@ -192,33 +194,34 @@ public struct SimulatedFleet: Sendable {
         var utilSum = 0.0
         let slots = Double(model.slotsPerReplica)
         for r in active {
-            var replica = replicas[r]
-            replica.busySlotSeconds += Double(replica.busy) * (time - replica.lastChange)
-            replica.lastChange = time
-            let c = classes[replica.classIndex]
-            busyTotal += replica.busySlotSeconds
-            servedSlotSeconds[replica.classIndex] += replica.busySlotSeconds
+            replicas[r].busySlotSeconds += Double(replicas[r].busy) * (time - replicas[r].lastChange)
+            replicas[r].lastChange = time
+            let busy = replicas[r].busySlotSeconds
+            let classIndex = replicas[r].classIndex
+            let c = classes[classIndex]
+            busyTotal += busy
+            servedSlotSeconds[classIndex] += busy
             if c.kind == .serverless {
-                if replica.state == .ready { capacity += 1 }
+                if replicas[r].state == .ready { capacity += 1 }
             } else {
                 billedNodes += 1
-                billedSlotSeconds[replica.classIndex] += slots
-                if c.kind != .reserved { cost[replica.classIndex] += c.hourlyPrice / 3600 }
-                if replica.state == .ready {
+                billedSlotSeconds[classIndex] += slots
+                if c.kind != .reserved { cost[classIndex] += c.hourlyPrice / 3600 }
+                if replicas[r].state == .ready {
                     capacity += 1
                     readyNodes += 1
-                    let util = min(1, replica.busySlotSeconds / slots)
+                    let util = min(1, busy / slots)
                     utilSum += util
+                    let count = replicas[r].latencyCount
                     signals.append(
                         NodeSignal(
-                            replicaID: replica.id, instanceClass: c.name, gpuUtilization: util,
-                            latencyMs: replica.latencyCount > 0 ? replica.latencySum / Double(replica.latencyCount) * 1000 : nil, queueDepth: 0))
+                            nodeID: replicas[r].nodeID, instanceClass: c.name, gpuUtilization: util,
+                            latencyMs: count > 0 ? replicas[r].latencySum / Double(count) * 1000 : nil, queueDepth: 0))
                 }
             }
-            replica.busySlotSeconds = 0
-            replica.latencySum = 0
-            replica.latencyCount = 0
-            replicas[r] = replica
+            replicas[r].busySlotSeconds = 0
+            replicas[r].latencySum = 0
+            replicas[r].latencyCount = 0
         }
         for i in classes.indices where classes[i].kind == .reserved {
             reservedPeak[i] = max(reservedPeak[i], count(classIndex: i))
@@ -282,7 +285,7 @@ public struct SimulatedFleet: Sendable {
 
     private mutating func add(classIndex: Int, now: Double, ready: Bool) {
         let state: ReplicaState = ready ? .ready : .booting(readyAt: now + classes[classIndex].leadTimeSeconds)
-        replicas.append(Replica(id: nextReplicaID, classIndex: classIndex, state: state, lastChange: now))
+        replicas.append(Replica(id: nextReplicaID, nodeID: "sim-\(nextReplicaID)", classIndex: classIndex, state: state, lastChange: now))
         nextReplicaID += 1
         active.append(replicas.count - 1)
         if ready { freeSlots += model.slotsPerReplica }
@@ -363,14 +366,12 @@ public struct SimulatedFleet: Sendable {
                 queue.pushFront(request)
                 return
             }
-            var replica = replicas[best]
-            replica.busySlotSeconds += Double(replica.busy) * (now - replica.lastChange)
-            replica.lastChange = now
-            replica.busy += 1
-            replica.running.append((request, now))
-            replicas[best] = replica
+            replicas[best].busySlotSeconds += Double(replicas[best].busy) * (now - replicas[best].lastChange)
+            replicas[best].lastChange = now
+            replicas[best].busy += 1
+            replicas[best].running.append((request, now))
             freeSlots -= 1
-            completions.push(.init(end: now + remaining[Int(request)], replica: Int32(best), epoch: replica.epoch, request: request))
+            completions.push(.init(end: now + remaining[Int(request)], replica: Int32(best), epoch: replicas[best].epoch, request: request))
         }
     }
 }

@@ -1,0 +1,165 @@
+import Foundation
+import Testing
+
+@testable import GPulseCore
+
+/// The SIMULATED fleet used by replay, checked against queueing theory and hand-worked cases.
+@Suite struct SimulatedFleetTests {
+    static let onDemand = InstanceClass(name: "on_demand", kind: .onDemand, hourlyPrice: 3.6, leadTimeSeconds: 0)
+
+    /// Erlang C: the probability an arrival waits in an M/M/c queue with offered load a = λ/μ.
+    static func erlangC(servers c: Int, load a: Double) -> Double {
+        var term = 1.0
+        var sum = 1.0
+        for k in 1..<c {
+            term *= a / Double(k)
+            sum += term
+        }
+        let last = term * a / Double(c) * Double(c) / (Double(c) - a)
+        return last / (sum + last)
+    }
+
+    @Test func constantRateQueueMatchesTheMMcClosedForm() {
+        // One replica of 8 slots is an M/M/8 queue: λ = 6/s, mean service 1 s, ρ = 0.75.
+        let lambda = 6.0
+        let servers = 8
+        var rng = SeededGenerator(seed: 42)
+        var t = 0.0
+        var requests: [TraceRequest] = []
+        while requests.count < 300_000 {
+            t += rng.exponential(mean: 1 / lambda)
+            requests.append(TraceRequest(arrival: t, service: rng.exponential(mean: 1)))
+        }
+        var sim = SimulatedFleet(
+            model: SimulationModel(slotsPerReplica: servers), classes: [Self.onDemand], requests: requests, initial: 1, initialClass: 0, seed: 1)
+        sim.advance(to: t + 10_000)
+        #expect(sim.finished == requests.count)
+        var waitSum = 0.0
+        var waited = 0
+        for (i, r) in requests.enumerated() {
+            let wait = Double(sim.latency[i]) - r.service
+            waitSum += wait
+            if wait > 1e-6 { waited += 1 }
+        }
+        let pWait = Self.erlangC(servers: servers, load: lambda)
+        let expectedWait = pWait / (Double(servers) - lambda)  // Wq = C(c, a) / (cμ − λ), μ = 1
+        let meanWait = waitSum / Double(requests.count)
+        #expect(abs(meanWait / expectedWait - 1) < 0.08, "mean wait \(meanWait) s vs M/M/c \(expectedWait) s")
+        #expect(abs(Double(waited) / Double(requests.count) - pWait) < 0.02, "P(wait) vs Erlang C \(pWait)")
+    }
+
+    @Test func preemptionKeepsWorkUpToTheLastCheckpoint() {
+        // A spot node preempted every second (λ = 3600/h); work is checkpointed every 0.4 s, so each
+        // second keeps 0.8 s of a 30 s request and loses 0.2 s. The controller replaces the node at
+        // once (lead time 0): the request finishes after 37 preemptions at 37 + 0.4 s (the boundary at
+        // 38 s then preempts the idle replacement: 38 in all, that one losing nothing).
+        let spot = InstanceClass(name: "spot", kind: .spot, hourlyPrice: 1, leadTimeSeconds: 0, preemptionsPerHour: 3600)
+        var sim = SimulatedFleet(
+            model: SimulationModel(slotsPerReplica: 1, checkpointIntervalSeconds: 0.4), classes: [spot],
+            requests: [TraceRequest(arrival: 0, service: 30)], initial: 1, initialClass: 0, seed: 7)
+        sim.setTargets([1], now: 0)
+        var second = 0.0
+        while sim.finished == 0 && second < 100 {
+            second += 1
+            sim.advance(to: second)
+            _ = sim.boundary(at: second)
+        }
+        #expect(sim.preemptions == 38)
+        #expect(abs(Double(sim.latency[0]) - 37.4) < 1e-4)
+        #expect(abs(sim.lostWorkSeconds - 37 * 0.2) < 1e-6)
+    }
+
+    @Test func billingFollowsTheModel() {
+        // Two on-demand nodes for 10 s at 3.6/h cost 0.02; serverless bills the slot-seconds served;
+        // reserved capacity is billed for the whole replay at its peak count.
+        let serverless = InstanceClass(name: "serverless", kind: .serverless, hourlyPrice: 7.2, leadTimeSeconds: 0)
+        let reserved = InstanceClass(name: "reserved", kind: .reserved, hourlyPrice: 1.8, leadTimeSeconds: 0)
+        var sim = SimulatedFleet(
+            model: SimulationModel(slotsPerReplica: 2), classes: [Self.onDemand, serverless, reserved],
+            requests: [TraceRequest(arrival: 0.5, service: 4)], initial: 2, initialClass: 0, seed: 1)
+        sim.setTargets([0, 1, 0], now: 0)  // only serverless: the request runs there
+        for s in 1...10 {
+            sim.advance(to: Double(s))
+            _ = sim.boundary(at: Double(s))
+            if s == 5 { sim.setTargets([0, 1, 3], now: 5) }
+            if s == 6 { sim.setTargets([0, 1, 1], now: 6) }
+        }
+        #expect(sim.cost[0] == 0)  // the two idle on-demand nodes went at time 0, before a second was billed
+        #expect(abs(sim.cost[1] - 7.2 * 4 / 3600 / 2) < 1e-12)
+        sim.settle(duration: 10)
+        #expect(abs(sim.cost[2] - 3 * 1.8 * 10 / 3600) < 1e-12)
+    }
+
+    @Test func bootingNodesServeOnlyAfterTheirLeadTime() {
+        let slow = InstanceClass(name: "slow", kind: .onDemand, hourlyPrice: 3.6, leadTimeSeconds: 5)
+        var sim = SimulatedFleet(
+            model: SimulationModel(slotsPerReplica: 1), classes: [slow], requests: [TraceRequest(arrival: 0.1, service: 1)],
+            initial: 0, initialClass: 0, seed: 1)
+        sim.setTargets([1], now: 0)
+        for s in 1...10 {
+            sim.advance(to: Double(s))
+            _ = sim.boundary(at: Double(s))
+        }
+        #expect(abs(Double(sim.latency[0]) - 5.9) < 1e-5)  // waited from 0.1 until the node was ready at 5
+    }
+}
+
+@Suite struct ReplayTests {
+    static func scenario(seed: UInt64) -> ReplayScenario {
+        // A step in demand: 3/s for 20 minutes, then 9/s; 4 s mean service, 4 slots per replica.
+        var rng = SeededGenerator(seed: seed)
+        var requests: [TraceRequest] = []
+        var t = 0.0
+        while t < 2400 {
+            t += rng.exponential(mean: t < 1200 ? 1.0 / 3 : 1.0 / 9)
+            requests.append(TraceRequest(arrival: t, service: rng.exponential(mean: 4)))
+        }
+        let classes = [
+            InstanceClass(name: "on_demand", kind: .onDemand, hourlyPrice: 3.9, leadTimeSeconds: 60),
+            InstanceClass(name: "spot", kind: .spot, hourlyPrice: 1.4, leadTimeSeconds: 60, preemptionsPerHour: 2),
+        ]
+        return ReplayScenario(
+            pool: "step", requests: requests, startUnixSeconds: 1_700_000_000, durationSeconds: 2400, drainLimitSeconds: 600, warmupSeconds: 120,
+            model: SimulationModel(slotsPerReplica: 4), classes: classes, defaultClass: "spot", initialTargetLoad: 0.7,
+            fleet: FleetSettings(refreshSeconds: 1), seed: seed)
+    }
+
+    static func threshold(_ s: ReplayScenario) -> PoolSetup {
+        PoolSetup(
+            policy: ThresholdPolicy(settings: .init(high: 0.8, low: 0.3, settleSeconds: 60, instanceClass: s.classes[1])), workload: .online)
+    }
+
+    @Test func aFixedSeedGivesTheSameReplay() {
+        let s = Self.scenario(seed: 11)
+        let a = Replay.run(s, setup: Self.threshold(s))
+        let b = Replay.run(s, setup: Self.threshold(s))
+        #expect(a.totalCost == b.totalCost)
+        #expect(a.slaViolations == b.slaViolations)
+        #expect(a.preemptions == b.preemptions)
+        #expect(a.demand == b.demand && a.capacity == b.capacity)
+        let other = Replay.run(Self.scenario(seed: 12), setup: Self.threshold(Self.scenario(seed: 12)))
+        #expect(other.demand != a.demand)
+    }
+
+    @Test func thePolicyScalesTheSimulatedFleetUpAfterTheStep() {
+        let s = Self.scenario(seed: 3)
+        let r = Replay.run(s, setup: Self.threshold(s))
+        // Before the step: about 3 × 4 / 4 = 3 replicas of load; after it about 9.
+        let before = r.capacity[900..<1150].reduce(0, +) / 250
+        let after = r.capacity[2000..<2350].reduce(0, +) / 350
+        #expect(after > before + 3, "capacity \(before) → \(after)")
+        #expect(r.scalingActions > 0)
+        #expect(r.surges >= 1)
+        #expect(r.requests == s.requests.filter { $0.arrival >= 120 }.count)
+        #expect(r.costByClass.first { $0.name == "spot" }!.cost > 0)
+        #expect(r.utilizationEfficiency > 0 && r.utilizationEfficiency <= 1)
+    }
+
+    @Test func surgeDelayRunsToTheNextAddedReplica() {
+        let demand: [Float] = [1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 1]
+        let capacity: [Float] = [2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3]
+        let (count, delays) = Replay.surgeDelays(demand: demand, capacity: capacity)
+        #expect(count == 1)
+        #expect(delays == [6])
+    }
+}
