@@ -4,7 +4,7 @@ PREFIX ?= /usr/local
 DEMO_SECONDS ?= 5
 BENCH_SECONDS ?= 30
 
-.PHONY: all setup build release test check-proto proto demo bench clean
+.PHONY: all setup build release test check-proto proto demo bench replay clean
 
 all: build
 
@@ -28,6 +28,10 @@ test: setup check-proto
 
 check-proto:
 	@scripts/gen-proto.sh --check
+
+## docs/replay: every policy over the shared/data traces on the SIMULATED fleet (minutes).
+replay: setup
+	scripts/replay-tables.sh
 
 proto:
 	scripts/gen-proto.sh
