@@ -56,13 +56,13 @@ public struct ReplayReport: Sendable {
 
             """
         for r in results {
-            let byClass = r.costByClass.filter { $0.cost > 0.005 }.map { "\($0.name) \(money($0.cost))" }.joined(separator: ", ")
+            let byClass = r.costByClass.filter { $0.cost > 0.005 }.map { "\($0.name) \(format($0.cost, 2))" }.joined(separator: ", ")
             let surge = r.surgeToCapacityMedian.map { "\(fmt($0)) (\(r.surges))" } ?? "– (\(r.surges))"
             let unfinished = r.unfinished > 0 ? " (\(r.unfinished) unfinished)" : ""
             out += "| \(r.policy) | \(percent(r.slaViolationRate))\(unfinished) | \(percent(r.windowViolationRate)) | "
             out += "\(sec(r.waitP50)) / \(sec(r.waitP95)) / \(sec(r.waitP99)) / \(sec(r.waitPeak)) | "
             out += "\(sec(r.latencyP50)) / \(sec(r.latencyP95)) / \(sec(r.latencyP99)) / \(sec(r.latencyPeak)) | "
-            out += "\(money(r.totalCost)) | \(costVersusThreshold(r)) | \(byClass) | \(percent(r.utilizationEfficiency)) | \(r.scalingActions) | \(r.reversals) | "
+            out += "\(format(r.totalCost, 2)) | \(costVersusThreshold(r)) | \(byClass) | \(percent(r.utilizationEfficiency)) | \(r.scalingActions) | \(r.reversals) | "
             out += "\(String(format: "%.1f", r.gpuUtilizationStdDev)) | \(surge) |\n"
         }
         out += "\n" + goal() + "\n"
@@ -81,7 +81,7 @@ public struct ReplayReport: Sendable {
         }
         if let h = results.first(where: { $0.policy == "hpa" }) {
             let ok = c.totalCost < h.totalCost && c.slaViolationRate <= h.slaViolationRate
-            parts.append("vs hpa \(money(c.totalCost)) vs \(money(h.totalCost)) at \(percent(c.slaViolationRate)) vs \(percent(h.slaViolationRate)) SLA violations: \(ok ? "met" : "NOT met")")
+            parts.append("vs hpa \(format(c.totalCost, 2)) vs \(format(h.totalCost, 2)) at \(percent(c.slaViolationRate)) vs \(percent(h.slaViolationRate)) SLA violations: \(ok ? "met" : "NOT met")")
         }
         return "Goal for cost_aware: " + parts.joined(separator: "; ") + "."
     }
@@ -93,10 +93,10 @@ public struct ReplayReport: Sendable {
         results.map { r in
             let byClass = r.costByClass.map { "\($0.name)=\(String(format: "%.2f", $0.cost))" }.joined(separator: ";")
             let fields: [String] = [
-                trace.name, r.policy, "\(r.requests)", "\(r.unfinished)", f6(r.slaViolationRate), f6(r.windowViolationRate),
-                f3(r.waitP50), f3(r.waitP95), f3(r.waitP99), f3(r.waitPeak), f3(r.latencyP50), f3(r.latencyP95), f3(r.latencyP99), f3(r.latencyPeak),
-                String(format: "%.2f", r.totalCost), byClass, f6(r.utilizationEfficiency), "\(r.scalingActions)", "\(r.reversals)",
-                String(format: "%.2f", r.gpuUtilizationStdDev), "\(r.surges)", r.surgeToCapacityMedian.map(f3) ?? "", "\(r.preemptions)",
+                trace.name, r.policy, "\(r.requests)", "\(r.unfinished)", format(r.slaViolationRate, 6), format(r.windowViolationRate, 6),
+                format(r.waitP50, 3), format(r.waitP95, 3), format(r.waitP99, 3), format(r.waitPeak, 3), format(r.latencyP50, 3), format(r.latencyP95, 3), format(r.latencyP99, 3), format(r.latencyPeak, 3),
+                format(r.totalCost, 2), byClass, format(r.utilizationEfficiency, 6), "\(r.scalingActions)", "\(r.reversals)",
+                format(r.gpuUtilizationStdDev, 2), "\(r.surges)", r.surgeToCapacityMedian.map { format($0, 3) } ?? "", "\(r.preemptions)",
                 "\(r.simulatedSeconds)", "\(scenario.seed)",
             ]
             return fields.joined(separator: ",")
@@ -159,7 +159,7 @@ public struct ReplayReport: Sendable {
                 return points.joined(separator: " ")
             }
             out += """
-                <text x="\(left)" y="\(Int(top + 8))">\(escape(r.policy)): cost \(money(r.totalCost)), SLA violations \(percent(r.slaViolationRate))</text>
+                <text x="\(left)" y="\(Int(top + 8))">\(escape(r.policy)): cost \(format(r.totalCost, 2)), SLA violations \(percent(r.slaViolationRate))</text>
                 <line x1="\(left)" y1="\(y(0))" x2="\(left + plotWidth)" y2="\(y(0))" stroke="#999"/>
                 <text x="4" y="\(y(Float(peak)) + 4)">\(fmt(Double(peak.rounded(.up))))</text><text x="4" y="\(y(0))">0</text>
                 <polyline fill="none" stroke="#1f77b4" stroke-width="1" points="\(path(r.demand))"/>
@@ -199,10 +199,7 @@ private final class ResultBox: @unchecked Sendable {
 
 private func percent(_ x: Double) -> String { String(format: "%.2f %%", x * 100) }
 private func signedPercent(_ x: Double) -> String { String(format: "%+.1f %%", x) }
-private func money(_ x: Double) -> String { String(format: "%.2f", x) }
 private func sec(_ x: Double) -> String { x < 10 ? String(format: "%.2f", x) : String(format: "%.0f", x) }
-private func f3(_ x: Double) -> String { String(format: "%.3f", x) }
-private func f6(_ x: Double) -> String { String(format: "%.6f", x) }
 private func hours(_ seconds: Int) -> String {
     seconds >= 2 * 86_400 ? String(format: "%.1f days", Double(seconds) / 86_400) : String(format: "%.2f h", Double(seconds) / 3600)
 }

@@ -126,7 +126,7 @@ public struct ReplayTrace: Sendable {
                 rejected.append((index + 1, "expected \(columns.count) columns, found \(fields.count)"))
                 continue
             }
-            guard let time = unixSeconds(String(fields[timeColumn])) else {
+            guard let time = TraceSeries.timestamp(String(fields[timeColumn])) else {
                 rejected.append((index + 1, "timestamp '\(fields[timeColumn])' is not YYYY-MM-DD HH:MM:SS[.fraction]"))
                 continue
             }
@@ -240,20 +240,6 @@ public struct ReplayTrace: Sendable {
         return ReplayTrace(
             name: name, format: .rate, requests: requests, startUnixSeconds: Int64(t0) + Int64(options.skipSeconds),
             durationSeconds: Int((span / options.timeCompression).rounded(.up)), rejected: rejected, rows: rows, method: method)
-    }
-
-    /// Unix seconds from `YYYY-MM-DD HH:MM:SS[.fraction]` (or with a `T`), read as UTC.
-    static func unixSeconds(_ text: String) -> Double? {
-        let t = text.trimmingCharacters(in: .whitespaces)
-        let halves = t.split(whereSeparator: { $0 == " " || $0 == "T" })
-        guard halves.count == 2 else { return nil }
-        let date = halves[0].split(separator: "-").map { Int($0) }
-        let time = halves[1].split(separator: ":")
-        guard date.count == 3, date.allSatisfy({ $0 != nil }), time.count == 3,
-            let h = Int(time[0]), let m = Int(time[1]), let s = Double(time[2]),
-            (1...12).contains(date[1]!), (1...31).contains(date[2]!), (0...23).contains(h), (0...59).contains(m), s >= 0, s < 61
-        else { return nil }
-        return Double(TraceSeries.daysFromCivil(year: date[0]!, month: date[1]!, day: date[2]!) * 86_400 + h * 3600 + m * 60) + s
     }
 }
 

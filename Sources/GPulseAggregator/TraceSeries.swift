@@ -57,10 +57,21 @@ public struct TraceSeries: Sendable {
     /// Seconds from a number or from an ISO-like local timestamp (days counted from 1970-01-01).
     static func seconds(_ text: String) -> Int? {
         if let n = Double(text), n.isFinite { return Int(n) }
-        let parts = text.split(whereSeparator: { "-T:".contains($0) }).map { Int($0) }
-        guard parts.count >= 5, parts.allSatisfy({ $0 != nil }) else { return nil }
-        let p = parts.map { $0! }
-        return daysFromCivil(year: p[0], month: p[1], day: p[2]) * 86_400 + p[3] * 3600 + p[4] * 60 + (p.count > 5 ? p[5] : 0)
+        return timestamp(text).map { Int($0.rounded(.down)) }
+    }
+
+    /// Seconds since 1970-01-01 (read as UTC) of `YYYY-MM-DD[T| ]HH:MM[:SS[.fraction]]`; nil when the
+    /// text is not one or a field is out of range.
+    static func timestamp(_ text: String) -> Double? {
+        let halves = text.trimmingCharacters(in: .whitespaces).split(whereSeparator: { $0 == " " || $0 == "T" })
+        guard halves.count == 2 else { return nil }
+        let date = halves[0].split(separator: "-").map { Int($0) }
+        let time = halves[1].split(separator: ":")
+        guard date.count == 3, let y = date[0], let mo = date[1], let d = date[2], (2...3).contains(time.count),
+            let h = Int(time[0]), let m = Int(time[1]), let s = time.count == 3 ? Double(time[2]) : 0,
+            (1...12).contains(mo), (1...31).contains(d), (0...23).contains(h), (0...59).contains(m), s >= 0, s < 61
+        else { return nil }
+        return Double(daysFromCivil(year: y, month: mo, day: d) * 86_400 + h * 3600 + m * 60) + s
     }
 
     /// Howard Hinnant's days_from_civil: proleptic Gregorian date to days since 1970-01-01.

@@ -234,8 +234,6 @@ public struct Fleet: Sendable {
 
     /// The load-index inputs of a node from its windows, and the backlog its applications report
     /// (Σ over reporting apps of APP_BACKLOG, nil when none does), in one pass over the windows.
-    func inputs(of entry: NodeEntry) -> (NodeInputs, backlog: Double?) { Self.inputs(of: entry, settings: settings) }
-
     static func inputs(of entry: NodeEntry, settings: FleetSettings) -> (NodeInputs, backlog: Double?) {
         let span = settings.loadWindowSeconds
         var gpus: [NodeInputs.GPU] = []

@@ -83,7 +83,6 @@ public struct ReplayResult: Sendable {
     public var surges: Int
     public var surgeToCapacityMedian: Double?
     public var preemptions: Int
-    public var decisions: Int
     /// Simulated seconds, including the drain.
     public var simulatedSeconds: Int
     /// Per simulated second: offered load and ready capacity (node + serverless replicas) in replica units.
@@ -119,7 +118,6 @@ public enum Replay {
         var lastAction: (up: Bool, at: Int)?
         var actions = 0
         var reversals = 0
-        var decisions = 0
 
         var second = 0
         while true {
@@ -144,7 +142,6 @@ public enum Replay {
                     lastDesired = scale.desiredReplicas
                     continue
                 }
-                decisions += 1
                 if let last = lastDesired, scale.desiredReplicas != last {
                     actions += 1
                     let up = scale.desiredReplicas > last
@@ -168,7 +165,7 @@ public enum Replay {
         }
         sim.settle(duration: Double(max(0, second - s.warmupSeconds)))
         return summarize(s, sim: sim, policy: policyName, seconds: second, demand: demand, capacity: capacity, utilization: utilization,
-                         actions: actions, reversals: reversals, decisions: decisions)
+                         actions: actions, reversals: reversals)
     }
 
     /// The batch a simulated node's agent would send for the second ending at `nowNanos`.
@@ -185,19 +182,19 @@ public enum Replay {
 
     static func summarize(
         _ s: ReplayScenario, sim: SimulatedFleet, policy: String, seconds: Int, demand: [Float], capacity: [Float], utilization: [Double],
-        actions: Int, reversals: Int, decisions: Int
+        actions: Int, reversals: Int
     ) -> ReplayResult {
         let slaWait = s.model.slaWaitSeconds
         var latencies = Percentiles()
         var waits = Percentiles()
         var violations = 0
         var unfinished = 0
-        var windowCounts: [Int: (n: Int, over: Int)] = [:]
+        var windowCounts = [(n: Int, over: Int)](repeating: (0, 0), count: seconds / 60 + 1)
         var counted = 0
         for (i, r) in s.requests.enumerated() where r.arrival >= Double(s.warmupSeconds) {
             counted += 1
             let l = sim.latency[i]
-            let window = Int(r.arrival / 60)
+            let window = min(windowCounts.count - 1, Int(r.arrival / 60))
             var over = false
             if l.isNaN {
                 unfinished += 1
@@ -209,11 +206,12 @@ public enum Replay {
                 over = wait > slaWait
             }
             if over { violations += 1 }
-            let w = windowCounts[window] ?? (0, 0)
-            windowCounts[window] = (w.n + 1, w.over + (over ? 1 : 0))
+            windowCounts[window].n += 1
+            if over { windowCounts[window].over += 1 }
         }
         // p99 of a window breaks the target when more than 1 % of its requests do.
-        let windowsViolated = windowCounts.values.filter { Double($0.over) > 0.01 * Double($0.n) }.count
+        let windows = windowCounts.filter { $0.n > 0 }
+        let windowsViolated = windows.filter { Double($0.over) > 0.01 * Double($0.n) }.count
 
         let mean = utilization.isEmpty ? 0 : utilization.reduce(0, +) / Double(utilization.count)
         let variance = utilization.isEmpty ? 0 : utilization.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(utilization.count)
@@ -222,14 +220,14 @@ public enum Replay {
         let (surges, delays) = surgeDelays(demand: Array(demand[from...]), capacity: Array(capacity[from...]))
         let billed = sim.billedSlotSeconds.reduce(0, +)
         return ReplayResult(
-            policy: policy, requests: counted, unfinished: unfinished, slaViolations: violations, windows: windowCounts.count,
+            policy: policy, requests: counted, unfinished: unfinished, slaViolations: violations, windows: windows.count,
             windowsViolated: windowsViolated, latencyP50: latencies.value(0.5), latencyP95: latencies.value(0.95),
             latencyP99: latencies.value(0.99), latencyPeak: latencies.max, waitP50: waits.value(0.5),
             waitP95: waits.value(0.95), waitP99: waits.value(0.99), waitPeak: waits.max,
             costByClass: s.classes.indices.map { (s.classes[$0].name, sim.cost[$0]) },
             utilizationEfficiency: billed > 0 ? sim.servedSlotSeconds.reduce(0, +) / billed : 0, scalingActions: actions, reversals: reversals,
             gpuUtilizationStdDev: variance.squareRoot() * 100, surges: surges, surgeToCapacityMedian: median(delays),
-            preemptions: sim.preemptions, decisions: decisions, simulatedSeconds: seconds, demand: demand, capacity: capacity)
+            preemptions: sim.preemptions, simulatedSeconds: seconds, demand: demand, capacity: capacity)
     }
 
     /// Nearest-rank percentiles of seconds, to 10 ms: a fixed histogram (10 ms bins up to an hour,

@@ -82,11 +82,8 @@ public struct SimulatedFleet: Sendable {
         public var demand: Double
         /// Ready replicas, node and serverless.
         public var capacity: Int
-        public var readyNodes: Int
-        public var billedNodes: Int
         /// Mean GPU utilization over ready node replicas; nil when none is ready.
         public var meanUtilization: Double?
-        public var queued: Int
     }
 
     public let model: SimulationModel
@@ -189,7 +186,6 @@ public struct SimulatedFleet: Sendable {
         var signals: [NodeSignal] = []
         var busyTotal = 0.0
         var readyNodes = 0
-        var billedNodes = 0
         var capacity = 0
         var utilSum = 0.0
         let slots = Double(model.slotsPerReplica)
@@ -204,7 +200,6 @@ public struct SimulatedFleet: Sendable {
             if c.kind == .serverless {
                 if replicas[r].state == .ready { capacity += 1 }
             } else {
-                billedNodes += 1
                 billedSlotSeconds[classIndex] += slots
                 if c.kind != .reserved { cost[classIndex] += c.hourlyPrice / 3600 }
                 if replicas[r].state == .ready {
@@ -229,8 +224,8 @@ public struct SimulatedFleet: Sendable {
         let share = signals.isEmpty ? 0 : Double(queue.count) / Double(signals.count)
         for i in signals.indices { signals[i].queueDepth = share }
         let second = Second(
-            demand: (busyTotal + Double(queue.count)) / slots, capacity: capacity, readyNodes: readyNodes, billedNodes: billedNodes,
-            meanUtilization: readyNodes > 0 ? utilSum / Double(readyNodes) : nil, queued: queue.count)
+            demand: (busyTotal + Double(queue.count)) / slots, capacity: capacity,
+            meanUtilization: readyNodes > 0 ? utilSum / Double(readyNodes) : nil)
 
         // Then what happens at `time`: boots, preemptions, reconciliation.
         for r in active {
