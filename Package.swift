@@ -4,8 +4,9 @@
 //   GPulseWire        -> GPulseCore, CGPulseProto (+ CProtobufC)   the only module that sees protobuf-c
 //   GPulseTransport   -> CZeroMQ                                   the only module that sees libzmq
 //   GPulseConfig      -> Yams                                      YAML config files, checked key by key
-//   GPulseAgent       -> GPulseCore, GPulseWire, GPulseTransport, GPulseConfig, CNVML (NVML opened with dlopen)
-//   GPulseAggregator  -> GPulseCore, GPulseWire, GPulseTransport, GPulseConfig
+//   GPulseExposition  -> swift-prometheus, SwiftNIO                /metrics and /healthz over HTTP
+//   GPulseAgent       -> GPulseCore, GPulseWire, GPulseTransport, GPulseConfig, GPulseExposition, CNVML (NVML opened with dlopen)
+//   GPulseAggregator  -> GPulseCore, GPulseWire, GPulseTransport, GPulseConfig, GPulseExposition
 //   gpulse-agent, gpulse-aggregator: thin executables over the two above
 import PackageDescription
 
@@ -25,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries from Debian, found through pkg-config.
@@ -50,17 +53,30 @@ let package = Package(
         .target(name: "GPulseConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "GPulseWire", dependencies: ["GPulseCore", "CGPulseProto", "CProtobufC"]),
         .target(name: "GPulseTransport", dependencies: ["CZeroMQ"]),
+        // The Prometheus endpoint both executables can serve: swift-prometheus for the format, SwiftNIO for HTTP.
+        .target(
+            name: "GPulseExposition",
+            dependencies: [
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .target(
             name: "GPulseAgent",
             dependencies: [
-                "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig", "CNVML",
+                "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig", "GPulseExposition", "CNVML",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .target(
             name: "GPulseAggregator",
             dependencies: [
-                "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig",
+                "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig", "GPulseExposition",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -98,6 +114,9 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "GPulseAggregatorTests",
-            dependencies: ["GPulseAggregator", "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig"]),
+            dependencies: [
+                "GPulseAggregator", "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig", "GPulseExposition",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
     ]
 )

@@ -9,7 +9,8 @@ def start_aggregator(bin_dir, log, *extra):
     open file `log` (a pipe nobody reads would fill and stall it). Returns (process, endpoints), the
     endpoints a dict with keys metrics, decisions and control."""
     agg = subprocess.Popen([f"{bin_dir}/gpulse-aggregator", "run", "--metrics", "tcp://127.0.0.1:*", "--decisions",
-                            "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*", *extra], stderr=log, text=True)
+                            "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*", "--prometheus", "127.0.0.1:0", *extra],
+                           stderr=log, text=True)
     line, started = "", time.time()
     while "aggregator listening" not in line:
         time.sleep(0.05)

@@ -1,6 +1,7 @@
 import Foundation
 import GPulseConfig
 import GPulseCore
+import GPulseExposition
 
 /// The agent's configuration file (YAML). Every key is optional; config/agent.yaml documents each.
 /// Environment overrides for what differs per host: GPULSE_NODE_ID, GPULSE_AGGREGATOR.
@@ -137,8 +138,22 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
         }
     }
 
+    /// The agent's own /metrics and /healthz over HTTP; off unless `listen` is set.
+    public struct Prometheus: Decodable, Sendable, Equatable {
+        public var listen = "off"
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            listen = try c.value("listen", listen)
+        }
+        /// nil when off.
+        public var address: ListenAddress? { isOff ? nil : ListenAddress(listen) }
+        var isOff: Bool { ["off", "", "none", "false"].contains(listen.lowercased()) }
+    }
+
     public var node = Node()
     public var aggregator = Aggregator()
+    public var prometheus = Prometheus()
     /// Root of procfs; "/proc" on a real host.
     public var procfsRoot = "/proc"
     /// Samples held between the sampling threads and the publisher.
@@ -155,6 +170,7 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: ConfigKey.self)
         node = try c.value("node", node)
         aggregator = try c.value("aggregator", aggregator)
+        prometheus = try c.value("prometheus", prometheus)
         procfsRoot = try c.value("procfs_root", procfsRoot)
         bufferSamples = try c.value("buffer_samples", bufferSamples)
         // Groups named in the file replace or add to the defaults.
@@ -185,6 +201,7 @@ extension AgentConfig {
         if let id = node.id, id.isEmpty || id.utf8.count > 256 { bad("node.id", "must be 1 to 256 bytes (or left out to use the hostname)") }
         if !(10...10_000).contains(aggregator.publishIntervalMs) { bad("aggregator.publish_interval_ms", "must be 10 to 10000, got \(aggregator.publishIntervalMs)") }
         if aggregator.sendQueueBatches < 1 { bad("aggregator.send_queue_batches", "must be at least 1") }
+        if !prometheus.isOff && prometheus.address == nil { bad("prometheus.listen", "must be host:port (e.g. 127.0.0.1:9474) or off, got '\(prometheus.listen)'") }
         if bufferSamples < 1024 { bad("buffer_samples", "must be at least 1024, got \(bufferSamples)") }
         for (name, group) in groups.sorted(by: { $0.key < $1.key }) where !(1...1000).contains(group.rateHz) {
             bad("groups.\(name).rate_hz", "must be 1 to 1000 Hz, got \(group.rateHz)")
@@ -217,6 +234,7 @@ extension AgentConfig {
         [
         "node": ["id": true, "pool": true, "site": true, "tier": true, "workload": true, "instance_class": true],
         "aggregator": ["endpoint": true, "publish_interval_ms": true, "send_queue_batches": true],
+        "prometheus": ["listen": true],
         "procfs_root": true, "buffer_samples": true,
         "groups": ["*": ["rate_hz": true]],
         "samplers": [

@@ -1,4 +1,5 @@
 import GPulseCore
+import GPulseExposition
 import GPulseTransport
 import Logging
 import ServiceLifecycle
@@ -56,7 +57,19 @@ public struct AgentService: Service {
                 "samplers": "\(registry.samplerNames.joined(separator: ","))", "session": "\(session)",
             ])
 
-        try? await gracefulShutdown()
+        let metrics = AgentMetrics(loops: zip(registry.groups, loops).map { ($0.name, $1) }, publisher: publisher, ring: ring)
+        let server = configuration.prometheus.address.map { address in
+            MetricsServer(listen: address, registry: metrics.registry, logger: logger, beforeScrape: metrics.refresh, health: metrics.health)
+        }
+        // The endpoint is optional; one that cannot listen is logged, and sampling carries on.
+        await withDiscardingTaskGroup { group in
+            if let server {
+                group.addTask {
+                    do { try await server.run() } catch { logger.error("agent metrics endpoint off", metadata: ["error": "\(error)"]) }
+                }
+            }
+            try? await gracefulShutdown()
+        }
 
         // Stop sampling first, so the publisher's final flush holds everything sampled.
         for loop in loops { loop.stop() }

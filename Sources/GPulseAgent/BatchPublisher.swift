@@ -42,6 +42,8 @@ public final class BatchPublisher: Sendable {
     private let probeLosses: ProbeLossCounter
     private let logger: Logger
     private let stats = Mutex(PublisherStats())
+    /// Beats every time round the publish loop; the metrics endpoint's /healthz reads it.
+    public let heartbeat = Heartbeat()
     private let thread: Mutex<WorkerThread?> = Mutex(nil)
 
     public init(
@@ -140,6 +142,7 @@ public final class BatchPublisher: Sendable {
         }
 
         while !worker.shouldStop {
+            heartbeat.beat()
             // Sleep in short steps so stop() is honoured within 50 ms even with long intervals.
             let now = SystemClock.monotonicNanos()
             if now < deadline {

@@ -2,7 +2,7 @@ import GPulseCore
 import Logging
 import Synchronization
 
-/// Counters of one sampler, for logs and (later) the agent's metrics endpoint.
+/// Counters of one sampler, for logs and the agent's metrics endpoint.
 public struct SamplerStats: Sendable, Hashable {
     public var name: String
     public var runs: UInt64 = 0
@@ -25,6 +25,11 @@ public final class SamplingLoop: Sendable {
     }
 
     public let periodNanos: UInt64
+    /// Beats every tick; the metrics endpoint's /healthz reads it.
+    public let heartbeat = Heartbeat()
+    /// Ticks between publishing counters to other threads: 64, or fewer so that a slow group still
+    /// publishes about once a second.
+    private let publishEvery: UInt64
     private let stats: Mutex<[SamplerStats]>
     private let ticks = Atomic<UInt64>(0)
     private let missedTicks = Atomic<UInt64>(0)
@@ -37,6 +42,7 @@ public final class SamplingLoop: Sendable {
     public init(samplers: [any Sampler], rateHz: Double, ring: SampleRing, logger: Logger) {
         precondition(rateHz > 0, "rate must be positive")
         periodNanos = UInt64(1e9 / rateHz)
+        publishEvery = UInt64(max(1, min(64, Int(rateHz))))
         box = SamplerBox(samplers)
         stats = Mutex(samplers.map { SamplerStats(name: $0.name) })
         self.ring = ring
@@ -66,7 +72,7 @@ public final class SamplingLoop: Sendable {
         let samplers = box.samplers
         var deadline = SystemClock.monotonicNanos()
         var lastFailureLog = [UInt64](repeating: 0, count: samplers.count)
-        // Counted here and published every 64 ticks, so a tick takes no lock for bookkeeping.
+        // Counted here and published every `publishEvery` ticks, so a tick takes no lock for bookkeeping.
         var local = samplers.map { SamplerStats(name: $0.name) }
         var localLateness = LatencyHistogram()
         var pendingTicks: UInt64 = 0
@@ -82,6 +88,7 @@ public final class SamplingLoop: Sendable {
         while !worker.shouldStop {
             SystemClock.sleep(untilMonotonicNanos: deadline)
             let tickStart = SystemClock.monotonicNanos()
+            heartbeat.beat(nowMonotonicNanos: tickStart)
             localLateness.record(micros: tickStart > deadline ? (tickStart - deadline) / 1000 : 0)
             var begin = tickStart
             for (i, sampler) in samplers.enumerated() {
@@ -104,7 +111,7 @@ public final class SamplingLoop: Sendable {
                 }
             }
             pendingTicks += 1
-            if pendingTicks == 64 { publish() }
+            if pendingTicks == publishEvery { publish() }
             deadline &+= periodNanos
             let now = SystemClock.monotonicNanos()
             if now > deadline {

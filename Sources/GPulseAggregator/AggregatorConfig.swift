@@ -1,5 +1,6 @@
 import GPulseConfig
 import GPulseCore
+import GPulseExposition
 import GPulseWire
 
 /// The aggregator's configuration file (YAML). Every key is optional; config/aggregator.yaml
@@ -116,7 +117,26 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         }
     }
 
+    /// The HTTP endpoint for Prometheus (`/metrics`) and health checks (`/healthz`).
+    public struct Prometheus: Decodable, Sendable, Equatable {
+        /// `host:port`, or `off`. Loopback by default: put a reverse proxy or a firewall rule in front
+        /// before opening it wider; the endpoint has no authentication.
+        public var listen = "127.0.0.1:9473"
+        /// `/healthz` answers 503 when the ingest loop has not gone round for this long.
+        public var healthzMaxStallS = 5.0
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            listen = try c.value("listen", listen)
+            healthzMaxStallS = try c.value("healthz_max_stall_s", healthzMaxStallS)
+        }
+        /// nil when the endpoint is off.
+        public var address: ListenAddress? { isOff ? nil : ListenAddress(listen) }
+        var isOff: Bool { ["off", "", "none", "false"].contains(listen.lowercased()) }
+    }
+
     public var endpoints = Endpoints()
+    public var prometheus = Prometheus()
     public var ingest = Ingest()
     public var registry = Registry()
     public var windows = Windows()
@@ -136,6 +156,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: ConfigKey.self)
         endpoints = try c.value("endpoints", endpoints)
+        prometheus = try c.value("prometheus", prometheus)
         ingest = try c.value("ingest", ingest)
         registry = try c.value("registry", registry)
         windows = try c.value("windows", windows)
@@ -152,6 +173,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
     static var schema: YAMLConfig.Schema {
         [
         "endpoints": ["metrics": true, "decisions": true, "control": true],
+        "prometheus": ["listen": true, "healthz_max_stall_s": true],
         "ingest": ["max_message_bytes": true, "receive_queue_batches": true, "report_interval_s": true],
         "registry": ["stale_after_s": true, "down_after_s": true, "forget_after_s": true],
         "windows": [
@@ -190,6 +212,10 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         if GPUSignal(rawValue: loadIndex.gpuSignal) == nil {
             issues.append(ConfigIssue(keyPath: "load_index.gpu_signal", message: "must be utilization, memory or max, got '\(loadIndex.gpuSignal)'"))
         }
+        if !prometheus.isOff && prometheus.address == nil {
+            issues.append(ConfigIssue(keyPath: "prometheus.listen", message: "must be host:port (e.g. 127.0.0.1:9473) or off, got '\(prometheus.listen)'"))
+        }
+        if !(prometheus.healthzMaxStallS > 0) { issues.append(ConfigIssue(keyPath: "prometheus.healthz_max_stall_s", message: "must be positive")) }
         if ingest.maxMessageBytes < 1024 { issues.append(ConfigIssue(keyPath: "ingest.max_message_bytes", message: "must be at least 1024")) }
         if !(1...10_000_000).contains(ingest.receiveQueueBatches) {
             issues.append(ConfigIssue(keyPath: "ingest.receive_queue_batches", message: "must be 1 to 10000000"))

@@ -1,5 +1,6 @@
 import GPulseConfig
 import GPulseCore
+import GPulseExposition
 import GPulseTransport
 import GPulseWire
 import Logging
@@ -56,22 +57,44 @@ public final class AggregatorService: Service, Sendable {
                 "season_steps": "\(settings.forecast.season)",
             ])
 
-        let sockets = Handoff((pull, pub, control))
+        let heartbeat = Heartbeat()
+        let metrics = AggregatorMetrics()
+        let metricsServer = config.prometheus.address.map { address in
+            let stall = config.prometheus.healthzMaxStallS
+            return MetricsServer(listen: address, registry: metrics.registry, logger: logger) {
+                guard let age = heartbeat.secondsSinceLastBeat() else { return Health(healthy: false, detail: "ingest loop not started") }
+                let line = "ingest loop last went round \(format(age, 3)) s ago (limit \(format(stall, 1)) s)"
+                return Health(healthy: age <= stall, detail: line)
+            }
+        }
+        if metricsServer == nil { logger.notice("metrics endpoint off (prometheus.listen: off)") }
+
+        let sockets = Handoff((pull, pub, control, metrics))
         let thread = WorkerThread(name: "gpulse-ingest") { [self] worker in
-            let (pull, pub, control) = sockets.take()
+            let (pull, pub, control, metrics) = sockets.take()
             defer {
                 pull.close()
                 pub.close()
                 control.close()
             }
-            var loop = IngestLoop(config: config, logger: logger, pull: pull, pub: pub, control: control) { status in
-                self.latestStatus.withLock { $0 = status }
+            var loop = IngestLoop(config: config, logger: logger, pull: pull, pub: pub, control: control, metrics: metrics, heartbeat: heartbeat) {
+                status in self.latestStatus.withLock { $0 = status }
             }
             loop.run(until: worker)
         }
-        try? await gracefulShutdown()
-        thread.stop()
-        thread.join()
+        defer {
+            thread.stop()
+            thread.join()
+        }
+        // The metrics server stops on the same graceful shutdown; if it cannot listen, the error ends the
+        // service (a configured endpoint that silently is not there would surprise whoever scrapes it).
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            if let metricsServer { group.addTask { try await metricsServer.run() } }
+            group.addTask { try? await gracefulShutdown() }
+            // The first to end is the shutdown (the server then ends too) or a server that failed.
+            try await group.next()
+            group.cancelAll()
+        }
     }
 }
 
@@ -83,6 +106,9 @@ struct IngestLoop {
     let pub: ZMQSocket
     let control: ZMQSocket
     let onStatus: (StatusReport) -> Void
+    var metrics: AggregatorMetrics
+    let heartbeat: Heartbeat
+    var lastMetricsUpdate = -1.0
     var fleet: Fleet
     var engine: DecisionEngine
     var ledger = IngestLedger()
@@ -93,8 +119,13 @@ struct IngestLoop {
     var lastRejectLog = -100.0
     var rejectsSinceLog = 0
 
-    init(config: AggregatorConfig, logger: Logger, pull: ZMQSocket, pub: ZMQSocket, control: ZMQSocket, onStatus: @escaping (StatusReport) -> Void) {
+    init(
+        config: AggregatorConfig, logger: Logger, pull: ZMQSocket, pub: ZMQSocket, control: ZMQSocket, metrics: AggregatorMetrics = AggregatorMetrics(),
+        heartbeat: Heartbeat = Heartbeat(), onStatus: @escaping (StatusReport) -> Void
+    ) {
         self.config = config
+        self.metrics = metrics
+        self.heartbeat = heartbeat
         self.logger = logger
         self.pull = pull
         self.pub = pub
@@ -115,6 +146,7 @@ struct IngestLoop {
             let metricsIndex = try poller.register(pull)
             let controlIndex = try poller.register(control)
             while !worker.shouldStop {
+                heartbeat.beat()
                 do {
                     _ = try poller.poll(timeoutMilliseconds: max(1, min(100, Int(config.decisions.evaluateIntervalMs))))
                     if poller.isReadable(metricsIndex) { try drain(&buffer) }
@@ -176,6 +208,10 @@ struct IngestLoop {
                 "demand burst", metadata: ["pool": "\(pool)", "demand": "\(series?.latest?.demand ?? 0)", "excess": "\(series?.burst.excess ?? 0)"])
         }
         let t = SystemClock.monotonicSeconds()
+        if t - lastMetricsUpdate >= 1 {
+            lastMetricsUpdate = t
+            metrics.update(fleet: fleet, ledger: ledger, standing: engine.current, nowNanos: now)
+        }
         if t - lastReport >= config.ingest.reportIntervalS {
             lastReport = t
             logSummary(final: false)
@@ -227,6 +263,7 @@ struct IngestLoop {
             return
         }
         guard fresh else { return }
+        metrics.issued(decision)
         switch decision.body {
         case .scale(let s):
             logger.notice(

@@ -11,6 +11,14 @@ public struct IngestLedger: Sendable {
     public private(set) var rejectedByReason: [String: UInt64] = [:]
     /// Series skipped because their signal kind is newer than this build.
     public private(set) var unknownSeriesIgnored: UInt64 = 0
+    /// Batches that never arrived (sequence gaps), agents' own drops and agent restarts, summed over
+    /// every node ever seen: unlike the per-node counts these survive a node being forgotten.
+    public private(set) var missingBatches: UInt64 = 0
+    public private(set) var agentDroppedSamples: UInt64 = 0
+    public private(set) var agentRestarts: UInt64 = 0
+
+    /// Reasons a message can be rejected for: the decoder's and the frame check's.
+    public static let rejectionReasons = WireError.decodeReasons + ["wrong_frame_count"]
 
     public init() {}
 
@@ -25,6 +33,12 @@ public struct IngestLedger: Sendable {
         }
         batchesAccepted += 1
         samplesAccepted += UInt64(decoded.batch.sampleCount)
+        agentDroppedSamples += decoded.batch.droppedSamples
+        switch outcome {
+        case .gap(let n): missingBatches += UInt64(n)
+        case .restarted: agentRestarts += 1
+        case .first, .inOrder, .duplicate: break
+        }
     }
 
     public mutating func reject(_ error: WireError) {

@@ -24,6 +24,12 @@ public enum WireError: Error, Sendable, Hashable, CustomStringConvertible {
     case encodeFailed(String)
 
     /// A short, stable label for counters and logs, e.g. "malformed", "non_finite".
+    /// Every reason the decoder can give, so counters can start at zero before the first rejection.
+    public static let decodeReasons = [
+        "too_large", "malformed", "unsupported_version", "empty_node_id", "field_too_long", "too_many_series", "too_many_samples",
+        "length_mismatch", "non_finite", "fraction_out_of_range", "negative_value", "missing_body",
+    ]
+
     public var reason: String {
         switch self {
         case .tooLarge: "too_large"

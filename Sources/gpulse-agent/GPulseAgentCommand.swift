@@ -57,6 +57,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Root of procfs; overrides procfs_root (tests, containers with the host's /proc mounted).", valueName: "dir"))
     var procRoot: String?
 
+    @Option(help: ArgumentHelp("Serve the agent's own counters on http://host:port/metrics (and /healthz); overrides prometheus.listen. Default off.", valueName: "host:port"))
+    var prometheus: String?
+
     @Option(help: "Least severe level logged.")
     var logLevel: Logger.Level = .info
 
@@ -75,6 +78,7 @@ struct ConfigOptions: ParsableArguments {
         if let v = rate { resolved.groups["fast"] = AgentConfig.Group(rateHz: v) }
         if let v = nvmlLibrary { resolved.samplers.gpu.library = v }
         if let v = procRoot { resolved.procfsRoot = v }
+        if let v = prometheus { resolved.prometheus.listen = v }
         let issues = resolved.validate()
         guard issues.isEmpty else { throw ConfigError(path: config ?? "command line", issues: issues) }
         return (resolved, resolved.labels(hostname: Environment.hostname()))

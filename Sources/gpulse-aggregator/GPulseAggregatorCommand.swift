@@ -53,6 +53,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Override endpoints.control: where `status` asks (REP, bound).", valueName: "endpoint"))
     var control: String?
 
+    @Option(help: ArgumentHelp("Override prometheus.listen: where /metrics and /healthz are served over HTTP, or off.", valueName: "host:port"))
+    var prometheus: String?
+
     @Option(help: "Override ingest.report_interval_s: seconds between per-node count log lines.")
     var reportInterval: Double?
 
@@ -64,6 +67,7 @@ struct ConfigOptions: ParsableArguments {
         if let metrics { resolved.endpoints.metrics = metrics }
         if let decisions { resolved.endpoints.decisions = decisions }
         if let control { resolved.endpoints.control = control }
+        if let prometheus { resolved.prometheus.listen = prometheus }
         if let reportInterval { resolved.ingest.reportIntervalS = reportInterval }
         if let maxMessageBytes { resolved.ingest.maxMessageBytes = maxMessageBytes }
         let issues = resolved.validate()
@@ -111,6 +115,7 @@ struct CheckConfig: ParsableCommand {
         let s = config.fleetSettings
         print("config ok: \(options.config ?? "(defaults)")")
         print("  endpoints: metrics \(config.endpoints.metrics), decisions \(config.endpoints.decisions), control \(config.endpoints.control)")
+        print("  prometheus: \(config.prometheus.address.map { "http://\($0)/metrics and /healthz (stall limit \(config.prometheus.healthzMaxStallS) s)" } ?? "off")")
         print("  registry: stale after \(s.staleAfterSeconds) s, down after \(s.downAfterSeconds) s, forgotten after \(s.forgetAfterSeconds) s")
         print("  windows: raw \(s.rawWindowSeconds) s (≤ \(s.maxSamplesPerSeries) samples/series, ≤ \(s.maxSeriesPerNode) series/node), load \(s.loadWindowSeconds) s")
         print("  load index: L = \(s.loadIndex.alpha)·U_gpu(\(s.loadIndex.gpuSignal.rawValue)) + \(s.loadIndex.beta)·U_cpu + \(s.loadIndex.gamma)·min(1, rtt/\(s.loadIndex.latencyRefMs) ms)")

@@ -22,6 +22,19 @@ import Testing
         #expect(ledger.unknownSeriesIgnored == 2)
     }
 
+    @Test func gapsAgentDropsAndRestartsAccumulateAcrossNodes() {
+        var ledger = IngestLedger()
+        var dropped = batch(samples: 2)
+        dropped.batch.droppedSamples = 40
+        ledger.accept(dropped, outcome: .first)
+        ledger.accept(batch(samples: 2), outcome: .gap(missing: 3))
+        ledger.accept(batch(samples: 2), outcome: .restarted)
+        ledger.accept(dropped, outcome: .duplicate)  // a repeat is not counted again, its drops neither
+        #expect(ledger.missingBatches == 3)
+        #expect(ledger.agentDroppedSamples == 40)
+        #expect(ledger.agentRestarts == 1)
+    }
+
     @Test func rejectionsAreCountedByReason() {
         var ledger = IngestLedger()
         ledger.reject(.malformed(bytes: 3))

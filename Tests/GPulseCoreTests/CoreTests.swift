@@ -78,3 +78,15 @@ final class Counter: Sendable {
     func increment() { v.add(1, ordering: .relaxed) }
     var value: Int { v.load(ordering: .relaxed) }
 }
+
+@Suite struct HeartbeatTests {
+    @Test func aliveOnlyWithinTheLimitOfTheLastBeat() {
+        let heartbeat = Heartbeat()
+        #expect(heartbeat.secondsSinceLastBeat(nowMonotonicNanos: 5_000_000_000) == nil)
+        #expect(!heartbeat.isAlive(limitSeconds: 5, nowMonotonicNanos: 5_000_000_000))
+        heartbeat.beat(nowMonotonicNanos: 10_000_000_000)
+        #expect(heartbeat.secondsSinceLastBeat(nowMonotonicNanos: 12_500_000_000) == 2.5)
+        #expect(heartbeat.isAlive(limitSeconds: 5, nowMonotonicNanos: 15_000_000_000))
+        #expect(!heartbeat.isAlive(limitSeconds: 5, nowMonotonicNanos: 15_000_000_001))
+    }
+}

@@ -102,7 +102,13 @@ def start_aggregator(procs, bins, *extra):
     """Starts the aggregator on ephemeral loopback ports; returns (proc, metrics, decisions), with
     the control endpoint as proc.control."""
     agg = procs([bins / "gpulse-aggregator", "run", "--metrics", "tcp://127.0.0.1:*", "--decisions", "tcp://127.0.0.1:*",
-                 "--control", "tcp://127.0.0.1:*", "--report-interval", "1", *extra])
+                 "--control", "tcp://127.0.0.1:*", "--report-interval", "1", "--prometheus", "127.0.0.1:0", *extra])
     mt = agg.wait_for(r"control=(\S+) .*decisions=(\S+) .*metrics=(\S+) .*aggregator listening")
     agg.control = mt.group(1)
     return agg, mt.group(3), mt.group(2)
+
+
+def prometheus_address(proc, timeout=10.0) -> str:
+    """host:port of a process's /metrics endpoint, from its 'metrics endpoint listening' line."""
+    mt = proc.wait_for(r"address=http://(\S+)/metrics .*metrics endpoint listening", timeout)
+    return mt.group(1)

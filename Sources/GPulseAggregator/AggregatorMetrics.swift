@@ -1,0 +1,183 @@
+import GPulseCore
+import GPulseExposition
+import Prometheus
+
+/// The aggregator's Prometheus metrics. Owned by the ingest thread, which brings them up to date
+/// once a second from the state it owns (fleet, ledger, standing decisions); the registry itself is
+/// thread-safe, so the HTTP endpoint reads it from its own thread. Label sets are bounded: pools and
+/// nodes are the fleet's own, reasons and actions are fixed lists. Series of a forgotten node or
+/// pool are removed, so the endpoint does not grow with churn.
+struct AggregatorMetrics {
+    let registry: PrometheusCollectorRegistry
+    private let process: ProcessMetrics
+
+    private let batches: Counter
+    private let samples: Counter
+    private let duplicates: Counter
+    private let missing: Counter
+    private let agentDrops: Counter
+    private let restarts: Counter
+    private let unknownSeries: Counter
+    private let mirrors: [String: CounterMirror]
+    private var rejected: [String: (Counter, CounterMirror)] = [:]
+    private var decisions: [String: Counter] = [:]
+    private let windowBytes: Gauge
+    private let nodesByState: [NodeState: Gauge]
+
+    private struct PoolGauges {
+        var loadMean, loadMax, demand, nodes, live, desired: Gauge
+        var forecasts: [Int: (mean: Gauge, lower: Gauge, upper: Gauge)] = [:]
+        var allocation: [String: Gauge] = [:]
+    }
+    private var pools: [String: PoolGauges] = [:]
+
+    private struct NodeGauges {
+        var state: [NodeState: Gauge]
+        var age: Gauge
+        var pool: String
+    }
+    private var nodes: [String: NodeGauges] = [:]
+
+    init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        process = ProcessMetrics(registry: registry)
+        let info = registry.makeGauge(name: "gpulse_build_info", labels: [("version", gpulseVersion)], help: "Always 1; the version is the label.")
+        info.set(to: 1.0)
+        func counter(_ name: String, _ help: String) -> Counter { registry.makeCounter(name: name, help: help) }
+        batches = counter("gpulse_ingest_batches_total", "Metric batches accepted (duplicates not counted).")
+        samples = counter("gpulse_ingest_samples_total", "Samples in accepted batches.")
+        duplicates = counter("gpulse_ingest_duplicate_batches_total", "Batches that repeated a sequence number already seen; ignored.")
+        missing = counter("gpulse_ingest_missing_batches_total", "Batches that never arrived, from sequence gaps.")
+        agentDrops = counter("gpulse_ingest_agent_dropped_samples_total", "Samples the agents report they dropped themselves (full ring or send queue).")
+        restarts = counter("gpulse_ingest_agent_restarts_total", "Agent sessions that replaced an earlier session of the same node.")
+        unknownSeries = counter("gpulse_ingest_unknown_series_total", "Series skipped because their signal kind is newer than this build.")
+        mirrors = Dictionary(uniqueKeysWithValues: ["batches", "samples", "duplicates", "missing", "drops", "restarts", "unknown"].map { ($0, CounterMirror()) })
+        windowBytes = registry.makeGauge(name: "gpulse_ingest_window_bytes", help: "Memory held by the raw per-node windows, bytes.")
+        nodesByState = Dictionary(uniqueKeysWithValues: [NodeState.live, .stale, .down].map {
+            ($0, registry.makeGauge(name: "gpulse_nodes", labels: [("state", $0.rawValue)], help: "Nodes known to the registry, by state."))
+        })
+        for reason in IngestLedger.rejectionReasons { addRejectionReason(reason) }
+    }
+
+    /// Every known reason is served from the start (at 0), so `rate()` works before the first rejection.
+    private mutating func addRejectionReason(_ reason: String) {
+        rejected[reason] = (
+            registry.makeCounter(name: "gpulse_ingest_rejected_batches_total", labels: [("reason", reason)], help: "Messages rejected before ingest, by reason."),
+            CounterMirror()
+        )
+    }
+
+    /// Counts one decision sent for the first time (re-sends of a standing decision are not counted).
+    mutating func issued(_ decision: Decision) {
+        let (kind, action): (String, String)
+        switch decision.body {
+        case .scale(let s): (kind, action) = ("scale", s.action.name.lowercased())
+        case .offload: (kind, action) = ("offload", "offload")
+        case .node(let n): (kind, action) = ("node", n.kind.name.lowercased())
+        }
+        let key = "\(kind)/\(action)"
+        if decisions[key] == nil {
+            decisions[key] = registry.makeCounter(
+                name: "gpulse_decisions_total", labels: [("kind", kind), ("action", action)],
+                help: "Decisions published for the first time, by kind and action.")
+        }
+        decisions[key]!.increment()
+    }
+
+    mutating func update(fleet: Fleet, ledger: IngestLedger, standing: [String: Decision], nowNanos: Int64) {
+        mirrors["batches"]!.advance(batches, to: ledger.batchesAccepted)
+        mirrors["samples"]!.advance(samples, to: ledger.samplesAccepted)
+        mirrors["duplicates"]!.advance(duplicates, to: ledger.batchesDuplicate)
+        mirrors["missing"]!.advance(missing, to: ledger.missingBatches)
+        mirrors["drops"]!.advance(agentDrops, to: ledger.agentDroppedSamples)
+        mirrors["restarts"]!.advance(restarts, to: ledger.agentRestarts)
+        mirrors["unknown"]!.advance(unknownSeries, to: ledger.unknownSeriesIgnored)
+        for (reason, count) in ledger.rejectedByReason {
+            if rejected[reason] == nil { addRejectionReason(reason) }
+            let (counter, mirror) = rejected[reason]!
+            mirror.advance(counter, to: count)
+        }
+        windowBytes.set(Double(fleet.windowBytes))
+        updateNodes(fleet, nowNanos: nowNanos)
+        updatePools(fleet, standing: standing)
+        process.update()
+    }
+
+    private mutating func updateNodes(_ fleet: Fleet, nowNanos: Int64) {
+        var counts: [NodeState: Int] = [.live: 0, .stale: 0, .down: 0]
+        for (id, node) in fleet.nodes {
+            counts[node.state, default: 0] += 1
+            if let g = nodes[id], g.pool != node.labels.pool { remove(node: id) }
+            if nodes[id] == nil {
+                let labels = [("node_id", id), ("pool", node.labels.pool)]
+                nodes[id] = NodeGauges(
+                    state: Dictionary(uniqueKeysWithValues: [NodeState.live, .stale, .down].map {
+                        ($0, registry.makeGauge(name: "gpulse_node_state", labels: labels + [("state", $0.rawValue)], help: "1 for the node's current registry state, 0 for the others."))
+                    }),
+                    age: registry.makeGauge(name: "gpulse_node_last_seen_age_seconds", labels: labels, help: "Seconds since the node's last accepted batch."),
+                    pool: node.labels.pool)
+            }
+            let g = nodes[id]!
+            for (state, gauge) in g.state { gauge.set(to: state == node.state ? 1.0 : 0.0) }
+            g.age.set(Double(max(0, nowNanos - node.lastSeenNanos)) / 1e9)
+        }
+        for id in nodes.keys where fleet.nodes[id] == nil { remove(node: id) }
+        for (state, gauge) in nodesByState { gauge.set(Double(counts[state] ?? 0)) }
+    }
+
+    private mutating func remove(node id: String) {
+        guard let g = nodes.removeValue(forKey: id) else { return }
+        for gauge in g.state.values { registry.unregisterGauge(gauge) }
+        registry.unregisterGauge(g.age)
+    }
+
+    private mutating func updatePools(_ fleet: Fleet, standing: [String: Decision]) {
+        var nodeCounts: [String: Int] = [:]
+        for node in fleet.nodes.values { nodeCounts[node.labels.pool, default: 0] += 1 }
+        for (name, series) in fleet.pools {
+            if pools[name] == nil {
+                let l = [("pool", name)]
+                pools[name] = PoolGauges(
+                    loadMean: registry.makeGauge(name: "gpulse_pool_load_index_mean", labels: l, help: "Mean load index L over the pool's live nodes (0 to 1)."),
+                    loadMax: registry.makeGauge(name: "gpulse_pool_load_index_max", labels: l, help: "Largest load index L among the pool's live nodes (0 to 1)."),
+                    demand: registry.makeGauge(name: "gpulse_pool_demand", labels: l, help: "Pool demand D, the sum of L over live nodes."),
+                    nodes: registry.makeGauge(name: "gpulse_pool_nodes", labels: l, help: "Nodes the registry knows in the pool, any state."),
+                    live: registry.makeGauge(name: "gpulse_pool_live_replicas", labels: l, help: "Live nodes (replicas) in the pool."),
+                    desired: registry.makeGauge(name: "gpulse_pool_desired_replicas", labels: l, help: "Replicas the standing scale decision asks for; NaN before the first decision."))
+            }
+            var g = pools[name]!
+            let point = series.latest
+            g.loadMean.set(point?.loadMean ?? 0)
+            g.loadMax.set(point?.loadMax ?? 0)
+            g.demand.set(point?.demand ?? 0)
+            g.nodes.set(Double(nodeCounts[name] ?? 0))
+            g.live.set(Double(point?.liveNodes ?? 0))
+            var scale: ScaleDecision?
+            if case .scale(let s) = standing["scale/\(name)"]?.body { scale = s }
+            g.desired.set(scale.map { Double($0.desiredReplicas) } ?? .nan)
+            for a in scale?.allocation ?? [] {
+                if g.allocation[a.instanceClass] == nil {
+                    g.allocation[a.instanceClass] = registry.makeGauge(
+                        name: "gpulse_pool_desired_replicas_by_class", labels: [("pool", name), ("instance_class", a.instanceClass)],
+                        help: "Replicas of each instance class in the standing scale decision.")
+                }
+            }
+            for (cls, gauge) in g.allocation { gauge.set(Double(scale?.allocation.first { $0.instanceClass == cls }?.count ?? 0)) }
+            for f in series.forecasts {
+                if g.forecasts[f.steps] == nil {
+                    let l = [("pool", name), ("horizon_minutes", String(f.steps))]
+                    g.forecasts[f.steps] = (
+                        registry.makeGauge(name: "gpulse_pool_forecast_demand", labels: l, help: "Forecast pool demand at the horizon."),
+                        registry.makeGauge(name: "gpulse_pool_forecast_demand_lower", labels: l, help: "Lower bound of the forecast interval (forecast.interval_level)."),
+                        registry.makeGauge(name: "gpulse_pool_forecast_demand_upper", labels: l, help: "Upper bound of the forecast interval (forecast.interval_level).")
+                    )
+                }
+                let fg = g.forecasts[f.steps]!
+                fg.mean.set(f.value)
+                fg.lower.set(f.lower ?? .nan)
+                fg.upper.set(f.upper ?? .nan)
+            }
+            pools[name] = g
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import Synchronization
+
+/// The last moment a loop made progress, written by the loop (one relaxed atomic store, no lock,
+/// no allocation) and read by health checks (/healthz, later the systemd watchdog) on other threads.
+public final class Heartbeat: Sendable {
+    private let lastNanos = Atomic<UInt64>(0)
+
+    public init() {}
+
+    /// Called by the loop each time round.
+    @inline(__always)
+    public func beat(nowMonotonicNanos: UInt64 = SystemClock.monotonicNanos()) {
+        lastNanos.store(nowMonotonicNanos, ordering: .relaxed)
+    }
+
+    /// Seconds since the last beat; nil before the first.
+    public func secondsSinceLastBeat(nowMonotonicNanos: UInt64 = SystemClock.monotonicNanos()) -> Double? {
+        let last = lastNanos.load(ordering: .relaxed)
+        guard last != 0 else { return nil }
+        return nowMonotonicNanos > last ? Double(nowMonotonicNanos - last) / 1e9 : 0
+    }
+
+    /// Beat within `limitSeconds`.
+    public func isAlive(limitSeconds: Double, nowMonotonicNanos: UInt64 = SystemClock.monotonicNanos()) -> Bool {
+        guard let age = secondsSinceLastBeat(nowMonotonicNanos: nowMonotonicNanos) else { return false }
+        return age <= limitSeconds
+    }
+}
