@@ -20,6 +20,7 @@ import time
 import http.client
 
 import zmq
+from harness import summary_row
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -132,6 +133,7 @@ def main():
     ap.add_argument("bin_dir")
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--markdown")
+    ap.add_argument("--summary", help="append summary rows (JSON lines) for bench/report.py")
     a = ap.parse_args()
     fake = os.path.join(a.bin_dir, "libFakeNVML.so")
     if not os.path.exists(fake):
@@ -161,6 +163,15 @@ def main():
         "sleeps to absolute deadlines at the same rate, measured the same way: no periodic sampler can cost less on this machine. "
         "The ratio is CPU per sample, agent over node_exporter (below 1: the agent is cheaper per value).", "", *lines, "", note, ""])
     print(text)
+    for r in agents:
+        f = floors[r["rate"]]
+        us = r["cpu_s"] / max(1, r["samples"]) * 1e6
+        if ne:
+            summary_row(a.summary, f"agent CPU per sample at {r['rate']} Hz", us, "us", "node_exporter CPU per sample (cpu+meminfo+netdev)", ne_us, "lower")
+        summary_row(a.summary, f"agent CPU at {r['rate']} Hz", 100 * r["core_fraction"], "% of a core", "bare C sleep loop at the same rate (floor)", 100 * f["core_fraction"], "lower")
+        if r["rate"] == 500:
+            summary_row(a.summary, "agent CPU at 500 Hz", 100 * r["core_fraction"], "% of a core", "target (issue 3)", 2.0, "lower")
+            summary_row(a.summary, "agent tick jitter p99 at 500 Hz", r["p99_us"], "us", "target (issue 3)", 500.0, "lower")
     if a.markdown:
         with open(a.markdown, "a") as f:
             f.write("\n" + text)

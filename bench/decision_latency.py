@@ -30,7 +30,7 @@ import zmq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / ".build" / "python"))
 from gpulse.v1 import decision_pb2 as dp  # noqa: E402
-from harness import start_aggregator  # noqa: E402
+from harness import start_aggregator, summary_row  # noqa: E402
 
 FIXTURES = ROOT / "Tests/GPulseAgentTests/Fixtures"
 LOW, HIGH = 0.4, 1.0
@@ -56,6 +56,7 @@ def main():
     ap.add_argument("--pools", type=int, default=24, help="one agent and one step per pool (at least 20)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--summary", help="append summary rows (JSON lines) for bench/report.py")
     args = ap.parse_args()
     random.seed(args.seed)
     work = Path(tempfile.mkdtemp(prefix="gpulse-latency-"))
@@ -128,6 +129,8 @@ def main():
 
     target, floor = 1.0, (0.8 - LOW) / (HIGH - LOW) * 1.0
     rows = [("issued (decision handed to PUB)", issued), ("received (loopback SUB)", received)]
+    summary_row(args.summary, "decision latency p99 (load step to SCALE_UP received)", percentile(received, 0.99), "s", "target (issue 5)", target, "lower")
+    summary_row(args.summary, "decision latency p50", statistics.median(received), "s", "load window floor (same config)", floor, "lower")
     if args.markdown:
         print(f"Load step {LOW} → {HIGH} on one agent per pool, {len(received)} steps, default config "
               f"(threshold high 0.8, 1 s load window, 100 ms evaluation, 100 ms agent batches). "

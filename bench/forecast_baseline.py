@@ -28,6 +28,8 @@ import numpy as np
 from statsmodels.tsa.arima.model import ARIMA
 from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
+from harness import summary_row  # noqa: E402
+
 
 def load(path):
     times, values = [], []
@@ -143,6 +145,7 @@ def main():
     ap.add_argument("--warmup-days", type=float, default=7)
     ap.add_argument("--horizons-minutes", default="1,5,15,60")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--summary", help="append summary rows (JSON lines) for bench/report.py")
     args = ap.parse_args()
 
     ours = json.loads(subprocess.run(
@@ -189,6 +192,10 @@ def main():
                        f"{'no worse' if sel <= baseline else 'WORSE'} (ratio {sel / baseline:.3f})")
     cost = ", ".join(f"{c['model']} {c['nanosPerUpdate']:.0f} ns" for c in ours["updateCost"])
 
+    for h in horizons:
+        best = min(("sm_exp_smoothing", "sm_arima"), key=lambda n: rows[n][h][0])
+        summary_row(args.summary, f"forecast MASE, {ours['trace']}, {unit(h)} ahead", rows["gpulse_selected"][h][0], "MASE",
+                    f"statsmodels {best.removeprefix('sm_')} (best of two)", rows[best][h][0], "lower")
     title = f"{ours['trace']}: {ours['rows']} rows of {step} s, {ours['missing']} missing, season {season}, warm-up {warmup}, origins scored per horizon {rows['gpulse_selected'][horizons[0]][2]}"
     if args.markdown:
         print(f"#### {title}\n")

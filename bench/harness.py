@@ -19,3 +19,14 @@ def start_aggregator(bin_dir, log, *extra):
             agg.kill()
             raise SystemExit("aggregator did not start:\n" + open(log.name).read())
     return agg, {k: re.search(rf"{k}=(\S+)", line).group(1) for k in ("metrics", "decisions", "control")}
+
+
+def summary_row(path, figure, value, unit, peer, peer_value, better):
+    """Appends one row of the `make bench` summary (bench/report.py reads them): a figure, the peer or
+    limit it is compared with in the same run, and which way is better for the ratio value / peer."""
+    if not path:
+        return
+    import json
+    with open(path, "a") as f:
+        f.write(json.dumps({"figure": figure, "value": value, "unit": unit, "peer": peer, "peer_value": peer_value,
+                            "better": better}) + "\n")

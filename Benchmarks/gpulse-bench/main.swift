@@ -1,6 +1,6 @@
 // gpulse-bench: every benchmark of the project, each beside a peer measured in the same run.
 // Figures are medians of several rounds; peers and gpulse alternate so machine noise hits both.
-//   gpulse-bench [--rounds N] [--output FILE.md]
+//   gpulse-bench [--rounds N] [--output SECTION.md] [--summary ROWS.jsonl]   (make bench; bench/report.py assembles BENCHMARKS.md)
 //   gpulse-bench --bare-loop HZ SECONDS   (the sampling-loop floor, for bench/agent_cost.py)
 //   gpulse-bench --raw-zmq FRAME_BYTES COUNT   (raw libzmq peer for bench/ingest_bench.py)
 import CBenchPeers
@@ -25,6 +25,7 @@ func option(_ name: String) -> String? {
 }
 let rounds = Int(option("--rounds") ?? "") ?? 5
 let output = option("--output")
+let summary = option("--summary")
 
 // `gpulse-bench --bare-loop HZ SECONDS`: only the C sleep loop, in its own process, so that
 // bench/agent_cost.py can measure its CPU time as the floor beside the agent's.
@@ -163,22 +164,32 @@ for r in rows {
 print(table)
 
 if let output {
-    var uts = utsname()
-    uname(&uts)
-    let machine = withUnsafeBytes(of: &uts.machine) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-    let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
-    let date = ISO8601DateFormatter().string(from: Date())
     let text = """
-        # gpulse benchmarks
+        ## Codec and transport (Benchmarks/gpulse-bench)
 
-        Written by `make bench` (Benchmarks/gpulse-bench) on \(date), \(machine), \(cores) cores, \
-        libzmq \(ZMQContext.libraryVersion). Medians of \(rounds) rounds; each peer ran in the same process, \
-        alternating with gpulse, so the ratio is the figure to read (these machines are shared and noisy).
-        A ratio of 1.0 means gpulse is as fast as the peer; encode/decode ratios below 1 are the cost of \
-        turning protobuf-c structs into Swift values and validating them.
+        Medians of \(rounds) rounds, libzmq \(ZMQContext.libraryVersion); each peer ran in the same process, \
+        alternating with gpulse, so machine noise hits both. A ratio of 1.0 means gpulse is as fast as the peer; \
+        encode/decode ratios below 1 are the cost of turning protobuf-c structs into Swift values and validating them.
 
         \(table)
         """
     try! text.write(toFile: output, atomically: true, encoding: .utf8)
     print("gpulse-bench: wrote \(output)")
+}
+
+// One JSON line per row for the summary table of BENCHMARKS.md (bench/report.py).
+if let summary {
+    var lines = ""
+    for r in rows {
+        let fields: [String: Any] = ["figure": r.figure, "value": r.value, "unit": r.unit, "peer": r.peer, "peer_value": r.peerValue, "better": "higher"]
+        let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+        lines += String(decoding: data, as: UTF8.self) + "\n"
+    }
+    if let handle = FileHandle(forWritingAtPath: summary) {
+        handle.seekToEndOfFile()
+        handle.write(Data(lines.utf8))
+        handle.closeFile()
+    } else {
+        try! lines.write(toFile: summary, atomically: true, encoding: .utf8)
+    }
 }
