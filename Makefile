@@ -1,10 +1,15 @@
 # gpulse: the two commands a newcomer needs are `make demo` and `make test`; both run setup first.
 SWIFT ?= swift
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+BINDIR = $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DOCDIR = $(PREFIX)/share/doc/gpulse
 DEMO_SECONDS ?= 5
 BENCH_SECONDS ?= 30
 
-.PHONY: all setup build release test check-proto proto demo bench replay clean
+.PHONY: all setup build release test check-proto proto demo bench replay install uninstall clean
 
 all: build
 
@@ -42,22 +47,38 @@ demo: setup
 	$(SWIFT) build -c release --product gpulse-aggregator
 	scripts/demo.sh "$$($(SWIFT) build -c release --show-bin-path)" $(DEMO_SECONDS)
 
-## Every benchmark, each beside a peer measured in the same run; writes BENCHMARKS.md.
+## Every benchmark, each beside a peer or limit measured in the same run; one summary table in BENCHMARKS.md.
 bench:
 	@scripts/setup.sh --bench
 	$(SWIFT) build -c release --product gpulse-bench
 	$(SWIFT) build -c release --product gpulse-agent
 	$(SWIFT) build -c release --product gpulse-aggregator
 	$(SWIFT) build -c release --product FakeNVML
-	"$$($(SWIFT) build -c release --show-bin-path)/gpulse-bench" --output BENCHMARKS.md
-	.venv/bin/python bench/agent_cost.py "$$($(SWIFT) build -c release --show-bin-path)" --seconds $(BENCH_SECONDS) --markdown BENCHMARKS.md
-	@printf '\n## Aggregator ingest (bench/ingest_bench.py)\n\n' >> BENCHMARKS.md
-	.venv/bin/python bench/ingest_bench.py --bin "$$($(SWIFT) build -c release --show-bin-path)" --nodes 150 --markdown >> BENCHMARKS.md
-	@printf '\n## Decision latency (bench/decision_latency.py)\n\n' >> BENCHMARKS.md
-	.venv/bin/python bench/decision_latency.py --bin "$$($(SWIFT) build -c release --show-bin-path)" --pools 24 --markdown >> BENCHMARKS.md
-	@printf '\n## Forecasting vs statsmodels (bench/forecast_baseline.py)\n\n' >> BENCHMARKS.md
-	-.venv/bin/python bench/forecast_baseline.py --gpulse "$$($(SWIFT) build -c release --show-bin-path)/gpulse-aggregator" --trace ../shared/data/nasa_http_1995_per_minute.csv --markdown >> BENCHMARKS.md
-	-.venv/bin/python bench/forecast_baseline.py --gpulse "$$($(SWIFT) build -c release --show-bin-path)/gpulse-aggregator" --trace ../shared/data/servegen_m_small_rate_10min.csv --markdown >> BENCHMARKS.md
+	scripts/bench.sh "$$($(SWIFT) build -c release --show-bin-path)" $(BENCH_SECONDS)
+
+## Binaries, systemd units, example configs (never over an existing /etc/gpulse file), docs, the
+## Grafana dashboard. `make install PREFIX=/usr DESTDIR=pkgroot` for packaging.
+install: release
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/gpulse $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR)/grafana
+	install -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/gpulse-agent" "$$($(SWIFT) build -c release --show-bin-path)/gpulse-aggregator" $(DESTDIR)$(BINDIR)/
+	for unit in gpulse-agent gpulse-aggregator; do \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' -e 's|/etc/gpulse/|$(SYSCONFDIR)/gpulse/|g' systemd/$$unit.service > $(DESTDIR)$(UNITDIR)/$$unit.service; \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$unit.service; \
+	done
+	install -m 0644 config/*.yaml $(DESTDIR)$(DOCDIR)/examples/
+	install -m 0644 config/grafana/gpulse.json $(DESTDIR)$(DOCDIR)/grafana/
+	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
+	for f in agent.yaml aggregator.yaml; do \
+	  [ -e $(DESTDIR)$(SYSCONFDIR)/gpulse/$$f ] || install -m 0644 config/$$f $(DESTDIR)$(SYSCONFDIR)/gpulse/$$f; \
+	done
+	@echo "installed under $(DESTDIR)$(PREFIX); configs in $(DESTDIR)$(SYSCONFDIR)/gpulse (existing files kept)"
+	@echo "next: systemctl daemon-reload && systemctl enable --now gpulse-aggregator (or gpulse-agent)"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/gpulse-agent $(DESTDIR)$(BINDIR)/gpulse-aggregator
+	rm -f $(DESTDIR)$(UNITDIR)/gpulse-agent.service $(DESTDIR)$(UNITDIR)/gpulse-aggregator.service
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/gpulse (your configs)"
 
 clean:
 	rm -rf .build .venv

@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libprotobuf-c-dev    # protobuf-c runtime
   protobuf-c-compiler  # protoc-c: regenerates Sources/CGPulseProto
   protobuf-compiler    # protoc: generates the Python modules for the interop tests
+  libsystemd-dev       # sd_notify: READY/STOPPING and the watchdog under systemd (Type=notify)
 )
 PYTHON=${PYTHON:-python3}
 # `setup.sh --bench` adds the peers the benchmarks measure against in the same run.

@@ -1,5 +1,6 @@
 import GPulseCore
 import GPulseExposition
+import GPulseSystemd
 import GPulseTransport
 import Logging
 import ServiceLifecycle
@@ -61,15 +62,20 @@ public struct AgentService: Service {
         let server = configuration.prometheus.address.map { address in
             MetricsServer(listen: address, registry: metrics.registry, logger: logger, beforeScrape: metrics.refresh, health: metrics.health)
         }
-        // The endpoint is optional; one that cannot listen is logged, and sampling carries on.
+        let notifier = SystemdNotifier()
+        notifier.ready(status: "sampling \(registry.samplerNames.joined(separator: ", ")); publishing to \(configuration.aggregator.endpoint)")
+        // The endpoint is optional; one that cannot listen is logged, and sampling carries on. The
+        // watchdog is fed only while every sampler group ticks and the publisher runs.
         await withDiscardingTaskGroup { group in
             if let server {
                 group.addTask {
                     do { try await server.run() } catch { logger.error("agent metrics endpoint off", metadata: ["error": "\(error)"]) }
                 }
             }
+            group.addTask { try? await WatchdogService(notifier: notifier, logger: logger, isHealthy: metrics.health).run() }
             try? await gracefulShutdown()
         }
+        notifier.stopping(status: "stopping: flushing the last batch")
 
         // Stop sampling first, so the publisher's final flush holds everything sampled.
         for loop in loops { loop.stop() }

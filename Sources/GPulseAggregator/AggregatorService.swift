@@ -1,6 +1,7 @@
 import GPulseConfig
 import GPulseCore
 import GPulseExposition
+import GPulseSystemd
 import GPulseTransport
 import GPulseWire
 import Logging
@@ -59,14 +60,14 @@ public final class AggregatorService: Service, Sendable {
 
         let heartbeat = Heartbeat()
         let metrics = AggregatorMetrics()
-        let metricsServer = config.prometheus.address.map { address in
-            let stall = config.prometheus.healthzMaxStallS
-            return MetricsServer(listen: address, registry: metrics.registry, logger: logger) {
-                guard let age = heartbeat.secondsSinceLastBeat() else { return Health(healthy: false, detail: "ingest loop not started") }
-                let line = "ingest loop last went round \(format(age, 3)) s ago (limit \(format(stall, 1)) s)"
-                return Health(healthy: age <= stall, detail: line)
-            }
+        let stall = config.prometheus.healthzMaxStallS
+        // One verdict for /healthz and for the systemd watchdog: has the ingest loop gone round lately?
+        let health: @Sendable () -> Health = {
+            guard let age = heartbeat.secondsSinceLastBeat() else { return Health(healthy: false, detail: "ingest loop not started") }
+            let line = "ingest loop last went round \(format(age, 3)) s ago (limit \(format(stall, 1)) s)"
+            return Health(healthy: age <= stall, detail: line)
         }
+        let metricsServer = config.prometheus.address.map { MetricsServer(listen: $0, registry: metrics.registry, logger: logger, health: health) }
         if metricsServer == nil { logger.notice("metrics endpoint off (prometheus.listen: off)") }
 
         let sockets = Handoff((pull, pub, control, metrics))
@@ -82,16 +83,21 @@ public final class AggregatorService: Service, Sendable {
             }
             loop.run(until: worker)
         }
+        let notifier = SystemdNotifier()
         defer {
+            notifier.stopping(status: "stopping: final counts, then exit")
             thread.stop()
             thread.join()
         }
-        // The metrics server stops on the same graceful shutdown; if it cannot listen, the error ends the
-        // service (a configured endpoint that silently is not there would surprise whoever scrapes it).
+        notifier.ready(status: "ingesting on \(bound.0); decisions on \(bound.1)")
+        // The metrics server and the watchdog stop on the same graceful shutdown. A metrics server that
+        // cannot listen ends the service (a configured endpoint that silently is not there would surprise
+        // whoever scrapes it).
         try await withThrowingTaskGroup(of: Void.self) { group in
             if let metricsServer { group.addTask { try await metricsServer.run() } }
+            group.addTask { try await WatchdogService(notifier: notifier, logger: self.logger, isHealthy: health).run() }
             group.addTask { try? await gracefulShutdown() }
-            // The first to end is the shutdown (the server then ends too) or a server that failed.
+            // The first to end is the shutdown (the others then end too) or a server that failed.
             try await group.next()
             group.cancelAll()
         }

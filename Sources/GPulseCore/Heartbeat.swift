@@ -26,3 +26,14 @@ public final class Heartbeat: Sendable {
         return age <= limitSeconds
     }
 }
+
+/// A loop's health in one line: what `/healthz` answers and what decides whether the systemd
+/// watchdog is fed.
+public struct Health: Sendable, Equatable {
+    public var healthy: Bool
+    public var detail: String
+    public init(healthy: Bool, detail: String) {
+        self.healthy = healthy
+        self.detail = detail
+    }
+}

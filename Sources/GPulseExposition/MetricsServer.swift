@@ -1,19 +1,10 @@
+import GPulseCore
 import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Prometheus
 import ServiceLifecycle
-
-/// What `/healthz` answers: healthy or not, and one line saying why.
-public struct Health: Sendable {
-    public var healthy: Bool
-    public var detail: String
-    public init(healthy: Bool, detail: String) {
-        self.healthy = healthy
-        self.detail = detail
-    }
-}
 
 /// An HTTP endpoint serving a Prometheus registry in the text exposition format on `GET /metrics`
 /// and the caller's health verdict on `GET /healthz` (200 or 503). HTTP is SwiftNIO's; this type
