@@ -7,6 +7,7 @@ import GPulseWire
 import Logging
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// The aggregator as a service. One thread owns every socket (metrics PULL, decisions PUB, control
 /// REP) and the fleet state: it decodes and validates every batch, ages nodes, computes load and
@@ -15,12 +16,19 @@ import Synchronization
 public final class AggregatorService: Service, Sendable {
     private let config: AggregatorConfig
     private let logger: Logger
+    /// Reads the configuration again for `systemctl reload` (SIGHUP); nil when there is no file.
+    private let reload: (@Sendable () throws -> AggregatorConfig)?
+    /// A reloaded configuration waiting for the ingest thread to take it.
+    private let pendingReload = Mutex<AggregatorConfig?>(nil)
     /// The last status built by the ingest thread, for tests and for in-process readers.
     private let latestStatus = Mutex<StatusReport?>(nil)
 
-    public init(config: AggregatorConfig, logger: Logger) {
+    /// - Parameter reload: reads and validates the configuration again on SIGHUP; a config it
+    ///   rejects (it throws) is logged and the running one kept.
+    public init(config: AggregatorConfig, logger: Logger, reload: (@Sendable () throws -> AggregatorConfig)? = nil) {
         self.config = config
         self.logger = logger
+        self.reload = reload
     }
 
     public var lastStatus: StatusReport? { latestStatus.withLock { $0 } }
@@ -81,6 +89,7 @@ public final class AggregatorService: Service, Sendable {
             var loop = IngestLoop(config: config, logger: logger, pull: pull, pub: pub, control: control, metrics: metrics, heartbeat: heartbeat) {
                 status in self.latestStatus.withLock { $0 = status }
             }
+            loop.takeReload = { self.pendingReload.withLock { p in defer { p = nil }; return p } }
             loop.run(until: worker)
         }
         let notifier = SystemdNotifier()
@@ -97,6 +106,7 @@ public final class AggregatorService: Service, Sendable {
             if let metricsServer { group.addTask { try await metricsServer.run() } }
             group.addTask { try await WatchdogService(notifier: notifier, logger: self.logger, isHealthy: health).run() }
             group.addTask { try? await gracefulShutdown() }
+            group.addTask { await self.reloadOnSIGHUP(notifier: notifier) }
             // The first to end is the shutdown (the others then end too) or a server that failed.
             try await group.next()
             group.cancelAll()
@@ -104,9 +114,32 @@ public final class AggregatorService: Service, Sendable {
     }
 }
 
+extension AggregatorService {
+    /// SIGHUP (`systemctl reload`): read and check the file again, then hand it to the ingest thread,
+    /// which swaps pools, policies and offload rules between two ticks; ingest never stops. A bad file
+    /// is rejected with every problem logged, and the running configuration stays.
+    func reloadOnSIGHUP(notifier: SystemdNotifier) async {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            guard let reload else {
+                logger.warning("SIGHUP ignored: started without --config, nothing to reload")
+                continue
+            }
+            notifier.reloading()
+            do {
+                let next = try reload()
+                pendingReload.withLock { $0 = next }
+                logger.notice("config reload read; the ingest thread applies it at its next tick")
+            } catch {
+                logger.error("config reload rejected; the running configuration stays", metadata: ["error": "\(error)"])
+            }
+            notifier.ready(status: "running (last reload at \(SystemClock.wallNanos() / 1_000_000_000))")
+        }
+    }
+}
+
 /// The state and steps of the ingest thread.
 struct IngestLoop {
-    let config: AggregatorConfig
+    var config: AggregatorConfig
     let logger: Logger
     let pull: ZMQSocket
     let pub: ZMQSocket
@@ -115,6 +148,8 @@ struct IngestLoop {
     var metrics: AggregatorMetrics
     let heartbeat: Heartbeat
     var lastMetricsUpdate = -1.0
+    /// Returns a reloaded configuration once, when SIGHUP brought one.
+    var takeReload: () -> AggregatorConfig? = { nil }
     var fleet: Fleet
     var engine: DecisionEngine
     var ledger = IngestLedger()
@@ -204,6 +239,7 @@ struct IngestLoop {
     }
 
     mutating func tick() {
+        if let next = takeReload() { apply(next) }
         let now = SystemClock.wallNanos()
         guard let (transitions, bursts) = fleet.tick(nowNanos: now) else { return }
         for transition in transitions { nodeChanged(transition) }
@@ -222,6 +258,38 @@ struct IngestLoop {
             lastReport = t
             logSummary(final: false)
         }
+    }
+
+    /// Swaps what can change without a restart: pools, policies, instance classes, offload rules and
+    /// the decision re-send timing. Keys that need a restart (endpoints, windows, load index, forecast,
+    /// ingest limits) are named in the log and keep their running values.
+    mutating func apply(_ next: AggregatorConfig) {
+        var effective = config
+        effective.pools = next.pools
+        effective.offload = next.offload
+        effective.instanceClasses = next.instanceClasses
+        effective.decisions.resendIntervalS = next.decisions.resendIntervalS
+        effective.decisions.validForS = next.decisions.validForS
+        var restartOnly: [String] = []
+        if next.endpoints != config.endpoints { restartOnly.append("endpoints") }
+        if next.prometheus != config.prometheus { restartOnly.append("prometheus") }
+        if next.ingest != config.ingest { restartOnly.append("ingest") }
+        if next.registry != config.registry { restartOnly.append("registry") }
+        if next.windows != config.windows { restartOnly.append("windows") }
+        if next.loadIndex != config.loadIndex { restartOnly.append("load_index") }
+        if next.forecast != config.forecast { restartOnly.append("forecast") }
+        if next.decisions.evaluateIntervalMs != config.decisions.evaluateIntervalMs { restartOnly.append("decisions.evaluate_interval_ms") }
+        if !restartOnly.isEmpty {
+            logger.warning("config reload: these changed but take effect only after a restart", metadata: ["keys": "\(restartOnly.joined(separator: ","))"])
+        }
+        config = effective
+        engine.reconfigure(effective.engineSettings)
+        logger.notice(
+            "config reloaded: pools, policies and offload rules replaced; ingest carried on",
+            metadata: [
+                "pools": "\(effective.pools.keys.sorted().map { "\($0)=\(effective.pools[$0]!.policy)" }.joined(separator: ","))",
+                "offload_sites": "\(effective.offload.keys.sorted().joined(separator: ","))", "decision_seq": "\(engine.seq)",
+            ])
     }
 
     mutating func answerControl() throws(ZMQError) {

@@ -76,6 +76,9 @@ struct ConfigOptions: ParsableArguments {
     }
 }
 
+// Parsed options are plain optional strings and numbers, copied by value; SIGHUP re-resolves them.
+extension ConfigOptions: @unchecked Sendable {}
+
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the aggregator until SIGTERM or SIGINT.")
 
@@ -94,7 +97,10 @@ struct Run: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "gpulse-aggregator")
-        let service = AggregatorService(config: config, logger: logger)
+        // SIGHUP reads the same file with the same command-line overrides.
+        let options = self.options
+        let reload: (@Sendable () throws -> AggregatorConfig)? = options.config == nil ? nil : { @Sendable in try options.resolve() }
+        let service = AggregatorService(config: config, logger: logger, reload: reload)
         let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }

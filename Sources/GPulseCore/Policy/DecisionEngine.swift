@@ -42,7 +42,7 @@ public struct DecisionEngine: Sendable {
         var sentNanos: Int64
     }
 
-    public let settings: EngineSettings
+    public private(set) var settings: EngineSettings
     /// Decision ids are "<idPrefix>-<seq>"; the prefix tells one aggregator run from another.
     public let idPrefix: String
     public private(set) var seq: UInt64
@@ -56,6 +56,15 @@ public struct DecisionEngine: Sendable {
         self.settings = settings
         self.idPrefix = idPrefix
         seq = lastSeq
+        offloads = Dictionary(settings.offload.map { ($0.site, OffloadPolicy(settings: $0)) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Takes new pool and offload settings (a config reload). Every policy starts again from fresh
+    /// memory with its new settings at the next evaluation; the sequence, the standing decisions and
+    /// their re-send clocks are kept, so decision ids keep increasing and subscribers see no gap.
+    public mutating func reconfigure(_ settings: EngineSettings) {
+        self.settings = settings
+        policies.removeAll()
         offloads = Dictionary(settings.offload.map { ($0.site, OffloadPolicy(settings: $0)) }, uniquingKeysWith: { a, _ in a })
     }
 
@@ -112,7 +121,9 @@ public struct DecisionEngine: Sendable {
                 reason: plan.reason, expectedHourlyCost: plan.expectedHourlyCost)
             if let d = publish(.scale(scale), changed: { old in
                 guard case .scale(let o) = old else { return true }
+                // A new policy (config reload) is news too: subscribers learn which policy now decides.
                 return o.action != scale.action || o.desiredReplicas != scale.desiredReplicas || o.allocation != scale.allocation
+                    || o.policy != scale.policy
             }, nowNanos: nowNanos) { out.append(d) }
         }
         for site in offloads.keys.sorted() {
