@@ -114,7 +114,8 @@ scrape_configs:
 
     up = wait_for_result(prom, 'up{job="gpulse-aggregator"} == 1')
     assert up, "Prometheus does not see the aggregator up"
-    load = wait_for_result(prom, 'gpulse_pool_load_index_mean{pool="llm"}')
+    # The series exists from the pool's first second, at 0 until the first load window fills.
+    load = wait_for_result(prom, 'gpulse_pool_load_index_mean{pool="llm"} > 0')
     assert 0 < float(load[0]["value"][1]) <= 1, load
     live = wait_for_result(prom, 'gpulse_pool_live_replicas{pool="llm"} == 2')
     assert live
