@@ -147,8 +147,7 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
             listen = try c.value("listen", listen)
         }
         /// nil when off.
-        public var address: ListenAddress? { isOff ? nil : ListenAddress(listen) }
-        var isOff: Bool { ["off", "", "none", "false"].contains(listen.lowercased()) }
+        public var address: ListenAddress? { ListenAddress.Setting(listen).address }
     }
 
     public var node = Node()
@@ -201,7 +200,7 @@ extension AgentConfig {
         if let id = node.id, id.isEmpty || id.utf8.count > 256 { bad("node.id", "must be 1 to 256 bytes (or left out to use the hostname)") }
         if !(10...10_000).contains(aggregator.publishIntervalMs) { bad("aggregator.publish_interval_ms", "must be 10 to 10000, got \(aggregator.publishIntervalMs)") }
         if aggregator.sendQueueBatches < 1 { bad("aggregator.send_queue_batches", "must be at least 1") }
-        if !prometheus.isOff && prometheus.address == nil { bad("prometheus.listen", "must be host:port (e.g. 127.0.0.1:9474) or off, got '\(prometheus.listen)'") }
+        if let problem = ListenAddress.Setting(prometheus.listen).problem { bad("prometheus.listen", problem) }
         if bufferSamples < 1024 { bad("buffer_samples", "must be at least 1024, got \(bufferSamples)") }
         for (name, group) in groups.sorted(by: { $0.key < $1.key }) where !(1...1000).contains(group.rateHz) {
             bad("groups.\(name).rate_hz", "must be 1 to 1000 Hz, got \(group.rateHz)")

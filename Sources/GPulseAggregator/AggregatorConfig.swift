@@ -131,8 +131,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             healthzMaxStallS = try c.value("healthz_max_stall_s", healthzMaxStallS)
         }
         /// nil when the endpoint is off.
-        public var address: ListenAddress? { isOff ? nil : ListenAddress(listen) }
-        var isOff: Bool { ["off", "", "none", "false"].contains(listen.lowercased()) }
+        public var address: ListenAddress? { ListenAddress.Setting(listen).address }
     }
 
     public var endpoints = Endpoints()
@@ -212,9 +211,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         if GPUSignal(rawValue: loadIndex.gpuSignal) == nil {
             issues.append(ConfigIssue(keyPath: "load_index.gpu_signal", message: "must be utilization, memory or max, got '\(loadIndex.gpuSignal)'"))
         }
-        if !prometheus.isOff && prometheus.address == nil {
-            issues.append(ConfigIssue(keyPath: "prometheus.listen", message: "must be host:port (e.g. 127.0.0.1:9473) or off, got '\(prometheus.listen)'"))
-        }
+        if let problem = ListenAddress.Setting(prometheus.listen).problem { issues.append(ConfigIssue(keyPath: "prometheus.listen", message: problem)) }
         if !(prometheus.healthzMaxStallS > 0) { issues.append(ConfigIssue(keyPath: "prometheus.healthz_max_stall_s", message: "must be positive")) }
         if ingest.maxMessageBytes < 1024 { issues.append(ConfigIssue(keyPath: "ingest.max_message_bytes", message: "must be at least 1024")) }
         if !(1...10_000_000).contains(ingest.receiveQueueBatches) {

@@ -9,17 +9,9 @@ import Prometheus
 /// pool are removed, so the endpoint does not grow with churn.
 struct AggregatorMetrics {
     let registry: PrometheusCollectorRegistry
-    private let process: ProcessMetrics
 
-    private let batches: Counter
-    private let samples: Counter
-    private let duplicates: Counter
-    private let missing: Counter
-    private let agentDrops: Counter
-    private let restarts: Counter
-    private let unknownSeries: Counter
-    private let mirrors: [String: CounterMirror]
-    private var rejected: [String: (Counter, CounterMirror)] = [:]
+    private let batches, samples, duplicates, missing, agentDrops, restarts, unknownSeries: MirroredCounter
+    private var rejected: [String: MirroredCounter] = [:]
     private var decisions: [String: Counter] = [:]
     private let windowBytes: Gauge
     private let nodesByState: [NodeState: Gauge]
@@ -38,12 +30,11 @@ struct AggregatorMetrics {
     }
     private var nodes: [String: NodeGauges] = [:]
 
+    /// The `process_*` metrics are not here: they are read on each scrape (`ProcessMetrics`), off this thread.
     init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
-        process = ProcessMetrics(registry: registry)
-        let info = registry.makeGauge(name: "gpulse_build_info", labels: [("version", gpulseVersion)], help: "Always 1; the version is the label.")
-        info.set(to: 1.0)
-        func counter(_ name: String, _ help: String) -> Counter { registry.makeCounter(name: name, help: help) }
+        registry.makeGauge(name: "gpulse_build_info", labels: [("version", gpulseVersion)], help: "Always 1; the version is the label.").set(to: 1.0)
+        func counter(_ name: String, _ help: String) -> MirroredCounter { MirroredCounter(registry: registry, name: name, help: help) }
         batches = counter("gpulse_ingest_batches_total", "Metric batches accepted (duplicates not counted).")
         samples = counter("gpulse_ingest_samples_total", "Samples in accepted batches.")
         duplicates = counter("gpulse_ingest_duplicate_batches_total", "Batches that repeated a sequence number already seen; ignored.")
@@ -51,7 +42,6 @@ struct AggregatorMetrics {
         agentDrops = counter("gpulse_ingest_agent_dropped_samples_total", "Samples the agents report they dropped themselves (full ring or send queue).")
         restarts = counter("gpulse_ingest_agent_restarts_total", "Agent sessions that replaced an earlier session of the same node.")
         unknownSeries = counter("gpulse_ingest_unknown_series_total", "Series skipped because their signal kind is newer than this build.")
-        mirrors = Dictionary(uniqueKeysWithValues: ["batches", "samples", "duplicates", "missing", "drops", "restarts", "unknown"].map { ($0, CounterMirror()) })
         windowBytes = registry.makeGauge(name: "gpulse_ingest_window_bytes", help: "Memory held by the raw per-node windows, bytes.")
         nodesByState = Dictionary(uniqueKeysWithValues: [NodeState.live, .stale, .down].map {
             ($0, registry.makeGauge(name: "gpulse_nodes", labels: [("state", $0.rawValue)], help: "Nodes known to the registry, by state."))
@@ -61,10 +51,8 @@ struct AggregatorMetrics {
 
     /// Every known reason is served from the start (at 0), so `rate()` works before the first rejection.
     private mutating func addRejectionReason(_ reason: String) {
-        rejected[reason] = (
-            registry.makeCounter(name: "gpulse_ingest_rejected_batches_total", labels: [("reason", reason)], help: "Messages rejected before ingest, by reason."),
-            CounterMirror()
-        )
+        rejected[reason] = MirroredCounter(
+            registry: registry, name: "gpulse_ingest_rejected_batches_total", labels: [("reason", reason)], help: "Messages rejected before ingest, by reason.")
     }
 
     /// Counts one decision sent for the first time (re-sends of a standing decision are not counted).
@@ -85,28 +73,29 @@ struct AggregatorMetrics {
     }
 
     mutating func update(fleet: Fleet, ledger: IngestLedger, standing: [String: Decision], nowNanos: Int64) {
-        mirrors["batches"]!.advance(batches, to: ledger.batchesAccepted)
-        mirrors["samples"]!.advance(samples, to: ledger.samplesAccepted)
-        mirrors["duplicates"]!.advance(duplicates, to: ledger.batchesDuplicate)
-        mirrors["missing"]!.advance(missing, to: ledger.missingBatches)
-        mirrors["drops"]!.advance(agentDrops, to: ledger.agentDroppedSamples)
-        mirrors["restarts"]!.advance(restarts, to: ledger.agentRestarts)
-        mirrors["unknown"]!.advance(unknownSeries, to: ledger.unknownSeriesIgnored)
+        batches.advance(to: ledger.batchesAccepted)
+        samples.advance(to: ledger.samplesAccepted)
+        duplicates.advance(to: ledger.batchesDuplicate)
+        missing.advance(to: ledger.missingBatches)
+        agentDrops.advance(to: ledger.agentDroppedSamples)
+        restarts.advance(to: ledger.agentRestarts)
+        unknownSeries.advance(to: ledger.unknownSeriesIgnored)
         for (reason, count) in ledger.rejectedByReason {
             if rejected[reason] == nil { addRejectionReason(reason) }
-            let (counter, mirror) = rejected[reason]!
-            mirror.advance(counter, to: count)
+            rejected[reason]!.advance(to: count)
         }
         windowBytes.set(Double(fleet.windowBytes))
-        updateNodes(fleet, nowNanos: nowNanos)
-        updatePools(fleet, standing: standing)
-        process.update()
+        let nodesPerPool = updateNodes(fleet, nowNanos: nowNanos)
+        updatePools(fleet, nodesPerPool: nodesPerPool, standing: standing)
     }
 
-    private mutating func updateNodes(_ fleet: Fleet, nowNanos: Int64) {
+    /// Returns the number of nodes per pool, counted on the way.
+    private mutating func updateNodes(_ fleet: Fleet, nowNanos: Int64) -> [String: Int] {
         var counts: [NodeState: Int] = [.live: 0, .stale: 0, .down: 0]
+        var perPool: [String: Int] = [:]
         for (id, node) in fleet.nodes {
             counts[node.state, default: 0] += 1
+            perPool[node.labels.pool, default: 0] += 1
             if let g = nodes[id], g.pool != node.labels.pool { remove(node: id) }
             if nodes[id] == nil {
                 let labels = [("node_id", id), ("pool", node.labels.pool)]
@@ -123,6 +112,7 @@ struct AggregatorMetrics {
         }
         for id in nodes.keys where fleet.nodes[id] == nil { remove(node: id) }
         for (state, gauge) in nodesByState { gauge.set(Double(counts[state] ?? 0)) }
+        return perPool
     }
 
     private mutating func remove(node id: String) {
@@ -131,9 +121,7 @@ struct AggregatorMetrics {
         registry.unregisterGauge(g.age)
     }
 
-    private mutating func updatePools(_ fleet: Fleet, standing: [String: Decision]) {
-        var nodeCounts: [String: Int] = [:]
-        for node in fleet.nodes.values { nodeCounts[node.labels.pool, default: 0] += 1 }
+    private mutating func updatePools(_ fleet: Fleet, nodesPerPool: [String: Int], standing: [String: Decision]) {
         for (name, series) in fleet.pools {
             if pools[name] == nil {
                 let l = [("pool", name)]
@@ -150,7 +138,7 @@ struct AggregatorMetrics {
             g.loadMean.set(point?.loadMean ?? 0)
             g.loadMax.set(point?.loadMax ?? 0)
             g.demand.set(point?.demand ?? 0)
-            g.nodes.set(Double(nodeCounts[name] ?? 0))
+            g.nodes.set(Double(nodesPerPool[name] ?? 0))
             g.live.set(Double(point?.liveNodes ?? 0))
             var scale: ScaleDecision?
             if case .scale(let s) = standing["scale/\(name)"]?.body { scale = s }

@@ -67,16 +67,20 @@ public final class AggregatorService: Service, Sendable {
             ])
 
         let heartbeat = Heartbeat()
-        let metrics = AggregatorMetrics()
         let stall = config.prometheus.healthzMaxStallS
         // One verdict for /healthz and for the systemd watchdog: has the ingest loop gone round lately?
-        let health: @Sendable () -> Health = {
-            guard let age = heartbeat.secondsSinceLastBeat() else { return Health(healthy: false, detail: "ingest loop not started") }
-            let line = "ingest loop last went round \(format(age, 3)) s ago (limit \(format(stall, 1)) s)"
-            return Health(healthy: age <= stall, detail: line)
+        let health: @Sendable () -> Health = { heartbeat.health(of: "ingest loop", limitSeconds: stall) }
+        // Without an endpoint nobody reads the metrics, so the ingest thread keeps none.
+        var metrics: AggregatorMetrics?
+        var metricsServer: MetricsServer?
+        if let address = config.prometheus.address {
+            let m = AggregatorMetrics()
+            let process = ProcessMetrics(registry: m.registry)
+            metricsServer = MetricsServer(listen: address, registry: m.registry, logger: logger, beforeScrape: process.update, health: health)
+            metrics = m
+        } else {
+            logger.notice("metrics endpoint off (prometheus.listen: off)")
         }
-        let metricsServer = config.prometheus.address.map { MetricsServer(listen: $0, registry: metrics.registry, logger: logger, health: health) }
-        if metricsServer == nil { logger.notice("metrics endpoint off (prometheus.listen: off)") }
 
         let sockets = Handoff((pull, pub, control, metrics))
         let thread = WorkerThread(name: "gpulse-ingest") { [self] worker in
@@ -103,7 +107,7 @@ public final class AggregatorService: Service, Sendable {
         // cannot listen ends the service (a configured endpoint that silently is not there would surprise
         // whoever scrapes it).
         try await withThrowingTaskGroup(of: Void.self) { group in
-            if let metricsServer { group.addTask { try await metricsServer.run() } }
+            if let server = metricsServer { group.addTask { try await server.run() } }
             group.addTask { try await WatchdogService(notifier: notifier, logger: self.logger, isHealthy: health).run() }
             group.addTask { try? await gracefulShutdown() }
             group.addTask { await self.reloadOnSIGHUP(notifier: notifier) }
@@ -145,7 +149,8 @@ struct IngestLoop {
     let pub: ZMQSocket
     let control: ZMQSocket
     let onStatus: (StatusReport) -> Void
-    var metrics: AggregatorMetrics
+    /// nil when the metrics endpoint is off.
+    var metrics: AggregatorMetrics?
     let heartbeat: Heartbeat
     var lastMetricsUpdate = -1.0
     /// Returns a reloaded configuration once, when SIGHUP brought one.
@@ -161,7 +166,7 @@ struct IngestLoop {
     var rejectsSinceLog = 0
 
     init(
-        config: AggregatorConfig, logger: Logger, pull: ZMQSocket, pub: ZMQSocket, control: ZMQSocket, metrics: AggregatorMetrics = AggregatorMetrics(),
+        config: AggregatorConfig, logger: Logger, pull: ZMQSocket, pub: ZMQSocket, control: ZMQSocket, metrics: AggregatorMetrics? = nil,
         heartbeat: Heartbeat = Heartbeat(), onStatus: @escaping (StatusReport) -> Void
     ) {
         self.config = config
@@ -250,9 +255,9 @@ struct IngestLoop {
                 "demand burst", metadata: ["pool": "\(pool)", "demand": "\(series?.latest?.demand ?? 0)", "excess": "\(series?.burst.excess ?? 0)"])
         }
         let t = SystemClock.monotonicSeconds()
-        if t - lastMetricsUpdate >= 1 {
+        if metrics != nil, t - lastMetricsUpdate >= 1 {
             lastMetricsUpdate = t
-            metrics.update(fleet: fleet, ledger: ledger, standing: engine.current, nowNanos: now)
+            metrics?.update(fleet: fleet, ledger: ledger, standing: engine.current, nowNanos: now)
         }
         if t - lastReport >= config.ingest.reportIntervalS {
             lastReport = t
@@ -337,7 +342,7 @@ struct IngestLoop {
             return
         }
         guard fresh else { return }
-        metrics.issued(decision)
+        metrics?.issued(decision)
         switch decision.body {
         case .scale(let s):
             logger.notice(

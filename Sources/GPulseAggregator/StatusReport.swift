@@ -1,5 +1,6 @@
 import Foundation
 import GPulseCore
+import GPulseExposition
 
 /// What `gpulse-aggregator status` shows, sent as JSON by the control endpoint.
 public struct StatusReport: Codable, Sendable {
@@ -124,12 +125,10 @@ public struct StatusReport: Codable, Sendable {
         rssBytes = Self.residentBytes()
     }
 
-    /// Resident set size of this process from /proc/self/statm, nil where there is none.
+    /// Resident set size of this process from /proc/self/stat, nil where there is none.
     static func residentBytes() -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
-        let fields = text.split(separator: " ")
-        guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
-        return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard let text = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8), let stat = ProcSelfStat(text) else { return nil }
+        return stat.residentPages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
 
     public func json(pretty: Bool = true) -> String {

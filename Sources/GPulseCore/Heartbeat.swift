@@ -1,7 +1,7 @@
 import Synchronization
 
 /// The last moment a loop made progress, written by the loop (one relaxed atomic store, no lock,
-/// no allocation) and read by health checks (/healthz, later the systemd watchdog) on other threads.
+/// no allocation) and read by health checks (/healthz, the systemd watchdog) on other threads.
 public final class Heartbeat: Sendable {
     private let lastNanos = Atomic<UInt64>(0)
 
@@ -20,10 +20,13 @@ public final class Heartbeat: Sendable {
         return nowMonotonicNanos > last ? Double(nowMonotonicNanos - last) / 1e9 : 0
     }
 
-    /// Beat within `limitSeconds`.
-    public func isAlive(limitSeconds: Double, nowMonotonicNanos: UInt64 = SystemClock.monotonicNanos()) -> Bool {
-        guard let age = secondsSinceLastBeat(nowMonotonicNanos: nowMonotonicNanos) else { return false }
-        return age <= limitSeconds
+    /// Healthy when `loop` beat within `limitSeconds`; the detail says how long ago, for /healthz and logs.
+    public func health(of loop: String, limitSeconds: Double, nowMonotonicNanos: UInt64 = SystemClock.monotonicNanos()) -> Health {
+        guard let age = secondsSinceLastBeat(nowMonotonicNanos: nowMonotonicNanos) else {
+            return Health(healthy: false, detail: "\(loop) not started")
+        }
+        let detail = "\(loop) last went round \((age * 1000).rounded() / 1000) s ago (limit \(limitSeconds) s)"
+        return Health(healthy: age <= limitSeconds, detail: detail)
     }
 }
 

@@ -83,6 +83,28 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// A `listen` setting as config files write it: `host:port`, or a word that turns the endpoint off.
+    public enum Setting: Equatable, Sendable {
+        case off
+        case on(ListenAddress)
+        /// Neither; `problem` says what was expected.
+        case invalid(problem: String)
+
+        public init(_ text: String) {
+            if ["off", "", "none", "false"].contains(text.lowercased()) {
+                self = .off
+            } else if let address = ListenAddress(text) {
+                self = .on(address)
+            } else {
+                self = .invalid(problem: "must be host:port (e.g. 127.0.0.1:9473) or off, got '\(text)'")
+            }
+        }
+
+        /// The address to listen on; nil when off or invalid.
+        public var address: ListenAddress? { if case .on(let a) = self { a } else { nil } }
+        public var problem: String? { if case .invalid(let p) = self { p } else { nil } }
+    }
 }
 
 private struct Routes: Sendable {

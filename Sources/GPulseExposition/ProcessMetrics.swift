@@ -4,18 +4,17 @@ import Prometheus
 /// The standard `process_*` metrics (the names every Prometheus client library uses), read from
 /// /proc/self. Parsing is separate from reading so it is tested on literal text.
 public final class ProcessMetrics: Sendable {
-    private let cpu: Counter
+    private let cpu: MirroredCounter
     private let resident: Gauge
     private let virtualBytes: Gauge
     private let openFDs: Gauge
     private let maxFDs: Gauge
     private let threads: Gauge
-    private let cpuSecondsSeen = CounterMirror()
     private let procRoot: String
 
     public init(registry: PrometheusCollectorRegistry, procRoot: String = "/proc") {
         self.procRoot = procRoot
-        cpu = registry.makeCounter(name: "process_cpu_seconds_total", help: "User and system CPU time spent, in seconds.")
+        cpu = MirroredCounter(registry: registry, name: "process_cpu_seconds_total", help: "User and system CPU time spent, in seconds.")
         resident = registry.makeGauge(name: "process_resident_memory_bytes", help: "Resident memory size in bytes.")
         virtualBytes = registry.makeGauge(name: "process_virtual_memory_bytes", help: "Virtual memory size in bytes.")
         openFDs = registry.makeGauge(name: "process_open_fds", help: "Number of open file descriptors.")
@@ -25,10 +24,11 @@ public final class ProcessMetrics: Sendable {
         start.set(Self.startTimeSeconds(procRoot: procRoot) ?? Date().timeIntervalSince1970)
     }
 
-    /// Re-reads /proc/self; values that cannot be read keep their last value.
+    /// Re-reads /proc/self; values that cannot be read keep their last value. Readable from any thread,
+    /// so the endpoint calls it on each scrape and no service loop does this I/O.
     public func update() {
         if let text = try? String(contentsOfFile: "\(procRoot)/self/stat", encoding: .utf8), let stat = ProcSelfStat(text) {
-            cpuSecondsSeen.advance(cpu, to: stat.cpuSeconds(ticksPerSecond: Self.ticksPerSecond))
+            cpu.advance(to: stat.cpuSeconds(ticksPerSecond: Self.ticksPerSecond))
             resident.set(Double(stat.residentPages * Self.pageSize))
             virtualBytes.set(Double(stat.virtualBytes))
             threads.set(Double(stat.threads))

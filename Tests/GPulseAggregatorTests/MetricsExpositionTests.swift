@@ -25,6 +25,8 @@ private struct Scenario {
         config.forecast.horizonsMin = [1, 5]
         fleet = Fleet(settings: config.fleetSettings)
         engine = DecisionEngine(settings: config.engineSettings, idPrefix: "test")
+        // As AggregatorService composes it: process metrics on the same registry, read on scrape.
+        ProcessMetrics(registry: metrics.registry).update()
     }
 
     mutating func run(minutes: Int, nodes: [String] = ["n1", "n2"]) {
@@ -169,13 +171,19 @@ private func metricNames(_ text: String) -> Set<String> {
 
     @Test func mirroredCountersFollowGrowthAndIgnoreResets() {
         let registry = PrometheusCollectorRegistry()
-        let counter = registry.makeCounter(name: "x_total", help: "x")
-        let mirror = CounterMirror()
-        mirror.advance(counter, to: UInt64(5))
-        mirror.advance(counter, to: UInt64(8))
-        mirror.advance(counter, to: UInt64(2))  // the source restarted: no decrease
-        mirror.advance(counter, to: UInt64(4))
+        let mirrored = MirroredCounter(registry: registry, name: "x_total", help: "x")
+        mirrored.advance(to: UInt64(5))
+        mirrored.advance(to: UInt64(8))
+        mirrored.advance(to: UInt64(2))  // the source restarted: no decrease
+        mirrored.advance(to: UInt64(4))
         #expect(samples(registry.emitToString())["x_total"] == 10)
+    }
+
+    @Test func listenSettings() {
+        #expect(ListenAddress.Setting("off") == .off)
+        #expect(ListenAddress.Setting("") == .off)
+        #expect(ListenAddress.Setting("127.0.0.1:9473").address == ListenAddress("127.0.0.1:9473"))
+        #expect(ListenAddress.Setting("nowhere").problem?.contains("host:port") == true)
     }
 
     @Test func prometheusListenIsCheckedByKeyPath() throws {

@@ -80,13 +80,15 @@ final class Counter: Sendable {
 }
 
 @Suite struct HeartbeatTests {
-    @Test func aliveOnlyWithinTheLimitOfTheLastBeat() {
+    @Test func healthyOnlyWithinTheLimitOfTheLastBeat() {
         let heartbeat = Heartbeat()
         #expect(heartbeat.secondsSinceLastBeat(nowMonotonicNanos: 5_000_000_000) == nil)
-        #expect(!heartbeat.isAlive(limitSeconds: 5, nowMonotonicNanos: 5_000_000_000))
+        let before = heartbeat.health(of: "loop", limitSeconds: 5, nowMonotonicNanos: 5_000_000_000)
+        #expect(!before.healthy && before.detail == "loop not started")
         heartbeat.beat(nowMonotonicNanos: 10_000_000_000)
         #expect(heartbeat.secondsSinceLastBeat(nowMonotonicNanos: 12_500_000_000) == 2.5)
-        #expect(heartbeat.isAlive(limitSeconds: 5, nowMonotonicNanos: 15_000_000_000))
-        #expect(!heartbeat.isAlive(limitSeconds: 5, nowMonotonicNanos: 15_000_000_001))
+        let onTime = heartbeat.health(of: "loop", limitSeconds: 5, nowMonotonicNanos: 15_000_000_000)
+        #expect(onTime.healthy && onTime.detail == "loop last went round 5.0 s ago (limit 5.0 s)")
+        #expect(!heartbeat.health(of: "loop", limitSeconds: 5, nowMonotonicNanos: 15_000_000_001).healthy)
     }
 }
