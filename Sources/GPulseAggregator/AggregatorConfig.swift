@@ -134,8 +134,31 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         public var address: ListenAddress? { ListenAddress.Setting(listen).address }
     }
 
+    /// Where and how often the learned state is saved (see `SnapshotStore`).
+    public struct Snapshot: Decodable, Sendable, Equatable {
+        /// A file path; `off`; or empty for `$STATE_DIRECTORY/aggregator.snapshot` (systemd's
+        /// StateDirectory=), which is off when that variable is not set.
+        public var path = ""
+        public var intervalS = 60.0
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            path = try c.value("path", path)
+            intervalS = try c.value("interval_s", intervalS)
+        }
+        /// The file to use, or nil when snapshots are off.
+        public func resolvedPath(stateDirectory: String?) -> String? {
+            if path == "off" { return nil }
+            if !path.isEmpty { return path }
+            guard let dir = stateDirectory, !dir.isEmpty else { return nil }
+            // systemd may list several directories separated by ':'; the first is ours.
+            return "\(dir.split(separator: ":").first ?? "")/aggregator.snapshot"
+        }
+    }
+
     public var endpoints = Endpoints()
     public var prometheus = Prometheus()
+    public var snapshot = Snapshot()
     public var ingest = Ingest()
     public var registry = Registry()
     public var windows = Windows()
@@ -156,6 +179,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: ConfigKey.self)
         endpoints = try c.value("endpoints", endpoints)
         prometheus = try c.value("prometheus", prometheus)
+        snapshot = try c.value("snapshot", snapshot)
         ingest = try c.value("ingest", ingest)
         registry = try c.value("registry", registry)
         windows = try c.value("windows", windows)
@@ -173,6 +197,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         [
         "endpoints": ["metrics": true, "decisions": true, "control": true],
         "prometheus": ["listen": true, "healthz_max_stall_s": true],
+        "snapshot": ["path": true, "interval_s": true],
         "ingest": ["max_message_bytes": true, "receive_queue_batches": true, "report_interval_s": true],
         "registry": ["stale_after_s": true, "down_after_s": true, "forget_after_s": true],
         "windows": [
@@ -213,6 +238,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         }
         if let problem = ListenAddress.Setting(prometheus.listen).problem { issues.append(ConfigIssue(keyPath: "prometheus.listen", message: problem)) }
         if !(prometheus.healthzMaxStallS > 0) { issues.append(ConfigIssue(keyPath: "prometheus.healthz_max_stall_s", message: "must be positive")) }
+        if !(snapshot.intervalS >= 1) { issues.append(ConfigIssue(keyPath: "snapshot.interval_s", message: "must be at least 1")) }
         if ingest.maxMessageBytes < 1024 { issues.append(ConfigIssue(keyPath: "ingest.max_message_bytes", message: "must be at least 1024")) }
         if !(1...10_000_000).contains(ingest.receiveQueueBatches) {
             issues.append(ConfigIssue(keyPath: "ingest.receive_queue_batches", message: "must be 1 to 10000000"))

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import GPulseConfig
 import GPulseCore
 import GPulseExposition
@@ -66,6 +69,8 @@ public final class AggregatorService: Service, Sendable {
                 "season_steps": "\(settings.forecast.season)",
             ])
 
+        let (snapshots, restored) = try openSnapshots()
+
         let heartbeat = Heartbeat()
         let stall = config.prometheus.healthzMaxStallS
         // One verdict for /healthz and for the systemd watchdog: has the ingest loop gone round lately?
@@ -90,17 +95,21 @@ public final class AggregatorService: Service, Sendable {
                 pub.close()
                 control.close()
             }
-            var loop = IngestLoop(config: config, logger: logger, pull: pull, pub: pub, control: control, metrics: metrics, heartbeat: heartbeat) {
-                status in self.latestStatus.withLock { $0 = status }
-            }
+            var loop = IngestLoop(
+                config: config, logger: logger, pull: pull, pub: pub, control: control, metrics: metrics, heartbeat: heartbeat,
+                restored: restored, snapshots: snapshots
+            ) { status in self.latestStatus.withLock { $0 = status } }
             loop.takeReload = { self.pendingReload.withLock { p in defer { p = nil }; return p } }
             loop.run(until: worker)
+            // The final snapshot, written by `snapshots.stop()` below.
+            loop.submitSnapshot()
         }
         let notifier = SystemdNotifier()
         defer {
             notifier.stopping(status: "stopping: final counts, then exit")
             thread.stop()
             thread.join()
+            snapshots?.stop()
         }
         notifier.ready(status: "ingesting on \(bound.0); decisions on \(bound.1)")
         // The metrics server and the watchdog stop on the same graceful shutdown. A metrics server that
@@ -119,6 +128,47 @@ public final class AggregatorService: Service, Sendable {
 }
 
 extension AggregatorService {
+    /// Where snapshots go (nil: off) and what the last one held. A directory that cannot be written
+    /// stops the start: snapshots that silently fail would be found out only after a crash.
+    func openSnapshots() throws -> (SnapshotWriter?, AggregatorSnapshot?) {
+        let stateDirectory = getenv("STATE_DIRECTORY").map { String(cString: $0) }
+        guard let path = config.snapshot.resolvedPath(stateDirectory: stateDirectory) else {
+            logger.notice(
+                "snapshots off: learned state (forecasters, registry, decision sequence) is lost on restart",
+                metadata: ["why": "\(config.snapshot.path == "off" ? "snapshot.path: off" : "no snapshot.path and no $STATE_DIRECTORY")"])
+            return (nil, nil)
+        }
+        let directory = directoryOf(path)
+        guard access(directory, W_OK) == 0 else {
+            throw SnapshotError(description: "cannot write snapshots in \(directory): \(String(cString: strerror(errno))) (set snapshot.path, or off)")
+        }
+        let store = SnapshotStore(path: path)
+        let now = SystemClock.wallNanos()
+        var restored: AggregatorSnapshot?
+        switch store.load(nowNanos: now) {
+        case .none:
+            logger.notice("no snapshot yet; starting fresh", metadata: ["path": "\(path)"])
+        case .restored(let snapshot, let bytes):
+            restored = snapshot
+            let pools = snapshot.fleet.pools.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.forecaster.observations)min" }
+            logger.notice(
+                "restored from snapshot",
+                metadata: [
+                    "path": "\(path)", "bytes": "\(bytes)", "age_s": "\(Double(now - snapshot.writtenAtNanos) / 1e9)",
+                    "nodes": "\(snapshot.fleet.nodes.count)", "pools_minutes_learned": "\(pools.joined(separator: ","))",
+                    "decision_seq_from": "\(snapshot.decisionSeqReserved)",
+                ])
+        case .corrupt(let reason, let movedTo):
+            logger.error(
+                "snapshot unusable; moved aside, starting fresh",
+                metadata: ["path": "\(path)", "reason": "\(reason)", "moved_to": "\(movedTo ?? "(could not rename; left in place)")"])
+        }
+        let writer = SnapshotWriter(store: store, logger: logger, restoredAgeSeconds: restored.map { Double(now - $0.writtenAtNanos) / 1e9 })
+        writer.start()
+        logger.info("snapshots on", metadata: ["path": "\(path)", "interval_s": "\(config.snapshot.intervalS)"])
+        return (writer, restored)
+    }
+
     /// SIGHUP (`systemctl reload`): read and check the file again, then hand it to the ingest thread,
     /// which swaps pools, policies and offload rules between two ticks; ingest never stops. A bad file
     /// is rejected with every problem logged, and the running configuration stays.
@@ -164,11 +214,21 @@ struct IngestLoop {
     var lastReport = SystemClock.monotonicSeconds()
     var lastRejectLog = -100.0
     var rejectsSinceLog = 0
+    let snapshots: SnapshotWriter?
+    /// Sequence numbers up to this may be in use; the snapshot says so before any is used, so that a
+    /// `kill -9` after decisions the last snapshot did not see cannot make a restarted run repeat them.
+    var seqReserved: UInt64
+    /// How many sequence numbers a snapshot reserves ahead; a new snapshot is taken when fewer than
+    /// half are left, whatever the interval.
+    static let seqReserve: UInt64 = 100_000
+    var nextSnapshot = 0.0
 
     init(
         config: AggregatorConfig, logger: Logger, pull: ZMQSocket, pub: ZMQSocket, control: ZMQSocket, metrics: AggregatorMetrics? = nil,
-        heartbeat: Heartbeat = Heartbeat(), onStatus: @escaping (StatusReport) -> Void
+        heartbeat: Heartbeat = Heartbeat(), restored: AggregatorSnapshot? = nil, snapshots: SnapshotWriter? = nil,
+        onStatus: @escaping (StatusReport) -> Void
     ) {
+        self.snapshots = snapshots
         self.config = config
         self.metrics = metrics
         self.heartbeat = heartbeat
@@ -177,9 +237,13 @@ struct IngestLoop {
         self.pub = pub
         self.control = control
         self.onStatus = onStatus
-        fleet = Fleet(settings: config.fleetSettings)
-        // Ids are "<start time in hex seconds>-<seq>", so a restarted aggregator does not reuse them.
-        engine = DecisionEngine(settings: config.engineSettings, idPrefix: String(SystemClock.wallNanos() / 1_000_000_000, radix: 16))
+        fleet = restored.map { Fleet(settings: config.fleetSettings, restoring: $0.fleet) } ?? Fleet(settings: config.fleetSettings)
+        // Ids are "<start time in hex seconds>-<seq>"; the sequence carries on past whatever the last
+        // run may have used.
+        let firstSeq = restored?.decisionSeqReserved ?? 0
+        engine = DecisionEngine(
+            settings: config.engineSettings, idPrefix: String(SystemClock.wallNanos() / 1_000_000_000, radix: 16), lastSeq: firstSeq)
+        seqReserved = firstSeq
         var limits = WireLimits.default
         limits.maxMessageBytes = config.ingest.maxMessageBytes
         decoder = MetricsBatchDecoder(limits: limits)
@@ -255,6 +319,10 @@ struct IngestLoop {
                 "demand burst", metadata: ["pool": "\(pool)", "demand": "\(series?.latest?.demand ?? 0)", "excess": "\(series?.burst.excess ?? 0)"])
         }
         let t = SystemClock.monotonicSeconds()
+        if snapshots != nil, t >= nextSnapshot || engine.seq + Self.seqReserve / 2 >= seqReserved {
+            nextSnapshot = t + config.snapshot.intervalS
+            submitSnapshot()
+        }
         if metrics != nil, t - lastMetricsUpdate >= 1 {
             lastMetricsUpdate = t
             metrics?.update(fleet: fleet, ledger: ledger, standing: engine.current, nowNanos: now)
@@ -263,6 +331,13 @@ struct IngestLoop {
             lastReport = t
             logSummary(final: false)
         }
+    }
+
+    /// Hands a copy of the learned state to the snapshot writer (cheap: the state is value types).
+    mutating func submitSnapshot() {
+        guard let snapshots else { return }
+        seqReserved = max(seqReserved, engine.seq + Self.seqReserve)
+        snapshots.submit(AggregatorSnapshot(writtenAtNanos: SystemClock.wallNanos(), decisionSeqReserved: seqReserved, fleet: fleet.snapshot))
     }
 
     /// Swaps what can change without a restart: pools, policies, instance classes, offload rules and
@@ -278,6 +353,7 @@ struct IngestLoop {
         var restartOnly: [String] = []
         if next.endpoints != config.endpoints { restartOnly.append("endpoints") }
         if next.prometheus != config.prometheus { restartOnly.append("prometheus") }
+        if next.snapshot != config.snapshot { restartOnly.append("snapshot") }
         if next.ingest != config.ingest { restartOnly.append("ingest") }
         if next.registry != config.registry { restartOnly.append("registry") }
         if next.windows != config.windows { restartOnly.append("windows") }
@@ -305,7 +381,7 @@ struct IngestLoop {
         case "status":
             let status = StatusReport(
                 fleet: fleet, ledger: ledger, nowNanos: SystemClock.wallNanos(), startedNanos: started, standing: engine.current,
-                published: publisher.published, resent: publisher.resent)
+                published: publisher.published, resent: publisher.resent, snapshot: snapshots?.stats)
             onStatus(status)
             reply = status.json(pretty: false)
         default:

@@ -82,11 +82,14 @@ public struct StatusReport: Codable, Sendable {
     public var decisions: Decisions?
     public var windowBytes: Int
     public var rssBytes: Int?
+    /// nil when snapshots are off.
+    public var snapshot: SnapshotStats?
 
     public init(
         fleet: Fleet, ledger: IngestLedger, nowNanos: Int64, startedNanos: Int64, standing: [String: Decision] = [:],
-        published: UInt64 = 0, resent: UInt64 = 0
+        published: UInt64 = 0, resent: UInt64 = 0, snapshot: SnapshotStats? = nil
     ) {
+        self.snapshot = snapshot
         version = gpulseVersion
         generatedAtUnix = Double(nowNanos) / 1e9
         uptimeSeconds = Double(nowNanos - startedNanos) / 1e9
@@ -173,6 +176,15 @@ public struct StatusReport: Codable, Sendable {
             lines += ["", "offload:"] + offload.map { "  \($0.site) → \($0.target): \(format($0.fraction, 2)) (\($0.reason))" }
         }
         if let decisions { lines += ["", "decisions: \(decisions.published) published, \(decisions.resent) re-sent"] }
+        if let s = snapshot {
+            lines.append(
+                "snapshots: \(s.path), \(s.writes) written, \(s.failures) failed"
+                    + (s.lastBytes.map { ", last \(bytes($0)) in \(format(s.lastWriteMilliseconds ?? 0, 0)) ms" } ?? "")
+                    + (s.restoredAgeSeconds.map { "; started from one \(format($0, 0)) s old" } ?? "; started fresh")
+                    + (s.lastError.map { "; last error: \($0)" } ?? ""))
+        } else {
+            lines.append("snapshots: off")
+        }
         lines += ["", "nodes:"]
         var nodeRows = [["node", "pool", "state", "last seen", "L", "batches", "missing", "restarts", "agent drops", "window"]]
         for n in nodes {

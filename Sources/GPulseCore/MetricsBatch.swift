@@ -25,7 +25,7 @@ public struct Series: Sendable, Hashable {
 }
 
 /// Who sent a batch and what the node serves; set once in the agent config.
-public struct NodeLabels: Sendable, Hashable {
+public struct NodeLabels: Sendable, Hashable, Codable {
     public var nodeID: String
     public var pool: String
     public var site: String

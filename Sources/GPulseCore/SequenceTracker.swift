@@ -1,6 +1,6 @@
 /// Follows one agent's (session, seq) stream and classifies each batch, so that every batch an agent
 /// produced is either received or counted as missing.
-public struct SequenceTracker: Sendable, Hashable {
+public struct SequenceTracker: Sendable, Hashable, Codable {
     public enum Outcome: Sendable, Hashable {
         /// The first batch ever seen from this node.
         case first

@@ -56,6 +56,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Override prometheus.listen: where /metrics and /healthz are served over HTTP, or off.", valueName: "host:port"))
     var prometheus: String?
 
+    @Option(help: ArgumentHelp("Override snapshot.path: the file the learned state is saved to and restored from, or off.", valueName: "file"))
+    var snapshot: String?
+
     @Option(help: "Override ingest.report_interval_s: seconds between per-node count log lines.")
     var reportInterval: Double?
 
@@ -68,6 +71,7 @@ struct ConfigOptions: ParsableArguments {
         if let decisions { resolved.endpoints.decisions = decisions }
         if let control { resolved.endpoints.control = control }
         if let prometheus { resolved.prometheus.listen = prometheus }
+        if let snapshot { resolved.snapshot.path = snapshot }
         if let reportInterval { resolved.ingest.reportIntervalS = reportInterval }
         if let maxMessageBytes { resolved.ingest.maxMessageBytes = maxMessageBytes }
         let issues = resolved.validate()

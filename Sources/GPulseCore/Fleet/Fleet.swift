@@ -119,6 +119,9 @@ public struct Fleet: Sendable {
     public private(set) var pools: [String: PoolSeries] = [:]
     private var lastTickSecond: Int64?
     private var lastRefreshNanos: Int64?
+    /// Pools restored from a snapshot whose forecaster was rebuilt from minute history (forecast
+    /// settings had changed); empty otherwise.
+    public private(set) var forecastsRebuilt: [String] = []
 
     public init(settings: FleetSettings) { self.settings = settings }
 
@@ -276,5 +279,62 @@ extension SampleWindow {
         for (offset, value) in zip(series.offsetsMicros, series.values) {
             append(time: t0 + Int64(offset) * 1000, value: value)
         }
+    }
+}
+
+extension Fleet {
+    /// What a snapshot keeps of the fleet: the registry without raw windows (seconds old by the time
+    /// it is read back) and every pool's history and forecaster.
+    public struct Snapshot: Sendable, Codable {
+        public struct Node: Sendable, Codable {
+            public var labels: NodeLabels
+            public var state: NodeState
+            public var firstSeenNanos: Int64
+            public var lastSeenNanos: Int64
+            public var sequence: SequenceTracker
+            public var samples: UInt64
+            public var agentDroppedSamples: UInt64
+            public var probesLost: UInt64
+            public var seriesRefused: UInt64
+            public var agentVersion: String
+        }
+        public var nodes: [String: Node]
+        public var pools: [String: PoolSeries]
+        public var lastTickSecond: Int64?
+    }
+
+    public var snapshot: Snapshot {
+        Snapshot(
+            nodes: nodes.mapValues {
+                Snapshot.Node(
+                    labels: $0.labels, state: $0.state, firstSeenNanos: $0.firstSeenNanos, lastSeenNanos: $0.lastSeenNanos, sequence: $0.sequence,
+                    samples: $0.samples, agentDroppedSamples: $0.agentDroppedSamples, probesLost: $0.probesLost, seriesRefused: $0.seriesRefused,
+                    agentVersion: $0.agentVersion)
+            }, pools: pools, lastTickSecond: lastTickSecond)
+    }
+
+    /// A fleet that carries on from `snapshot` under `settings`. Nodes come back with their sequence
+    /// trackers (so batches lost while the aggregator was down show as gaps) and age from their last
+    /// batch as usual. Returns the pools whose forecaster had to be rebuilt from their minute history
+    /// because the forecast settings changed.
+    public init(settings: FleetSettings, restoring snapshot: Snapshot) {
+        self.init(settings: settings)
+        for (id, n) in snapshot.nodes {
+            var entry = NodeEntry(labels: n.labels, firstSeenNanos: n.firstSeenNanos, lastSeenNanos: n.lastSeenNanos)
+            entry.state = n.state
+            entry.sequence = n.sequence
+            entry.samples = n.samples
+            entry.agentDroppedSamples = n.agentDroppedSamples
+            entry.probesLost = n.probesLost
+            entry.seriesRefused = n.seriesRefused
+            entry.agentVersion = n.agentVersion
+            nodes[id] = entry
+        }
+        for (name, saved) in snapshot.pools {
+            let adopted = saved.adopting(forecast: settings.forecast, secondsKept: settings.secondsKept, minutesKept: settings.minutesKept)
+            pools[name] = adopted.series
+            if adopted.replayed { forecastsRebuilt.append(name) }
+        }
+        lastTickSecond = snapshot.lastTickSecond
     }
 }

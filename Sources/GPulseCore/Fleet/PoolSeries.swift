@@ -30,7 +30,7 @@ public struct PoolPoint: Sendable, Hashable, Codable {
 /// Flags a burst on the 1-second demand before the minute-level forecaster can see it: demand above
 /// its recent mean by `sigmas` standard deviations and by at least `minExcess` replicas, for
 /// `confirmSeconds` seconds in a row.
-public struct BurstDetector: Sendable, Hashable {
+public struct BurstDetector: Sendable, Hashable, Codable {
     public var sigmas: Double
     public var minExcess: Double
     public var confirmSeconds: Int
@@ -72,13 +72,23 @@ public struct BurstDetector: Sendable, Hashable {
 
 /// A pool's series: 1-second points for `secondsKept`, 1-minute points for `minutesKept`, the
 /// demand forecaster fed one point a minute, and the burst detector fed one point a second.
-public struct PoolSeries: Sendable {
+public struct PoolSeries: Sendable, Codable {
     public let name: String
     public private(set) var seconds: RingBuffer<PoolPoint>
     public private(set) var minutes: RingBuffer<PoolPoint>
     public private(set) var forecaster: DemandForecaster
     public private(set) var burst = BurstDetector()
-    private var minute: (start: Int64, points: Int, loadMean: Double, loadMax: Double, demand: Double, demandMax: Double, nodes: Int)?
+    /// The minute being summed, closed into a minute point when a second of the next one arrives.
+    private struct OpenMinute: Sendable, Codable {
+        var start: Int64
+        var points: Int
+        var loadMean: Double
+        var loadMax: Double
+        var demand: Double
+        var demandMax: Double
+        var nodes: Int
+    }
+    private var minute: OpenMinute?
 
     public init(name: String, forecast: ForecastSettings, secondsKept: Int = 3600, minutesKept: Int = 1440) {
         self.name = name
@@ -106,7 +116,10 @@ public struct PoolSeries: Sendable {
         let demand = point.demand
         seconds.append(point)
         let minuteStart = unixSecond - unixSecond % 60
-        if let m = minute, m.start != minuteStart { closeMinute() }
+        if let m = minute, m.start != minuteStart {
+            closeMinute()
+            fillMissedMinutes(before: minuteStart)
+        }
         if var m = minute {
             m.points += 1
             m.loadMean += point.loadMean
@@ -116,9 +129,27 @@ public struct PoolSeries: Sendable {
             m.nodes = max(m.nodes, loads.count)
             minute = m
         } else {
-            minute = (minuteStart, 1, point.loadMean, point.loadMax, demand, demand, loads.count)
+            minute = OpenMinute(
+                start: minuteStart, points: 1, loadMean: point.loadMean, loadMax: point.loadMax, demand: demand, demandMax: demand, nodes: loads.count)
         }
         return burst.observe(demand)
+    }
+
+    /// Minutes with no seconds at all can only come from an aggregator that was not running (a live
+    /// one records every second, nodes or not). The forecaster counts steps, not clock minutes, so
+    /// each missed minute gets the last minute's point carried forward to keep the season aligned;
+    /// at most one season of them (a longer outage has lost the phase information anyway).
+    private mutating func fillMissedMinutes(before minuteStart: Int64) {
+        guard let last = minutes.last, minuteStart > last.time + 60 else { return }
+        let missed = min(Int((minuteStart - last.time) / 60) - 1, max(1, forecaster.settings.season), minutes.capacity)
+        for k in 1...missed {
+            var point = last
+            point.time = last.time + Int64(k) * 60
+            minutes.append(point)
+            forecaster.update(point.demand)
+            minutesClosed += 1
+        }
+        forecasts = forecaster.forecasts()
     }
 
     private mutating func closeMinute() {
@@ -131,5 +162,23 @@ public struct PoolSeries: Sendable {
         forecasts = forecaster.forecasts()
         minutesClosed += 1
         minute = nil
+    }
+}
+
+extension PoolSeries {
+    /// This pool's saved history under the settings running now: rings keep their newest points in
+    /// the configured sizes; a forecaster saved under other forecast settings is rebuilt by replaying
+    /// the minute points kept (`replayed` is true then), since its learned state would not fit.
+    public func adopting(forecast: ForecastSettings, secondsKept: Int, minutesKept: Int) -> (series: PoolSeries, replayed: Bool) {
+        var out = self
+        out.seconds = seconds.resized(to: max(1, secondsKept))
+        out.minutes = minutes.resized(to: max(1, minutesKept))
+        out.current = nil
+        out.backlog = nil
+        guard forecaster.settings != forecast else { return (out, false) }
+        out.forecaster = DemandForecaster(settings: forecast)
+        for point in out.minutes.elements { out.forecaster.update(point.demand) }
+        out.forecasts = out.forecaster.forecasts()
+        return (out, true)
     }
 }

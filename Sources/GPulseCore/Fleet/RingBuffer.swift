@@ -46,3 +46,33 @@ public struct RingBuffer<Element: Sendable>: Sendable {
         return storage.count < capacity ? storage.last : storage[(next - 1 + capacity) % capacity]
     }
 }
+
+/// Encoded oldest first, so a ring restores into any capacity (the newest elements win).
+extension RingBuffer: Codable where Element: Codable {
+    private enum CodingKeys: String, CodingKey { case capacity, elements }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let capacity = try c.decode(Int.self, forKey: .capacity)
+        // A ring is at most a day of seconds or a few days of minutes; more is a damaged file.
+        guard (1...10_000_000).contains(capacity) else {
+            throw DecodingError.dataCorruptedError(forKey: .capacity, in: c, debugDescription: "ring capacity \(capacity) out of range")
+        }
+        self.init(capacity: capacity)
+        for element in try c.decode([Element].self, forKey: .elements) { append(element) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(capacity, forKey: .capacity)
+        try c.encode(elements, forKey: .elements)
+    }
+
+    /// The same elements in a ring of another capacity (the newest `capacity` of them).
+    public func resized(to capacity: Int) -> RingBuffer {
+        guard capacity != self.capacity else { return self }
+        var out = RingBuffer(capacity: capacity)
+        for element in elements { out.append(element) }
+        return out
+    }
+}

@@ -6,7 +6,7 @@
 /// max(`profileSmoothing`, 1/(k+1)) in season k, so the first seasons are averaged, later ones
 /// exponentially weighted). It forecasts `y[t+h] = S[(t+h) mod m] + ẑ[t+h]` and becomes ready only once a
 /// whole season has been seen, so a forecaster holding both kinds degrades to the plain AR at cold start.
-public struct AutoRegressive: OnlineForecaster {
+public struct AutoRegressive: OnlineForecaster, Codable {
     public let name: String
     public let order: Int
     /// λ in (0, 1]: weight of an observation `k` steps old is λ^k.

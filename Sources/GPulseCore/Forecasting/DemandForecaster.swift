@@ -1,5 +1,5 @@
 /// What the forecaster is configured with; the aggregator config's `forecast:` section.
-public struct ForecastSettings: Sendable, Hashable {
+public struct ForecastSettings: Sendable, Hashable, Codable {
     /// Season length in steps (1440 = one day of 1-minute steps); 1 disables the seasonal models.
     public var season: Int
     /// Horizons in steps, ascending.
@@ -76,7 +76,7 @@ public struct ForecastSettings: Sendable, Hashable {
 
 /// One horizon's forecast: the chosen model's point forecast and a prediction interval from that
 /// model's own recent residuals at that horizon.
-public struct HorizonForecast: Sendable, Hashable {
+public struct HorizonForecast: Sendable, Hashable, Codable {
     public var steps: Int
     public var model: String
     public var value: Double
@@ -198,4 +198,71 @@ func quantile(_ sorted: [Double], _ q: Double) -> Double {
     let upper = min(sorted.count - 1, lower + 1)
     let fraction = position - Double(lower)
     return sorted[lower] + (sorted[upper] - sorted[lower]) * fraction
+}
+
+/// Snapshots: the forecaster is encoded whole (every model's learned state, pending forecasts, running
+/// errors and residuals), so a restarted aggregator forecasts exactly as the one that stopped.
+extension DemandForecaster: Codable {
+    private enum CodingKeys: String, CodingKey { case settings, models, pending, error, scored, residuals, observations }
+
+    /// One model, tagged by its kind.
+    private enum Model: Codable {
+        case holtWinters(HoltWinters)
+        case autoRegressive(AutoRegressive)
+        case seasonalNaive(SeasonalNaive)
+
+        init(_ model: any OnlineForecaster) throws {
+            switch model {
+            case let m as HoltWinters: self = .holtWinters(m)
+            case let m as AutoRegressive: self = .autoRegressive(m)
+            case let m as SeasonalNaive: self = .seasonalNaive(m)
+            default: throw EncodingError.invalidValue(model.name, .init(codingPath: [], debugDescription: "no snapshot form for model \(model.name)"))
+            }
+        }
+
+        var model: any OnlineForecaster {
+            switch self {
+            case .holtWinters(let m): m
+            case .autoRegressive(let m): m
+            case .seasonalNaive(let m): m
+            }
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let settings = try c.decode(ForecastSettings.self, forKey: .settings)
+        self.init(settings: settings)
+        let models = try c.decode([Model].self, forKey: .models).map(\.model)
+        let pending = try c.decode([[[Double?]]].self, forKey: .pending)
+        let error = try c.decode([[Double?]].self, forKey: .error)
+        let scored = try c.decode([[Int]].self, forKey: .scored)
+        let residuals = try c.decode([[RingBuffer<Double>]].self, forKey: .residuals)
+        // The shapes must be those of a fresh forecaster with these settings; anything else would
+        // index out of range on the first update.
+        let shapeMatches =
+            models.map(\.name) == self.models.map(\.name) && pending.map { $0.map(\.count) } == self.pending.map { $0.map(\.count) }
+            && error.map(\.count) == self.error.map(\.count) && scored.map(\.count) == self.scored.map(\.count)
+            && residuals.map(\.count) == self.residuals.map(\.count)
+        guard shapeMatches else {
+            throw DecodingError.dataCorruptedError(forKey: .models, in: c, debugDescription: "forecaster state does not match its own settings")
+        }
+        self.models = models
+        self.pending = pending
+        self.error = error
+        self.scored = scored
+        self.residuals = residuals
+        observations = try c.decode(Int.self, forKey: .observations)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(settings, forKey: .settings)
+        try c.encode(models.map(Model.init), forKey: .models)
+        try c.encode(pending, forKey: .pending)
+        try c.encode(error, forKey: .error)
+        try c.encode(scored, forKey: .scored)
+        try c.encode(residuals, forKey: .residuals)
+        try c.encode(observations, forKey: .observations)
+    }
 }

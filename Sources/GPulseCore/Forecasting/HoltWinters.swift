@@ -7,7 +7,7 @@
 /// The seasonal index of a slot is that slot's running mean of y (gain max(γ, 1/(k+1)) in season k)
 /// less the mean over all slots, re-centred as its slot comes round. Estimating it against y − level,
 /// as the textbook update does, lets the level's lag leak into the season.
-public struct HoltWinters: OnlineForecaster {
+public struct HoltWinters: OnlineForecaster, Codable {
     public struct Parameters: Sendable, Hashable, Codable {
         /// Level smoothing α.
         public var level: Double
@@ -26,7 +26,7 @@ public struct HoltWinters: OnlineForecaster {
         }
     }
 
-    public let name = "holt_winters"
+    public var name: String { "holt_winters" }
     public let season: Int
     public let parameters: Parameters
     private var level = 0.0

@@ -1,7 +1,7 @@
 /// Forecasts each step as the value one season earlier (`y[t+h-m]`); before a full season has been
 /// seen it degrades to the plain naive forecast (the last value).
-public struct SeasonalNaive: OnlineForecaster {
-    public let name = "seasonal_naive"
+public struct SeasonalNaive: OnlineForecaster, Codable {
+    public var name: String { "seasonal_naive" }
     public let season: Int
     private var history: [Double]
     private var count = 0

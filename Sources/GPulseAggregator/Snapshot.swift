@@ -1,0 +1,250 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import GPulseCore
+import Logging
+import Synchronization
+
+/// What the aggregator has learned that a restart must not lose: the registry (with each agent's
+/// sequence tracker), every pool's history and forecaster, and how far decision sequence numbers
+/// may have gone.
+public struct AggregatorSnapshot: Sendable, Codable {
+    /// Bumped when the layout changes; a snapshot of another format is moved aside, not guessed at.
+    public static let format = 1
+    public var writtenAtNanos: Int64
+    /// Decision sequence numbers up to this one may have been used (see `IngestLoop.seqReserve`).
+    public var decisionSeqReserved: UInt64
+    public var fleet: Fleet.Snapshot
+}
+
+/// Why a snapshot could not be written or read; the message names the file and the errno text.
+public struct SnapshotError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+}
+
+/// What loading a snapshot file found.
+public enum SnapshotLoad: Sendable {
+    /// No file: a first start.
+    case none
+    case restored(AggregatorSnapshot, bytes: Int)
+    /// The file was unusable and has been renamed to `movedTo` (nil if even that failed).
+    case corrupt(reason: String, movedTo: String?)
+}
+
+/// One snapshot file, replaced atomically: the new state goes to `<path>.tmp`, is fsynced, renamed
+/// over `<path>`, and the directory is fsynced, so a crash at any point leaves either the old or the
+/// new snapshot whole. The file is a header line, `GPULSE-SNAPSHOT <format> <bytes> <fnv1a64>`,
+/// then the JSON body; a body of the wrong length or checksum is a truncated or damaged file.
+public struct SnapshotStore: Sendable {
+    public let path: String
+    static let magic = "GPULSE-SNAPSHOT"
+
+    public init(path: String) { self.path = path }
+
+    public func encode(_ snapshot: AggregatorSnapshot) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        // Shortest round-trip decimal for every Double: a restored model is bit-for-bit the saved one.
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let body = try encoder.encode(snapshot)
+        let header = "\(Self.magic) \(AggregatorSnapshot.format) \(body.count) \(String(fnv1a64(body), radix: 16))\n"
+        return Array(header.utf8) + Array(body)
+    }
+
+    public func decode(_ bytes: [UInt8]) throws(SnapshotError) -> AggregatorSnapshot {
+        guard let newline = bytes.prefix(200).firstIndex(of: 0x0A) else { throw SnapshotError(description: "no header line") }
+        let fields = String(decoding: bytes[..<newline], as: UTF8.self).split(separator: " ")
+        guard fields.count == 4, fields[0] == Self.magic, let format = Int(fields[1]), let length = Int(fields[2]),
+            let checksum = UInt64(fields[3], radix: 16)
+        else { throw SnapshotError(description: "header is not '\(Self.magic) <format> <bytes> <checksum>'") }
+        guard format == AggregatorSnapshot.format else {
+            throw SnapshotError(description: "format \(format), this build reads format \(AggregatorSnapshot.format)")
+        }
+        let body = bytes[(newline + 1)...]
+        guard body.count == length else { throw SnapshotError(description: "body is \(body.count) bytes, header says \(length) (truncated?)") }
+        guard fnv1a64(body) == checksum else { throw SnapshotError(description: "checksum mismatch (damaged file)") }
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do {
+            return try decoder.decode(AggregatorSnapshot.self, from: Data(body))
+        } catch {
+            throw SnapshotError(description: "body does not decode: \(error)")
+        }
+    }
+
+    /// Writes `bytes` as the new snapshot (temporary file, fsync, rename, directory fsync).
+    public func write(_ bytes: [UInt8]) throws(SnapshotError) {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw failure("cannot create \(temporary)") }
+        var written = 0
+        while written < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, bytes.count - written) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                let error = failure("cannot write \(temporary)")
+                close(fd)
+                unlink(temporary)
+                throw error
+            }
+            written += n
+        }
+        guard fsync(fd) == 0 else {
+            let error = failure("cannot fsync \(temporary)")
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let error = failure("cannot rename \(temporary) to \(path)")
+            unlink(temporary)
+            throw error
+        }
+        // The rename is only durable once the directory entry is.
+        let directory = open(directoryOf(path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            _ = fsync(directory)
+            close(directory)
+        }
+    }
+
+    /// Reads the snapshot; a file that cannot be used is renamed to `<path>.corrupt-<unix seconds>`
+    /// so the service can start fresh without destroying the evidence.
+    public func load(nowNanos: Int64) -> SnapshotLoad {
+        let bytes: [UInt8]
+        do {
+            guard let read = try readFile() else { return .none }
+            bytes = read
+        } catch {
+            return .corrupt(reason: error.description, movedTo: moveAside(nowNanos: nowNanos))
+        }
+        do {
+            return .restored(try decode(bytes), bytes: bytes.count)
+        } catch {
+            return .corrupt(reason: error.description, movedTo: moveAside(nowNanos: nowNanos))
+        }
+    }
+
+    private func readFile() throws(SnapshotError) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw failure("cannot open \(path)")
+        }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw failure("cannot read \(path)") }
+            if n == 0 { return out }
+            out += chunk[..<n]
+        }
+    }
+
+    private func moveAside(nowNanos: Int64) -> String? {
+        let target = "\(path).corrupt-\(nowNanos / 1_000_000_000)"
+        return rename(path, target) == 0 ? target : nil
+    }
+
+    private func failure(_ what: String) -> SnapshotError {
+        SnapshotError(description: "\(what): \(String(cString: strerror(errno)))")
+    }
+}
+
+func directoryOf(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
+}
+
+/// FNV-1a, 64 bit: cheap, and enough to tell a damaged file from a whole one (not a security check).
+func fnv1a64<C: Collection>(_ bytes: C) -> UInt64 where C.Element == UInt8 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes {
+        hash ^= UInt64(byte)
+        hash = hash &* 0x0000_0100_0000_01b3
+    }
+    return hash
+}
+
+/// What `status` says about snapshots.
+public struct SnapshotStats: Sendable, Codable, Hashable {
+    public var path: String
+    /// Age of the snapshot this run started from, at start (nil: started fresh).
+    public var restoredAgeSeconds: Double?
+    public var writes: UInt64 = 0
+    public var failures: UInt64 = 0
+    public var lastWriteUnix: Double?
+    public var lastBytes: Int?
+    public var lastWriteMilliseconds: Double?
+    public var lastError: String?
+}
+
+/// Writes snapshots on its own thread, so that encoding and fsync never hold up ingest. The ingest
+/// thread hands over a copy of its state (value types: cheap until written to) and goes on; if it
+/// hands over another before the first is written, only the newest is kept. `stop()` writes what is
+/// pending before it returns.
+public final class SnapshotWriter: Sendable {
+    private let store: SnapshotStore
+    private let logger: Logger
+    private let pending = Mutex<AggregatorSnapshot?>(nil)
+    private let statsBox: Mutex<SnapshotStats>
+    private let thread: Mutex<WorkerThread?> = Mutex(nil)
+
+    public init(store: SnapshotStore, logger: Logger, restoredAgeSeconds: Double?) {
+        self.store = store
+        self.logger = logger
+        statsBox = Mutex(SnapshotStats(path: store.path, restoredAgeSeconds: restoredAgeSeconds))
+    }
+
+    public var stats: SnapshotStats { statsBox.withLock { $0 } }
+
+    public func start() {
+        let t = WorkerThread(name: "gpulse-snapshot") { [self] worker in
+            while !worker.shouldStop {
+                writePending()
+                SystemClock.sleep(milliseconds: 50)
+            }
+        }
+        thread.withLock { $0 = t }
+    }
+
+    public func submit(_ snapshot: AggregatorSnapshot) { pending.withLock { $0 = snapshot } }
+
+    /// Stops the thread, then writes what is still pending (the final snapshot of a shutdown).
+    public func stop() {
+        if let t = thread.withLock({ t -> WorkerThread? in defer { t = nil }; return t }) {
+            t.stop()
+            t.join()
+        }
+        writePending()
+    }
+
+    private func writePending() {
+        guard let snapshot = pending.withLock({ p -> AggregatorSnapshot? in defer { p = nil }; return p }) else { return }
+        let started = SystemClock.monotonicSeconds()
+        do {
+            let bytes = try store.encode(snapshot)
+            try store.write(bytes)
+            let elapsed = (SystemClock.monotonicSeconds() - started) * 1000
+            statsBox.withLock {
+                $0.writes += 1
+                $0.lastWriteUnix = Double(SystemClock.wallNanos()) / 1e9
+                $0.lastBytes = bytes.count
+                $0.lastWriteMilliseconds = elapsed
+            }
+            logger.debug("snapshot written", metadata: ["path": "\(store.path)", "bytes": "\(bytes.count)", "ms": "\(Int(elapsed))"])
+        } catch {
+            // A full or read-only disk: ingest carries on; the previous snapshot stays whole.
+            let failures = statsBox.withLock {
+                $0.failures += 1
+                $0.lastError = "\(error)"
+                return $0.failures
+            }
+            logger.error(
+                "cannot write snapshot; the previous one is kept", metadata: ["path": "\(store.path)", "error": "\(error)", "failures": "\(failures)"])
+        }
+    }
+}
