@@ -126,6 +126,8 @@ struct CheckConfig: ParsableCommand {
         print("config ok: \(options.config ?? "(defaults)")")
         print("  endpoints: metrics \(config.endpoints.metrics), decisions \(config.endpoints.decisions), control \(config.endpoints.control)")
         print("  prometheus: \(config.prometheus.address.map { "http://\($0)/metrics and /healthz (stall limit \(config.prometheus.healthzMaxStallS) s)" } ?? "off")")
+        let stateDirectory = getenv("STATE_DIRECTORY").map { String(cString: $0) }
+        print("  snapshot: \(config.snapshot.resolvedPath(stateDirectory: stateDirectory).map { "\($0) every \(config.snapshot.intervalS) s and at shutdown" } ?? "off (learned state is lost on restart)")")
         print("  registry: stale after \(s.staleAfterSeconds) s, down after \(s.downAfterSeconds) s, forgotten after \(s.forgetAfterSeconds) s")
         print("  windows: raw \(s.rawWindowSeconds) s (≤ \(s.maxSamplesPerSeries) samples/series, ≤ \(s.maxSeriesPerNode) series/node), load \(s.loadWindowSeconds) s")
         print("  load index: L = \(s.loadIndex.alpha)·U_gpu(\(s.loadIndex.gpuSignal.rawValue)) + \(s.loadIndex.beta)·U_cpu + \(s.loadIndex.gamma)·min(1, rtt/\(s.loadIndex.latencyRefMs) ms)")

@@ -231,7 +231,7 @@ struct  Gpulse__V1__Decision
    */
   char *id;
   /*
-   * increases by 1 per decision issued, survives restarts
+   * +1 per decision; a restarted aggregator continues above any the last run used
    */
   uint64_t seq;
   /*
