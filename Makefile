@@ -8,8 +8,9 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 DOCDIR = $(PREFIX)/share/doc/gpulse
 DEMO_SECONDS ?= 5
 BENCH_SECONDS ?= 30
+FUZZ_RUNS ?= 1000000
 
-.PHONY: all setup build release test check-proto proto demo bench replay install uninstall clean
+.PHONY: all setup build release test check-proto proto demo bench replay fuzz install uninstall clean
 
 all: build
 
@@ -30,6 +31,15 @@ test: setup check-proto
 	$(SWIFT) build --product FakeNVMLMissingSymbols
 	$(SWIFT) test
 	GPULSE_BIN="$$($(SWIFT) build --show-bin-path)" .venv/bin/python -m pytest -q Tests/e2e
+
+## The batch decoder under libFuzzer: FUZZ_RUNS inputs (1,000,000) from the seeds in fuzz/corpus; a
+## finding stops the run, is saved as .build/fuzz-crash-<sha1> and fails the target.
+fuzz: setup
+	$(SWIFT) build -c release --build-path .build/fuzz --product gpulse-fuzz-decoder \
+		-Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xcc -fsanitize=fuzzer-no-link
+	mkdir -p .build/fuzz-corpus
+	SWIFT_BACKTRACE=enable=no .build/fuzz/release/gpulse-fuzz-decoder -runs=$(FUZZ_RUNS) -max_len=65536 \
+		-artifact_prefix=.build/fuzz- -print_final_stats=1 .build/fuzz-corpus fuzz/corpus
 
 check-proto:
 	@scripts/gen-proto.sh --check

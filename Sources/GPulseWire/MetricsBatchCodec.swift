@@ -179,6 +179,9 @@ public struct MetricsBatchDecoder: Sendable {
         guard let pointer else { return "" }
         let length = strnlen(pointer, limits.maxStringBytes + 1)
         guard length <= limits.maxStringBytes else { throw .fieldTooLong(field: field, bytes: length) }
-        return String(decoding: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self)
+        guard let text = String(validating: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self) else {
+            throw .invalidUTF8(field: field)
+        }
+        return text
     }
 }

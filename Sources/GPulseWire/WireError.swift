@@ -11,6 +11,8 @@ public enum WireError: Error, Sendable, Hashable, CustomStringConvertible {
     case emptyNodeID
     /// A string field longer than `WireLimits.maxStringBytes`.
     case fieldTooLong(field: String, bytes: Int)
+    /// A string field that is not valid UTF-8 (proto3 requires it; repairing it would change its length).
+    case invalidUTF8(field: String)
     case tooManySeries(count: Int, limit: Int)
     case tooManySamples(count: Int, limit: Int)
     /// A series whose `offset_us` and `value` counts differ.
@@ -26,7 +28,7 @@ public enum WireError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A short, stable label for counters and logs, e.g. "malformed", "non_finite".
     /// Every reason the decoder can give, so counters can start at zero before the first rejection.
     public static let decodeReasons = [
-        "too_large", "malformed", "unsupported_version", "empty_node_id", "field_too_long", "too_many_series", "too_many_samples",
+        "too_large", "malformed", "unsupported_version", "empty_node_id", "field_too_long", "invalid_utf8", "too_many_series", "too_many_samples",
         "length_mismatch", "non_finite", "fraction_out_of_range", "negative_value", "missing_body",
     ]
 
@@ -37,6 +39,7 @@ public enum WireError: Error, Sendable, Hashable, CustomStringConvertible {
         case .unsupportedVersion: "unsupported_version"
         case .emptyNodeID: "empty_node_id"
         case .fieldTooLong: "field_too_long"
+        case .invalidUTF8: "invalid_utf8"
         case .tooManySeries: "too_many_series"
         case .tooManySamples: "too_many_samples"
         case .lengthMismatch: "length_mismatch"
@@ -58,6 +61,7 @@ public enum WireError: Error, Sendable, Hashable, CustomStringConvertible {
                 : "protocol_version \(v) not supported (this build speaks \(gpulseProtocolVersion))"
         case .emptyNodeID: "node_id is empty"
         case .fieldTooLong(let field, let bytes): "\(field) is \(bytes) bytes long"
+        case .invalidUTF8(let field): "\(field) is not valid UTF-8"
         case .tooManySeries(let count, let limit): "\(count) series exceed the limit of \(limit)"
         case .tooManySamples(let count, let limit): "\(count) samples exceed the limit of \(limit)"
         case .lengthMismatch(let kind, let subject, let offsets, let values):

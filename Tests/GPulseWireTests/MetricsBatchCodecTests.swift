@@ -73,6 +73,17 @@ import Testing
         }
     }
 
+    /// Found by the libFuzzer target: invalid UTF-8 used to be repaired with U+FFFD, which made a
+    /// string at the length limit longer than the limit once decoded.
+    @Test func rejectsInvalidUTF8InStringFields() throws {
+        let bytes = MetricsBatchEncoder().encode(MetricsBatch(labels: NodeLabels(nodeID: "n1", site: "dcX"), session: 1, seq: 1, t0UnixNanos: 0))
+        let at = try #require((0..<bytes.count - 2).first { bytes[$0...$0 + 2] == [0x64, 0x63, 0x58] })
+        var damaged = bytes
+        damaged[at + 2] = 0xFF
+        #expect(throws: WireError.invalidUTF8(field: "site")) { try MetricsBatchDecoder().decode(damaged) }
+        #expect(WireError.decodeReasons.contains(WireError.invalidUTF8(field: "site").reason))
+    }
+
     @Test func rejectsMismatchedTimestampAndValueCounts() {
         var b = realisticBatch()
         b.series[2].offsetsMicros.removeLast()

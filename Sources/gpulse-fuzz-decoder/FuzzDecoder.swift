@@ -1,0 +1,78 @@
+// The batch decoder under libFuzzer: every input is what an agent (or anyone who can reach the metrics
+// port) might send as one frame. Built two ways:
+//
+//   make fuzz   (swift build -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING): main hands over to
+//               libFuzzer's driver (LLVMFuzzerRunDriver), which mutates inputs from the seed corpus and
+//               calls LLVMFuzzerTestOneInput with each; it takes libFuzzer's usual flags.
+//   swift build (plain): a small main that runs the same check over files given on the command line,
+//               so a crashing input libFuzzer saved can be replayed under a debugger.
+//
+// A crash, a trap (Swift's bounds and overflow checks) or a failed invariant below is a finding.
+#if canImport(Glibc)
+import Glibc
+#endif
+import GPulseCore
+import GPulseWire
+
+let decoder = MetricsBatchDecoder()
+
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    check(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}
+
+/// Decodes one input; whatever is accepted must obey the wire rules and survive a re-encode unchanged.
+func check(_ input: UnsafeRawBufferPointer) {
+    guard let decoded = try? decoder.decode(input) else { return }
+    let batch = decoded.batch
+    precondition(!batch.labels.nodeID.isEmpty, "accepted a batch without a node id")
+    for series in batch.series {
+        precondition(series.offsetsMicros.count == series.values.count, "accepted a series whose offsets and values differ in length")
+        precondition((try? MetricsBatchDecoder.validate(series.values, kind: series.kind, subject: series.subject)) != nil, "accepted invalid values")
+    }
+    let again = try? decoder.decode(MetricsBatchEncoder().encode(batch))
+    precondition(again?.batch == batch, "an accepted batch does not survive encode → decode")
+}
+
+#if FUZZING
+/// libFuzzer's entry point for programs that keep their own main (SwiftPM executables do).
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ test: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
+@main
+struct Fuzz {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
+    }
+}
+#else
+@main
+struct ReplayInputs {
+    static func main() {
+        let paths = CommandLine.arguments.dropFirst()
+        guard !paths.isEmpty else {
+            print("usage: gpulse-fuzz-decoder FILE...   (replays inputs; `make fuzz` builds the libFuzzer binary)")
+            exit(2)
+        }
+        for path in paths {
+            guard let file = fopen(path, "rb") else {
+                print("\(path): cannot open")
+                exit(1)
+            }
+            var bytes: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            while case let n = fread(&chunk, 1, chunk.count, file), n > 0 { bytes += chunk[..<n] }
+            fclose(file)
+            bytes.withUnsafeBytes { check($0) }
+            print("\(path): \(bytes.count) bytes, no finding")
+        }
+    }
+}
+#endif
