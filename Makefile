@@ -10,7 +10,7 @@ DEMO_SECONDS ?= 5
 BENCH_SECONDS ?= 30
 FUZZ_RUNS ?= 1000000
 
-.PHONY: all setup build release test check-proto proto demo bench replay fuzz install uninstall clean
+.PHONY: all setup build release test check-proto proto demo bench soak replay fuzz install uninstall clean
 
 all: build
 
@@ -65,6 +65,12 @@ bench:
 	$(SWIFT) build -c release --product gpulse-aggregator
 	$(SWIFT) build -c release --product FakeNVML
 	scripts/bench.sh "$$($(SWIFT) build -c release --show-bin-path)" $(BENCH_SECONDS)
+
+## Not in CI: 1,000 SIMULATED agents for 10 minutes; the aggregator's RSS curve goes to SOAK.md.
+soak: setup
+	$(SWIFT) build -c release --product gpulse-agent
+	$(SWIFT) build -c release --product gpulse-aggregator
+	.venv/bin/python bench/soak.py "$$($(SWIFT) build -c release --show-bin-path)" SOAK.md
 
 ## Binaries, systemd units, example configs (never over an existing /etc/gpulse file), docs, the
 ## Grafana dashboard. `make install PREFIX=/usr DESTDIR=pkgroot` for packaging.

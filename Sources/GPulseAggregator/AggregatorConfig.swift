@@ -22,12 +22,14 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         public var maxMessageBytes = WireLimits.default.maxMessageBytes
         public var receiveQueueBatches = 100_000
         public var reportIntervalS = 10.0
+        public var maxClockAheadS = 30.0
         public init() {}
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: ConfigKey.self)
             maxMessageBytes = try c.value("max_message_bytes", maxMessageBytes)
             receiveQueueBatches = try c.value("receive_queue_batches", receiveQueueBatches)
             reportIntervalS = try c.value("report_interval_s", reportIntervalS)
+            maxClockAheadS = try c.value("max_clock_ahead_s", maxClockAheadS)
         }
     }
     public struct Registry: Decodable, Sendable, Equatable {
@@ -198,7 +200,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         "endpoints": ["metrics": true, "decisions": true, "control": true],
         "prometheus": ["listen": true, "healthz_max_stall_s": true],
         "snapshot": ["path": true, "interval_s": true],
-        "ingest": ["max_message_bytes": true, "receive_queue_batches": true, "report_interval_s": true],
+        "ingest": ["max_message_bytes": true, "receive_queue_batches": true, "report_interval_s": true, "max_clock_ahead_s": true],
         "registry": ["stale_after_s": true, "down_after_s": true, "forget_after_s": true],
         "windows": [
             "raw_s": true, "load_s": true, "max_samples_per_series": true, "max_series_per_node": true, "seconds_kept": true,
@@ -243,6 +245,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         if !(1...10_000_000).contains(ingest.receiveQueueBatches) {
             issues.append(ConfigIssue(keyPath: "ingest.receive_queue_batches", message: "must be 1 to 10000000"))
         }
+        if !(ingest.maxClockAheadS > 0) { issues.append(ConfigIssue(keyPath: "ingest.max_clock_ahead_s", message: "must be positive")) }
         if !(ingest.reportIntervalS > 0) { issues.append(ConfigIssue(keyPath: "ingest.report_interval_s", message: "must be positive")) }
         // GPulseCore names its forecast horizons in steps; here they are whole minutes.
         for (key, message) in fleetSettings.problems() {

@@ -222,6 +222,8 @@ struct IngestLoop {
     /// half are left, whatever the interval.
     static let seqReserve: UInt64 = 100_000
     var nextSnapshot = 0.0
+    /// Batches with a sample further ahead of this host's clock are refused (`ingest.max_clock_ahead_s`).
+    var maxAheadNanos: Int64 { Int64(config.ingest.maxClockAheadS * 1e9) }
 
     init(
         config: AggregatorConfig, logger: Logger, pull: ZMQSocket, pub: ZMQSocket, control: ZMQSocket, metrics: AggregatorMetrics? = nil,
@@ -285,7 +287,18 @@ struct IngestLoop {
             }
             do {
                 let decoded = try buffer.withFrame(0) { (raw) throws(WireError) in try decoder.decode(raw) }
+                // A sample from the future would stand as its series' newest and make every real one
+                // after it look old (ignored) until the node goes down: a bad clock or a forged batch.
+                let ahead = decoded.batch.newestSampleNanos - now
+                guard ahead <= maxAheadNanos else {
+                    refused("future_timestamp", "newest sample \(ahead / 1_000_000_000) s ahead of this host's clock", decoded.batch)
+                    continue
+                }
                 let (outcome, transition) = fleet.ingest(decoded.batch, nowNanos: now)
+                guard outcome != .conflict else {
+                    refused("duplicate_node_id", "a second agent (session \(decoded.batch.session)) sends under this node id", decoded.batch)
+                    continue
+                }
                 ledger.accept(decoded, outcome: outcome)
                 logOutcome(outcome, decoded.batch)
                 if let transition { nodeChanged(transition) }
@@ -295,16 +308,27 @@ struct IngestLoop {
                 }
             } catch {
                 ledger.reject(error)
-                rejectsSinceLog += 1
-                let t = SystemClock.monotonicSeconds()
-                if t - lastRejectLog > 10 {
-                    logger.warning(
-                        "rejected a batch", metadata: ["reason": "\(error.reason)", "detail": "\(error)", "rejected_since_last_line": "\(rejectsSinceLog)"])
-                    lastRejectLog = t
-                    rejectsSinceLog = 0
-                }
+                logRejection(reason: error.reason, detail: "\(error)", nodeID: nil)
             }
         }
+    }
+
+    /// Counts a decoded batch refused for what it says rather than how it is encoded.
+    mutating func refused(_ reason: String, _ detail: String, _ batch: MetricsBatch) {
+        ledger.reject(reason: reason)
+        logRejection(reason: reason, detail: detail, nodeID: batch.labels.nodeID)
+    }
+
+    /// At most one line per 10 s, however fast rejections come, with the count since the last line.
+    mutating func logRejection(reason: String, detail: String, nodeID: String?) {
+        rejectsSinceLog += 1
+        let t = SystemClock.monotonicSeconds()
+        guard t - lastRejectLog > 10 else { return }
+        var metadata: Logger.Metadata = ["reason": "\(reason)", "detail": "\(detail)", "rejected_since_last_line": "\(rejectsSinceLog)"]
+        if let nodeID { metadata["node_id"] = "\(nodeID)" }
+        logger.warning("rejected a batch", metadata: metadata)
+        lastRejectLog = t
+        rejectsSinceLog = 0
     }
 
     mutating func tick() {
@@ -396,6 +420,8 @@ struct IngestLoop {
             logger.notice("node restarted (new agent session)", metadata: ["node_id": "\(batch.labels.nodeID)", "session": "\(batch.session)"])
         case .gap(let missing):
             logger.warning("sequence gap", metadata: ["node_id": "\(batch.labels.nodeID)", "missing_batches": "\(missing)", "seq": "\(batch.seq)"])
+        case .conflict:
+            break  // refused and counted by the caller
         case .duplicate:
             logger.warning("duplicate or reordered batch ignored", metadata: ["node_id": "\(batch.labels.nodeID)", "seq": "\(batch.seq)"])
         case .first, .inOrder:

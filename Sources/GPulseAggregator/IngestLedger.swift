@@ -18,7 +18,7 @@ public struct IngestLedger: Sendable {
     public private(set) var agentRestarts: UInt64 = 0
 
     /// Reasons a message can be rejected for: the decoder's and the frame check's.
-    public static let rejectionReasons = WireError.decodeReasons + ["wrong_frame_count"]
+    public static let rejectionReasons = WireError.decodeReasons + ["wrong_frame_count", "future_timestamp", "duplicate_node_id"]
 
     public init() {}
 
@@ -37,7 +37,7 @@ public struct IngestLedger: Sendable {
         switch outcome {
         case .gap(let n): missingBatches += UInt64(n)
         case .restarted: agentRestarts += 1
-        case .first, .inOrder, .duplicate: break
+        case .first, .inOrder, .duplicate, .conflict: break
         }
     }
 

@@ -90,4 +90,8 @@ public struct MetricsBatch: Sendable, Hashable {
 
     /// Total values over all series.
     public var sampleCount: Int { series.reduce(0) { $0 + $1.values.count } }
+    /// Time of the newest sample (t0 + the largest offset); t0 for a batch without samples.
+    public var newestSampleNanos: Int64 {
+        t0UnixNanos &+ Int64(series.reduce(0) { max($0, $1.offsetsMicros.max() ?? 0) }) * 1000
+    }
 }

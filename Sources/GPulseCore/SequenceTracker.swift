@@ -12,9 +12,15 @@ public struct SequenceTracker: Sendable, Hashable, Codable {
         case restarted
         /// A batch at or before one already seen in this session (replay or reordering); not counted again.
         case duplicate
+        /// A batch of the session before the current one: sessions never come back, so a second agent
+        /// is sending under the same node id. Refused, and the current session keeps the node.
+        case conflict
     }
 
     public private(set) var session: UInt64?
+    /// The session the last restart replaced, to tell a restart from two agents taking turns.
+    public private(set) var previousSession: UInt64?
+    public private(set) var conflicts: UInt64 = 0
     public private(set) var lastSeq: UInt64 = 0
     public private(set) var received: UInt64 = 0
     public private(set) var missing: UInt64 = 0
@@ -30,7 +36,12 @@ public struct SequenceTracker: Sendable, Hashable, Codable {
             received += 1
             return .first
         }
+        if session == previousSession {
+            conflicts += 1
+            return .conflict
+        }
         if session != current {
+            previousSession = current
             self.session = session
             lastSeq = seq
             received += 1

@@ -2,6 +2,18 @@ import GPulseCore
 import Testing
 
 @Suite struct SequenceTrackerTests {
+    @Test func twoAgentsUnderOneNodeIDAreAConflictNotARestartStorm() {
+        var t = SequenceTracker()
+        #expect(t.observe(session: 1, seq: 0) == .first)
+        #expect(t.observe(session: 1, seq: 1) == .inOrder)
+        #expect(t.observe(session: 2, seq: 0) == .restarted)  // looks like a restart, once
+        #expect(t.observe(session: 1, seq: 2) == .conflict)  // but the old session speaks again
+        #expect(t.observe(session: 2, seq: 1) == .inOrder)
+        #expect(t.observe(session: 1, seq: 3) == .conflict)
+        #expect(t.restarts == 1 && t.conflicts == 2 && t.received == 4)
+        #expect(t.observe(session: 3, seq: 0) == .restarted)  // a real restart is still one
+    }
+
     @Test func classifiesOrderGapsRestartsAndDuplicates() {
         var t = SequenceTracker()
         #expect(t.observe(session: 1, seq: 0) == .first)

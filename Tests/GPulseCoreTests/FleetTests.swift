@@ -49,6 +49,18 @@ private func series(_ kind: SignalKind, _ subject: String = "", values: [Float],
 }
 
 @Suite struct FleetTests {
+    @Test func aConflictingBatchTakesNothing() {
+        var fleet = Fleet(settings: FleetSettings())
+        let t0: Int64 = 1_700_000_000 * second
+        let cpu = series(.cpuUtil, values: [0.5])
+        _ = fleet.ingest(batch("n1", seq: 0, session: 1, at: t0, series: [cpu]), nowNanos: t0)
+        _ = fleet.ingest(batch("n1", seq: 0, session: 2, at: t0, series: [cpu]), nowNanos: t0 + second)
+        let r = fleet.ingest(batch("n1", seq: 5, session: 1, at: t0, series: [cpu], dropped: 9), nowNanos: t0 + 2 * second)
+        #expect(r.outcome == .conflict)
+        #expect(fleet.nodes["n1"]?.lastSeenNanos == t0 + second)
+        #expect(fleet.nodes["n1"]?.samples == 2 && fleet.nodes["n1"]?.agentDroppedSamples == 0)
+    }
+
     @Test func nodesGoLiveStaleDownAndAreForgottenOnAnInjectedClock() {
         var fleet = Fleet(settings: FleetSettings(staleAfterSeconds: 5, downAfterSeconds: 30, forgetAfterSeconds: 60))
         let t0: Int64 = 1_700_000_000 * second

@@ -144,11 +144,13 @@ public struct Fleet: Sendable {
         // Updated in place (`&nodes.values[index]` is a modify access): no copy of the node's windows.
         let settings = self.settings
         let outcome = Self.update(&nodes.values[index]) { entry in
+            let outcome = entry.sequence.observe(session: batch.session, seq: batch.seq)
+            // Another agent's batch under this id: nothing of it is taken, not even its liveness.
+            guard outcome != .conflict else { return outcome }
             if entry.state != .live {
                 transition = NodeTransition(nodeID: id, pool: batch.labels.pool, site: batch.labels.site, from: entry.state, to: .live, atNanos: nowNanos)
                 entry.state = .live
             }
-            let outcome = entry.sequence.observe(session: batch.session, seq: batch.seq)
             if entry.labels != batch.labels { entry.labels = batch.labels }
             entry.lastSeenNanos = nowNanos
             if entry.agentVersion != batch.agentVersion { entry.agentVersion = batch.agentVersion }
