@@ -98,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "gpulse-agent",
             dependencies: [
-                "GPulseAgent", "GPulseConfig",
+                "GPulseAgent", "GPulseConfig", "GPulseTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -106,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "gpulse-aggregator",
             dependencies: [
-                "GPulseAggregator", "GPulseCore", "GPulseConfig",
+                "GPulseAggregator", "GPulseCore", "GPulseConfig", "GPulseTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -2,6 +2,7 @@ import Foundation
 import GPulseConfig
 import GPulseCore
 import GPulseExposition
+import GPulseTransport
 
 /// The agent's configuration file (YAML). Every key is optional; config/agent.yaml documents each.
 /// Environment overrides for what differs per host: GPULSE_NODE_ID, GPULSE_AGGREGATOR.
@@ -34,6 +35,25 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
             endpoint = try c.value("endpoint", endpoint)
             publishIntervalMs = try c.value("publish_interval_ms", publishIntervalMs)
             sendQueueBatches = try c.value("send_queue_batches", sendQueueBatches)
+        }
+    }
+    /// CURVE towards the aggregator.
+    public struct Security: Decodable, Sendable, Equatable {
+        /// `curve` or `plaintext`.
+        public var mode = "plaintext"
+        /// This agent's key pair from `gpulse-agent keygen`; empty for `$CREDENTIALS_DIRECTORY/agent.key`.
+        public var secretKeyFile = ""
+        /// The aggregator's public key (its `keygen` prints it).
+        public var aggregatorPublicKey = ""
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            mode = try c.value("mode", mode)
+            secretKeyFile = try c.value("secret_key_file", secretKeyFile)
+            aggregatorPublicKey = try c.value("aggregator_public_key", aggregatorPublicKey)
+        }
+        public func resolvedKeyFile(credentialsDirectory: String?) -> String {
+            secretKeyFile.isEmpty ? "\(credentialsDirectory ?? "/etc/gpulse")/agent.key" : secretKeyFile
         }
     }
     public struct Group: Decodable, Sendable, Equatable {
@@ -152,6 +172,7 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
 
     public var node = Node()
     public var aggregator = Aggregator()
+    public var security = Security()
     public var prometheus = Prometheus()
     /// Root of procfs; "/proc" on a real host.
     public var procfsRoot = "/proc"
@@ -169,6 +190,7 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: ConfigKey.self)
         node = try c.value("node", node)
         aggregator = try c.value("aggregator", aggregator)
+        security = try c.value("security", security)
         prometheus = try c.value("prometheus", prometheus)
         procfsRoot = try c.value("procfs_root", procfsRoot)
         bufferSamples = try c.value("buffer_samples", bufferSamples)
@@ -193,6 +215,18 @@ extension AgentConfig {
 
     /// Checks values that decode but make no sense.
     public func validate() -> [ConfigIssue] {
+        var securityIssues: [ConfigIssue] = []
+        if !["curve", "plaintext"].contains(security.mode) {
+            securityIssues.append(ConfigIssue(keyPath: "security.mode", message: "must be curve or plaintext, got '\(security.mode)'"))
+        }
+        if security.mode == "curve" && !CurveKeyPair.isValidKey(security.aggregatorPublicKey) {
+            securityIssues.append(
+                ConfigIssue(keyPath: "security.aggregator_public_key", message: "must be the aggregator's public key (40 Z85 characters) when mode is curve"))
+        }
+        return securityIssues + validateSamplers()
+    }
+
+    func validateSamplers() -> [ConfigIssue] {
         var issues: [ConfigIssue] = []
         func bad(_ key: String, _ message: String) { issues.append(ConfigIssue(keyPath: key, message: message)) }
         if Tier(name: node.tier) == nil { bad("node.tier", "must be cloud or edge, got '\(node.tier)'") }
@@ -233,6 +267,7 @@ extension AgentConfig {
         [
         "node": ["id": true, "pool": true, "site": true, "tier": true, "workload": true, "instance_class": true],
         "aggregator": ["endpoint": true, "publish_interval_ms": true, "send_queue_batches": true],
+        "security": ["mode": true, "secret_key_file": true, "aggregator_public_key": true],
         "prometheus": ["listen": true],
         "procfs_root": true, "buffer_samples": true,
         "groups": ["*": ["rate_hz": true]],

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import GPulseCore
 import GPulseExposition
 import GPulseSystemd
@@ -42,8 +45,19 @@ public struct AgentService: Service {
         let registry = SamplerRegistry(config: configuration, context: context, signals: signals, logger: logger)
         let session = UInt64.random(in: 1...UInt64.max)
         let builder = BatchBuilder(labels: labels, session: session, signals: signals, agentVersion: Self.version)
+        var publishSettings = configuration.publishSettings
+        let security = configuration.security
+        if security.mode == "curve" {
+            guard CurveKeyPair.isSupported else { throw KeyFileError(description: "this libzmq was built without CURVE (libsodium)") }
+            let path = security.resolvedKeyFile(credentialsDirectory: getenv("CREDENTIALS_DIRECTORY").map { String(cString: $0) })
+            let keys = try KeyFile.load(path: path)
+            publishSettings.curve = (keys, security.aggregatorPublicKey)
+            logger.notice("CURVE on towards the aggregator", metadata: ["public_key": "\(keys.publicKey)", "key_file": "\(path)"])
+        } else {
+            logger.warning("plaintext: CURVE is off (security.mode: plaintext); batches travel unencrypted and unauthenticated")
+        }
         let publisher = BatchPublisher(
-            settings: configuration.publishSettings, context: context, ring: ring, builder: builder,
+            settings: publishSettings, context: context, ring: ring, builder: builder,
             probeLosses: registry.probeLosses, logger: logger)
         // One thread per group, so a slow NVML call or a probe timeout never delays the fast tick.
         let loops = registry.groups.map { SamplingLoop(samplers: $0.samplers, rateHz: $0.rateHz, ring: ring, logger: logger) }

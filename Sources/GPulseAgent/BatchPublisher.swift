@@ -26,6 +26,8 @@ public final class BatchPublisher: Sendable {
         public var sendQueueBatches: Int32
         /// How long shutdown waits for queued batches to leave (ZMQ_LINGER).
         public var lingerMilliseconds: Int32
+        /// CURVE client keys (ours, and the aggregator's public key); nil for plaintext.
+        public var curve: (keys: CurveKeyPair, serverKey: String)?
 
         public init(endpoint: String, publishIntervalNanos: UInt64 = 100_000_000, sendQueueBatches: Int32 = 600, lingerMilliseconds: Int32 = 2000) {
             self.endpoint = endpoint
@@ -69,6 +71,9 @@ public final class BatchPublisher: Sendable {
             .heartbeatIntervalMilliseconds(1000),
             .heartbeatTimeoutMilliseconds(3000),
         ])
+        if let curve = settings.curve {
+            try socket.set(.curveClient(publicKey: curve.keys.publicKey, secretKey: curve.keys.secretKey, serverKey: curve.serverKey))
+        }
         try socket.connect(settings.endpoint)
         let owned = Handoff(socket)
         let t = WorkerThread(name: "gpulse-publish") { [self] worker in run(worker, socket: owned.take()) }

@@ -1,6 +1,7 @@
 import GPulseConfig
 import GPulseCore
 import GPulseExposition
+import GPulseTransport
 import GPulseWire
 
 /// The aggregator's configuration file (YAML). Every key is optional; config/aggregator.yaml
@@ -158,7 +159,33 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         }
     }
 
+    /// CURVE on the metrics socket and the decision stream.
+    public struct Security: Decodable, Sendable, Equatable {
+        /// `curve` or `plaintext` (anyone who reaches the ports can send batches and read decisions).
+        public var mode = "plaintext"
+        /// The aggregator's key pair from `gpulse-aggregator keygen`; empty for
+        /// `$CREDENTIALS_DIRECTORY/aggregator.key` (systemd LoadCredential=).
+        public var secretKeyFile = ""
+        /// node id → the agent's public key: only these agents may send, each only as its node id.
+        public var agents: [String: String] = [:]
+        /// name → public key of a decision stream subscriber.
+        public var subscribers: [String: String] = [:]
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            mode = try c.value("mode", mode)
+            secretKeyFile = try c.value("secret_key_file", secretKeyFile)
+            agents = try c.value("agents", agents)
+            subscribers = try c.value("subscribers", subscribers)
+        }
+        public var curve: Bool { mode == "curve" }
+        public func resolvedKeyFile(credentialsDirectory: String?) -> String {
+            secretKeyFile.isEmpty ? "\(credentialsDirectory ?? "/etc/gpulse")/aggregator.key" : secretKeyFile
+        }
+    }
+
     public var endpoints = Endpoints()
+    public var security = Security()
     public var prometheus = Prometheus()
     public var snapshot = Snapshot()
     public var ingest = Ingest()
@@ -180,6 +207,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: ConfigKey.self)
         endpoints = try c.value("endpoints", endpoints)
+        security = try c.value("security", security)
         prometheus = try c.value("prometheus", prometheus)
         snapshot = try c.value("snapshot", snapshot)
         ingest = try c.value("ingest", ingest)
@@ -200,6 +228,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         "endpoints": ["metrics": true, "decisions": true, "control": true],
         "prometheus": ["listen": true, "healthz_max_stall_s": true],
         "snapshot": ["path": true, "interval_s": true],
+        "security": ["mode": true, "secret_key_file": true, "agents": ["*": true], "subscribers": ["*": true]],
         "ingest": ["max_message_bytes": true, "receive_queue_batches": true, "report_interval_s": true, "max_clock_ahead_s": true],
         "registry": ["stale_after_s": true, "down_after_s": true, "forget_after_s": true],
         "windows": [
@@ -240,6 +269,14 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         }
         if let problem = ListenAddress.Setting(prometheus.listen).problem { issues.append(ConfigIssue(keyPath: "prometheus.listen", message: problem)) }
         if !(prometheus.healthzMaxStallS > 0) { issues.append(ConfigIssue(keyPath: "prometheus.healthz_max_stall_s", message: "must be positive")) }
+        if !["curve", "plaintext"].contains(security.mode) {
+            issues.append(ConfigIssue(keyPath: "security.mode", message: "must be curve or plaintext, got '\(security.mode)'"))
+        }
+        for (section, keys) in [("agents", security.agents), ("subscribers", security.subscribers)] {
+            for (name, key) in keys.sorted(by: { $0.key < $1.key }) where !CurveKeyPair.isValidKey(key) {
+                issues.append(ConfigIssue(keyPath: "security.\(section).\(name)", message: "is not a CURVE public key (40 Z85 characters from keygen)"))
+            }
+        }
         if !(snapshot.intervalS >= 1) { issues.append(ConfigIssue(keyPath: "snapshot.interval_s", message: "must be at least 1")) }
         if ingest.maxMessageBytes < 1024 { issues.append(ConfigIssue(keyPath: "ingest.max_message_bytes", message: "must be at least 1024")) }
         if !(1...10_000_000).contains(ingest.receiveQueueBatches) {

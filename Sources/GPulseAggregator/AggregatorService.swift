@@ -39,7 +39,10 @@ public final class AggregatorService: Service, Sendable {
     public func run() async throws {
         let context = try ZMQContext()
         // Bind here, not on the thread, so that a taken port fails the start with a clear error.
+        let authenticator = try secure(context: context)
+        defer { authenticator?.authenticator.stop() }
         let pull = try ZMQSocket(context: context, type: .pull)
+        if let a = authenticator { try pull.set([.zapDomain("metrics"), .curveServer(secretKey: a.secretKey)]) }
         try pull.set([
             .maxMessageBytes(Int64(config.ingest.maxMessageBytes)),
             .receiveHighWaterMark(Int32(config.ingest.receiveQueueBatches)),
@@ -49,6 +52,7 @@ public final class AggregatorService: Service, Sendable {
         ])
         try pull.bind(config.endpoints.metrics)
         let pub = try ZMQSocket(context: context, type: .pub)
+        if let a = authenticator { try pub.set([.zapDomain("decisions"), .curveServer(secretKey: a.secretKey)]) }
         try pub.set(.lingerMilliseconds(0))
         try pub.bind(config.endpoints.decisions)
         let control = try ZMQSocket(context: context, type: .rep)
@@ -97,7 +101,7 @@ public final class AggregatorService: Service, Sendable {
             }
             var loop = IngestLoop(
                 config: config, logger: logger, pull: pull, pub: pub, control: control, metrics: metrics, heartbeat: heartbeat,
-                restored: restored, snapshots: snapshots
+                restored: restored, snapshots: snapshots, authenticator: authenticator?.authenticator
             ) { status in self.latestStatus.withLock { $0 = status } }
             loop.takeReload = { self.pendingReload.withLock { p in defer { p = nil }; return p } }
             loop.run(until: worker)
@@ -128,6 +132,28 @@ public final class AggregatorService: Service, Sendable {
 }
 
 extension AggregatorService {
+    /// CURVE (security.mode: curve): loads the key pair, refuses a key file others can read, and starts
+    /// the ZAP handler with the allowlists. Plaintext is a warning at every start.
+    func secure(context: ZMQContext) throws -> (authenticator: Authenticator, secretKey: String)? {
+        guard config.security.curve else {
+            logger.warning(
+                "plaintext: CURVE is off (security.mode: plaintext); anyone who reaches the metrics port can send batches as any node, and anyone who reaches the decision port can read decisions")
+            return nil
+        }
+        guard CurveKeyPair.isSupported else { throw KeyFileError(description: "this libzmq was built without CURVE (libsodium); security.mode: curve cannot work") }
+        let path = config.security.resolvedKeyFile(credentialsDirectory: getenv("CREDENTIALS_DIRECTORY").map { String(cString: $0) })
+        let pair = try KeyFile.load(path: path)
+        let agents = Dictionary(config.security.agents.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
+        let subscribers = Dictionary(config.security.subscribers.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
+        let authenticator = Authenticator(allow: ["metrics": agents, "decisions": subscribers], logger: logger)
+        try authenticator.start(context: context)
+        logger.notice(
+            "CURVE on: only allowlisted agents may send (each as its own node id), only allowlisted subscribers may read",
+            metadata: ["public_key": "\(pair.publicKey)", "key_file": "\(path)", "agents": "\(agents.count)", "subscribers": "\(subscribers.count)"])
+        if agents.isEmpty { logger.warning("security.agents is empty: every agent will be refused") }
+        return (authenticator, pair.secretKey)
+    }
+
     /// Where snapshots go (nil: off) and what the last one held. A directory that cannot be written
     /// stops the start: snapshots that silently fail would be found out only after a crash.
     func openSnapshots() throws -> (SnapshotWriter?, AggregatorSnapshot?) {
@@ -215,6 +241,8 @@ struct IngestLoop {
     var lastRejectLog = -100.0
     var rejectsSinceLog = 0
     let snapshots: SnapshotWriter?
+    /// nil in plaintext; with CURVE every batch's node_id must be the one its key is bound to.
+    let authenticator: Authenticator?
     /// Sequence numbers up to this may be in use; the snapshot says so before any is used, so that a
     /// `kill -9` after decisions the last snapshot did not see cannot make a restarted run repeat them.
     var seqReserved: UInt64
@@ -228,8 +256,9 @@ struct IngestLoop {
     init(
         config: AggregatorConfig, logger: Logger, pull: ZMQSocket, pub: ZMQSocket, control: ZMQSocket, metrics: AggregatorMetrics? = nil,
         heartbeat: Heartbeat = Heartbeat(), restored: AggregatorSnapshot? = nil, snapshots: SnapshotWriter? = nil,
-        onStatus: @escaping (StatusReport) -> Void
+        authenticator: Authenticator? = nil, onStatus: @escaping (StatusReport) -> Void
     ) {
+        self.authenticator = authenticator
         self.snapshots = snapshots
         self.config = config
         self.metrics = metrics
@@ -287,6 +316,11 @@ struct IngestLoop {
             }
             do {
                 let decoded = try buffer.withFrame(0) { (raw) throws(WireError) in try decoder.decode(raw) }
+                // With CURVE the ZAP handler named the key's node; one host cannot speak for another.
+                if authenticator != nil, buffer.peerUserID != decoded.batch.labels.nodeID {
+                    refused("node_id_not_bound", "key of node '\(buffer.peerUserID ?? "?")' sent a batch as another node", decoded.batch)
+                    continue
+                }
                 // A sample from the future would stand as its series' newest and make every real one
                 // after it look old (ignored) until the node goes down: a bad clock or a forged batch.
                 let ahead = decoded.batch.newestSampleNanos - now
@@ -349,12 +383,19 @@ struct IngestLoop {
         }
         if metrics != nil, t - lastMetricsUpdate >= 1 {
             lastMetricsUpdate = t
+            syncAuthenticationRefusals()
             metrics?.update(fleet: fleet, ledger: ledger, standing: engine.current, nowNanos: now)
         }
         if t - lastReport >= config.ingest.reportIntervalS {
             lastReport = t
             logSummary(final: false)
         }
+    }
+
+    /// Folds the ZAP handler's refusals on the metrics socket into the ledger as `unauthenticated`.
+    mutating func syncAuthenticationRefusals() {
+        guard let authenticator else { return }
+        ledger.setRejected(reason: "unauthenticated", total: authenticator.deniedByDomain["metrics"] ?? 0)
     }
 
     /// Hands a copy of the learned state to the snapshot writer (cheap: the state is value types).
@@ -403,6 +444,7 @@ struct IngestLoop {
         let reply: String
         switch command {
         case "status":
+            syncAuthenticationRefusals()
             let status = StatusReport(
                 fleet: fleet, ledger: ledger, nowNanos: SystemClock.wallNanos(), startedNanos: started, standing: engine.current,
                 published: publisher.published, resent: publisher.resent, snapshot: snapshots?.stats)

@@ -17,10 +17,12 @@ public final class DecisionSubscriber {
         case malformed(String)
     }
 
-    public init(endpoint: String, topicPrefix: String = "") throws(ZMQError) {
+    /// - Parameter curve: our key pair and the aggregator's public key when it runs CURVE.
+    public init(endpoint: String, topicPrefix: String = "", curve: (keys: CurveKeyPair, serverKey: String)? = nil) throws(ZMQError) {
         context = try ZMQContext()
         socket = try ZMQSocket(context: context, type: .sub)
         try socket.set([.lingerMilliseconds(0), .maxMessageBytes(1 << 20), .subscribe(topicPrefix)])
+        if let curve { try socket.set(.curveClient(publicKey: curve.keys.publicKey, secretKey: curve.keys.secretKey, serverKey: curve.serverKey)) }
         try socket.connect(endpoint)
     }
 

@@ -18,7 +18,8 @@ public struct IngestLedger: Sendable {
     public private(set) var agentRestarts: UInt64 = 0
 
     /// Reasons a message can be rejected for: the decoder's and the frame check's.
-    public static let rejectionReasons = WireError.decodeReasons + ["wrong_frame_count", "future_timestamp", "duplicate_node_id"]
+    public static let rejectionReasons =
+        WireError.decodeReasons + ["wrong_frame_count", "future_timestamp", "duplicate_node_id", "node_id_not_bound", "unauthenticated"]
 
     public init() {}
 
@@ -43,6 +44,11 @@ public struct IngestLedger: Sendable {
 
     public mutating func reject(_ error: WireError) {
         rejectedByReason[error.reason, default: 0] += 1
+    }
+
+    /// A count kept elsewhere (CURVE handshakes the ZAP handler refused), set to its running total.
+    public mutating func setRejected(reason: String, total: UInt64) {
+        if total > 0 { rejectedByReason[reason] = total }
     }
 
     /// Rejections for reasons outside the decoder (e.g. a message with the wrong number of frames).

@@ -3,6 +3,8 @@
 public struct MessageBuffer: Sendable {
     public private(set) var bytes: [UInt8] = []
     private var bounds: [Range<Int>] = []
+    /// The User-Id the ZAP authenticator gave the sending peer (CURVE sockets); nil without one.
+    public internal(set) var peerUserID: String?
 
     public init(reservingCapacity capacity: Int = 64 << 10) {
         bytes.reserveCapacity(capacity)
@@ -30,6 +32,7 @@ public struct MessageBuffer: Sendable {
     public func frameString(_ index: Int) -> String { String(decoding: bytes[bounds[index]], as: UTF8.self) }
 
     mutating func removeAll() {
+        peerUserID = nil
         bytes.removeAll(keepingCapacity: true)
         bounds.removeAll(keepingCapacity: true)
     }

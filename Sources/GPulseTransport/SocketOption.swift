@@ -31,6 +31,12 @@ public enum SocketOption: Sendable, Hashable {
     case sendTimeoutMilliseconds(Int32)
     /// Accept IPv6 as well as IPv4 on tcp endpoints.
     case ipv6(Bool)
+    /// CURVE server side: this socket's own secret key (Z85); peers must speak CURVE to it.
+    case curveServer(secretKey: String)
+    /// CURVE client side: our key pair and the server's public key (all Z85).
+    case curveClient(publicKey: String, secretKey: String, serverKey: String)
+    /// The ZAP domain the authenticator sees for this socket's handshakes.
+    case zapDomain(String)
 
     var name: String {
         switch self {
@@ -49,6 +55,9 @@ public enum SocketOption: Sendable, Hashable {
         case .receiveTimeoutMilliseconds(let v): "ZMQ_RCVTIMEO=\(v)"
         case .sendTimeoutMilliseconds(let v): "ZMQ_SNDTIMEO=\(v)"
         case .ipv6(let v): "ZMQ_IPV6=\(v)"
+        case .curveServer: "ZMQ_CURVE_SERVER=1 (secret key not shown)"
+        case .curveClient(let publicKey, _, let serverKey): "ZMQ_CURVE_PUBLICKEY=\(publicKey) ZMQ_CURVE_SERVERKEY=\(serverKey)"
+        case .zapDomain(let v): "ZMQ_ZAP_DOMAIN='\(v)'"
         }
     }
 
@@ -80,6 +89,17 @@ public enum SocketOption: Sendable, Hashable {
         case .receiveTimeoutMilliseconds(let v): return int(ZMQ_RCVTIMEO, v)
         case .sendTimeoutMilliseconds(let v): return int(ZMQ_SNDTIMEO, v)
         case .ipv6(let v): return int(ZMQ_IPV6, v ? 1 : 0)
+        case .curveServer(let secret):
+            // The key goes first: libzmq checks ZMQ_CURVE_SERVER against a key already set.
+            let rc = bytes(ZMQ_CURVE_SECRETKEY, secret)
+            return rc != 0 ? rc : int(ZMQ_CURVE_SERVER, 1)
+        case .curveClient(let publicKey, let secretKey, let serverKey):
+            for (option, key) in [(ZMQ_CURVE_SERVERKEY, serverKey), (ZMQ_CURVE_PUBLICKEY, publicKey), (ZMQ_CURVE_SECRETKEY, secretKey)] {
+                let rc = bytes(option, key)
+                if rc != 0 { return rc }
+            }
+            return 0
+        case .zapDomain(let v): return bytes(ZMQ_ZAP_DOMAIN, v)
         }
     }
 }

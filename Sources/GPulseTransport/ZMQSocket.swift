@@ -175,6 +175,7 @@ public final class ZMQSocket {
                 throw error
             }
             buffer.append(UnsafeRawBufferPointer(start: zmq_msg_data(message), count: zmq_msg_size(message)))
+            if buffer.frameCount == 1, let user = zmq_msg_gets(message, "User-Id") { buffer.peerUserID = String(cString: user) }
             if zmq_msg_more(message) == 0 { return true }
             flags = 0  // the rest of a message is already here
         }

@@ -28,7 +28,7 @@ struct GPulseAgentCommand: AsyncParsableCommand {
               gpulse-agent run --config /etc/gpulse/agent.yaml
             """,
         version: AgentService.version,
-        subcommands: [Run.self, Once.self, CheckConfig.self, Simulate.self],
+        subcommands: [Run.self, Once.self, CheckConfig.self, Simulate.self, Keygen.self],
         defaultSubcommand: Run.self)
 }
 

@@ -33,7 +33,7 @@ struct GPulseAggregatorCommand: AsyncParsableCommand {
               gpulse-aggregator forecast-eval --trace nasa_http_1995_per_minute.csv
             """,
         version: gpulseVersion,
-        subcommands: [Run.self, CheckConfig.self, Status.self, Tail.self, ForecastEval.self, Replay.self],
+        subcommands: [Run.self, CheckConfig.self, Status.self, Tail.self, ForecastEval.self, Replay.self, Keygen.self],
         defaultSubcommand: Run.self)
 }
 

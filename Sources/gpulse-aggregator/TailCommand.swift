@@ -3,6 +3,7 @@ import ArgumentParser
 import Glibc
 #endif
 import GPulseAggregator
+import GPulseTransport
 
 struct Tail: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,10 +37,21 @@ struct Tail: ParsableCommand {
     @Option(help: "Exit with status 1 when no decision arrives for this many seconds.")
     var timeout: Double?
 
+    @Option(help: ArgumentHelp("With CURVE: the aggregator's public key (its keygen prints it).", valueName: "z85"))
+    var serverKey: String?
+
+    @Option(help: ArgumentHelp("With CURVE: this subscriber's key file (from keygen; its public key must be in security.subscribers).", valueName: "file"))
+    var keyFile: String?
+
     func run() throws {
         let subscriber: DecisionSubscriber
         do {
-            subscriber = try DecisionSubscriber(endpoint: decisions, topicPrefix: topic)
+            var curve: (keys: CurveKeyPair, serverKey: String)?
+            if let serverKey {
+                guard let keyFile else { throw ValidationError("--server-key needs --key-file") }
+                curve = (try KeyFile.load(path: keyFile), serverKey)
+            }
+            subscriber = try DecisionSubscriber(endpoint: decisions, topicPrefix: topic, curve: curve)
         } catch {
             printError("gpulse-aggregator tail: cannot subscribe to \(decisions): \(error)")
             throw ExitCode.failure

@@ -1,0 +1,68 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a key file cannot be used; the message says what to do.
+public struct KeyFileError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(description: String) { self.description = description }
+}
+
+/// A CURVE key pair on disk, as `keygen` writes it: `public_key: <Z85>` and `secret_key: <Z85>` lines
+/// (`#` comments allowed). The file must not be readable by group or others.
+public enum KeyFile {
+    public static func load(path: String) throws(KeyFileError) -> CurveKeyPair {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw KeyFileError(description: "cannot read key file \(path): \(String(cString: strerror(errno)))") }
+        let mode = info.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw KeyFileError(
+                description: "key file \(path) is readable by group or others (mode \(String(mode, radix: 8))); refusing to use a secret anyone on the host can read: chmod 600 \(path)")
+        }
+        guard let file = fopen(path, "r") else { throw KeyFileError(description: "cannot open key file \(path): \(String(cString: strerror(errno)))") }
+        defer { fclose(file) }
+        var text = ""
+        var line = [CChar](repeating: 0, count: 512)
+        while fgets(&line, Int32(line.count), file) != nil { text += String(cString: line) }
+        let values = parse(text)
+        guard let secret = values["secret_key"], let pair = CurveKeyPair(secretKey: secret) else {
+            throw KeyFileError(description: "key file \(path) has no valid secret_key line (40 Z85 characters); make one with `keygen`")
+        }
+        if let publicKey = values["public_key"], publicKey != pair.publicKey {
+            throw KeyFileError(description: "key file \(path): public_key is not the public half of secret_key")
+        }
+        return pair
+    }
+
+    /// The file's `name: value` lines.
+    static func parse(_ text: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for raw in text.split(separator: "\n") {
+            let line = raw.trimmingCharacters(in: " \t\r")
+            guard !line.hasPrefix("#"), let colon = line.firstIndex(of: ":") else { continue }
+            out[String(line[..<colon]).trimmingCharacters(in: " \t")] = String(line[line.index(after: colon)...]).trimmingCharacters(in: " \t\"")
+        }
+        return out
+    }
+
+    /// Writes a new pair to `path` with mode 0600 (refusing to overwrite), for `keygen`.
+    public static func write(_ pair: CurveKeyPair, to path: String, comment: String) throws(KeyFileError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw KeyFileError(description: "cannot create \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let text = "# \(comment)\n# Secret: keep this file mode 0600. Give only public_key to the other side.\npublic_key: \(pair.publicKey)\nsecret_key: \(pair.secretKey)\n"
+        let bytes = Array(text.utf8)
+        guard Glibc.write(fd, bytes, bytes.count) == bytes.count, fsync(fd) == 0 else {
+            throw KeyFileError(description: "cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+extension StringProtocol {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s.removeFirst() }
+        while let l = s.last, set.contains(l) { s.removeLast() }
+        return String(s)
+    }
+}

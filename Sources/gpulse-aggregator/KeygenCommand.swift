@@ -1,0 +1,27 @@
+import ArgumentParser
+import GPulseTransport
+
+struct Keygen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make a CURVE key pair for the aggregator (or for a decision subscriber).",
+        discussion: """
+            Writes FILE (mode 0600; refuses to overwrite) with public_key and secret_key lines, and prints \
+            the public key. The aggregator reads its file from security.secret_key_file (default \
+            $CREDENTIALS_DIRECTORY/aggregator.key: systemd's LoadCredential=aggregator.key:/etc/gpulse/aggregator.key). \
+            Agents need the public key as security.aggregator_public_key. A subscriber's public key goes in \
+            the aggregator's security.subscribers.
+
+            Example: gpulse-aggregator keygen --out /etc/gpulse/aggregator.key
+            """)
+
+    @Option(help: ArgumentHelp("Where to write the key pair.", valueName: "file"))
+    var out: String
+
+    func run() throws {
+        let pair = try CurveKeyPair.generate()
+        try KeyFile.write(pair, to: out, comment: "gpulse CURVE key pair (gpulse-aggregator keygen)")
+        print("wrote \(out) (mode 0600)")
+        print("public key: \(pair.publicKey)")
+        print("for each agent's config:   security: {mode: curve, aggregator_public_key: \"\(pair.publicKey)\"}")
+    }
+}

@@ -1,0 +1,98 @@
+"""CURVE on the metrics socket and the decision stream, with the real executables: keygen, an
+allowlisted agent is served, an unknown key and a plaintext peer are refused, an allowlisted key
+claiming another node id is refused (node_id_not_bound), a key file others can read stops the start,
+and only an allowlisted subscriber reads decisions."""
+import json
+import os
+import re
+import subprocess
+import time
+
+from test_faults import free_port
+
+
+def keygen(bins, exe, path, *extra):
+    out = subprocess.run([bins / exe, "keygen", "--out", path, *extra], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    return re.search(r"public key: (\S+)", out.stdout).group(1)
+
+
+def status(bins, control):
+    out = subprocess.run([bins / "gpulse-aggregator", "status", "--json", "--control", control], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout)
+
+
+def wait_until(predicate, what, timeout=15):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if (result := predicate()):
+            return result
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_curve_allowlist_binding_and_key_file_permissions(procs, bins, tmp_path):
+    server = keygen(bins, "gpulse-aggregator", tmp_path / "aggregator.key")
+    good = keygen(bins, "gpulse-agent", tmp_path / "good.key", "--node-id", "good-1")
+    thief = keygen(bins, "gpulse-agent", tmp_path / "thief.key", "--node-id", "thief-1")
+    stranger = keygen(bins, "gpulse-agent", tmp_path / "stranger.key")
+    reader = keygen(bins, "gpulse-agent", tmp_path / "reader.key")
+    assert len({server, good, thief, stranger, reader}) == 5
+    metrics, decisions, control = (f"tcp://127.0.0.1:{free_port()}" for _ in range(3))
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(f"""
+endpoints: {{metrics: "{metrics}", decisions: "{decisions}", control: "{control}"}}
+prometheus: {{listen: "off"}}
+snapshot: {{path: "off"}}
+decisions: {{resend_interval_s: 1}}
+security:
+  mode: curve
+  secret_key_file: {tmp_path / "aggregator.key"}
+  agents: {{good-1: "{good}", thief-1: "{thief}"}}
+  subscribers: {{reader: "{reader}"}}
+""")
+
+    # A key file others can read is refused with the reason, before anything listens.
+    os.chmod(tmp_path / "aggregator.key", 0o644)
+    code, out = procs([bins / "gpulse-aggregator", "run", "--config", config]).finish()
+    assert code != 0 and "readable by group or others" in out and "chmod 600" in out, out
+    os.chmod(tmp_path / "aggregator.key", 0o600)
+
+    agg = procs([bins / "gpulse-aggregator", "run", "--config", config])
+    agg.wait_for("CURVE on")
+
+    def agent(node, key_file, mode="curve"):
+        path = tmp_path / f"{node}.yaml"
+        path.write_text(f"""
+node: {{id: {node}, pool: secure}}
+aggregator: {{endpoint: "{metrics}"}}
+groups: {{fast: {{rate_hz: 50}}}}
+samplers: {{gpu: {{enabled: false}}}}
+security: {{mode: {mode}, secret_key_file: {key_file}, aggregator_public_key: "{server}"}}
+""")
+        return procs([bins / "gpulse-agent", "run", "--config", path])
+
+    agent("good-1", tmp_path / "good.key")
+    agent("pretender", tmp_path / "thief.key")  # thief-1's key, speaking as another node
+    agent("stranger-1", tmp_path / "stranger.key")  # key not in the allowlist
+    plain = agent("plain-1", tmp_path / "good.key", mode="plaintext")
+    plain.wait_for("plaintext: CURVE is off")
+
+    nodes = lambda: {n["id"]: n for n in status(bins, control)["nodes"]}
+    wait_until(lambda: nodes().get("good-1", {}).get("batches", 0) > 10, "the allowlisted agent")
+    reasons = wait_until(lambda: (r := status(bins, control)["ingest"]["rejectedByReason"]).get("node_id_not_bound", 0) > 3
+                         and r.get("unauthenticated", 0) >= 1 and r, "the refusals")
+    assert set(nodes()) == {"good-1"}, nodes()  # neither the pretender, the stranger nor the plaintext agent got in
+
+    # Decisions: the allowlisted subscriber reads them; an unknown key reads nothing.
+    tail = lambda key: subprocess.run([bins / "gpulse-aggregator", "tail", "--decisions", decisions, "--json", "--count", "1",
+                                       "--timeout", "4", "--server-key", server, "--key-file", key], capture_output=True, text=True, timeout=20)
+    ok = tail(tmp_path / "reader.key")
+    assert ok.returncode == 0 and json.loads(ok.stdout.splitlines()[0])["seq"], ok.stdout + ok.stderr
+    refused = tail(tmp_path / "stranger.key")
+    assert refused.returncode == 1 and "no decision within" in refused.stderr, refused.stdout + refused.stderr
+    code, out = agg.stop()
+    assert code == 0, out
+    assert "refused a CURVE handshake" in out and "public key not in the allowlist" in out
