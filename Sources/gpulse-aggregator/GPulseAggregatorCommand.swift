@@ -5,6 +5,7 @@ import Glibc
 import GPulseAggregator
 import GPulseConfig
 import GPulseCore
+import GPulseTransport
 import Logging
 import ServiceLifecycle
 
@@ -126,6 +127,19 @@ struct CheckConfig: ParsableCommand {
         print("config ok: \(options.config ?? "(defaults)")")
         print("  endpoints: metrics \(config.endpoints.metrics), decisions \(config.endpoints.decisions), control \(config.endpoints.control)")
         print("  prometheus: \(config.prometheus.address.map { "http://\($0)/metrics and /healthz (stall limit \(config.prometheus.healthzMaxStallS) s)" } ?? "off")")
+        let security = config.security
+        if security.curve {
+            let path = security.resolvedKeyFile(credentialsDirectory: getenv("CREDENTIALS_DIRECTORY").map { String(cString: $0) })
+            do {
+                let keys = try KeyFile.load(path: path)
+                print("  security: CURVE, public key \(keys.publicKey) (\(path)); \(security.agents.count) agents, \(security.subscribers.count) subscribers allowed")
+            } catch {
+                print("  security: CURVE, but \(error)")
+                throw ExitCode(2)
+            }
+        } else {
+            print("  security: plaintext (batches and decisions unencrypted and unauthenticated)")
+        }
         let stateDirectory = getenv("STATE_DIRECTORY").map { String(cString: $0) }
         print("  snapshot: \(config.snapshot.resolvedPath(stateDirectory: stateDirectory).map { "\($0) every \(config.snapshot.intervalS) s and at shutdown" } ?? "off (learned state is lost on restart)")")
         print("  registry: stale after \(s.staleAfterSeconds) s, down after \(s.downAfterSeconds) s, forgotten after \(s.forgetAfterSeconds) s")
