@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import GPulseConfig
 import GPulseCore
 import GPulseExposition
 import GPulseSystemd
@@ -49,7 +47,7 @@ public struct AgentService: Service {
         let security = configuration.security
         if security.mode == "curve" {
             guard CurveKeyPair.isSupported else { throw KeyFileError(description: "this libzmq was built without CURVE (libsodium)") }
-            let path = security.resolvedKeyFile(credentialsDirectory: getenv("CREDENTIALS_DIRECTORY").map { String(cString: $0) })
+            let path = security.resolvedKeyFile(credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"))
             let keys = try KeyFile.load(path: path)
             publishSettings.curve = (keys, security.aggregatorPublicKey)
             logger.notice("CURVE on towards the aggregator", metadata: ["public_key": "\(keys.publicKey)", "key_file": "\(path)"])

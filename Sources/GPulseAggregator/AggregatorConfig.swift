@@ -273,8 +273,16 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             issues.append(ConfigIssue(keyPath: "security.mode", message: "must be curve or plaintext, got '\(security.mode)'"))
         }
         for (section, keys) in [("agents", security.agents), ("subscribers", security.subscribers)] {
-            for (name, key) in keys.sorted(by: { $0.key < $1.key }) where !CurveKeyPair.isValidKey(key) {
-                issues.append(ConfigIssue(keyPath: "security.\(section).\(name)", message: "is not a CURVE public key (40 Z85 characters from keygen)"))
+            var owner: [String: String] = [:]
+            for (name, key) in keys.sorted(by: { $0.key < $1.key }) {
+                if !CurveKeyPair.isValidKey(key) {
+                    issues.append(ConfigIssue(keyPath: "security.\(section).\(name)", message: "is not a CURVE public key (40 Z85 characters from keygen)"))
+                } else if let first = owner[key] {
+                    // A key names exactly one peer: the ZAP handler could not tell which one is speaking.
+                    issues.append(ConfigIssue(keyPath: "security.\(section).\(name)", message: "has the same key as \(first); give each its own keygen"))
+                } else {
+                    owner[key] = name
+                }
             }
         }
         if !(snapshot.intervalS >= 1) { issues.append(ConfigIssue(keyPath: "snapshot.interval_s", message: "must be at least 1")) }

@@ -141,10 +141,11 @@ extension AggregatorService {
             return nil
         }
         guard CurveKeyPair.isSupported else { throw KeyFileError(description: "this libzmq was built without CURVE (libsodium); security.mode: curve cannot work") }
-        let path = config.security.resolvedKeyFile(credentialsDirectory: getenv("CREDENTIALS_DIRECTORY").map { String(cString: $0) })
+        let path = config.security.resolvedKeyFile(credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"))
         let pair = try KeyFile.load(path: path)
-        let agents = Dictionary(config.security.agents.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
-        let subscribers = Dictionary(config.security.subscribers.map { ($0.value, $0.key) }, uniquingKeysWith: { a, _ in a })
+        // validate() refused a key listed twice, so each inverts to one name.
+        let agents = Dictionary(uniqueKeysWithValues: config.security.agents.map { ($0.value, $0.key) })
+        let subscribers = Dictionary(uniqueKeysWithValues: config.security.subscribers.map { ($0.value, $0.key) })
         let authenticator = Authenticator(allow: ["metrics": agents, "decisions": subscribers], logger: logger)
         try authenticator.start(context: context)
         logger.notice(
@@ -157,8 +158,7 @@ extension AggregatorService {
     /// Where snapshots go (nil: off) and what the last one held. A directory that cannot be written
     /// stops the start: snapshots that silently fail would be found out only after a crash.
     func openSnapshots() throws -> (SnapshotWriter?, AggregatorSnapshot?) {
-        let stateDirectory = getenv("STATE_DIRECTORY").map { String(cString: $0) }
-        guard let path = config.snapshot.resolvedPath(stateDirectory: stateDirectory) else {
+                guard let path = config.snapshot.resolvedPath(stateDirectory: environmentValue("STATE_DIRECTORY")) else {
             logger.notice(
                 "snapshots off: learned state (forecasters, registry, decision sequence) is lost on restart",
                 metadata: ["why": "\(config.snapshot.path == "off" ? "snapshot.path: off" : "no snapshot.path and no $STATE_DIRECTORY")"])
@@ -419,6 +419,7 @@ struct IngestLoop {
         if next.endpoints != config.endpoints { restartOnly.append("endpoints") }
         if next.prometheus != config.prometheus { restartOnly.append("prometheus") }
         if next.snapshot != config.snapshot { restartOnly.append("snapshot") }
+        if next.security != config.security { restartOnly.append("security") }
         if next.ingest != config.ingest { restartOnly.append("ingest") }
         if next.registry != config.registry { restartOnly.append("registry") }
         if next.windows != config.windows { restartOnly.append("windows") }

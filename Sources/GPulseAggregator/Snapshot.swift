@@ -127,21 +127,9 @@ public struct SnapshotStore: Sendable {
     }
 
     private func readFile() throws(SnapshotError) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw failure("cannot open \(path)")
-        }
-        defer { close(fd) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 20)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw failure("cannot read \(path)") }
-            if n == 0 { return out }
-            out += chunk[..<n]
-        }
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else { throw SnapshotError(description: "cannot read \(path)") }
+        return [UInt8](data)
     }
 
     private func moveAside(nowNanos: Int64) -> String? {

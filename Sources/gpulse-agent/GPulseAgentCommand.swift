@@ -153,11 +153,7 @@ struct CheckConfig: ParsableCommand {
 
 /// Process environment.
 struct Environment {
-    subscript(name: String) -> String? {
-        guard let value = getenv(name) else { return nil }
-        let s = String(cString: value)
-        return s.isEmpty ? nil : s
-    }
+    subscript(name: String) -> String? { environmentValue(name) }
 
     static func hostname() -> String {
         var buffer = [CChar](repeating: 0, count: 256)

@@ -129,7 +129,7 @@ struct CheckConfig: ParsableCommand {
         print("  prometheus: \(config.prometheus.address.map { "http://\($0)/metrics and /healthz (stall limit \(config.prometheus.healthzMaxStallS) s)" } ?? "off")")
         let security = config.security
         if security.curve {
-            let path = security.resolvedKeyFile(credentialsDirectory: getenv("CREDENTIALS_DIRECTORY").map { String(cString: $0) })
+            let path = security.resolvedKeyFile(credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"))
             do {
                 let keys = try KeyFile.load(path: path)
                 print("  security: CURVE, public key \(keys.publicKey) (\(path)); \(security.agents.count) agents, \(security.subscribers.count) subscribers allowed")
@@ -140,8 +140,7 @@ struct CheckConfig: ParsableCommand {
         } else {
             print("  security: plaintext (batches and decisions unencrypted and unauthenticated)")
         }
-        let stateDirectory = getenv("STATE_DIRECTORY").map { String(cString: $0) }
-        print("  snapshot: \(config.snapshot.resolvedPath(stateDirectory: stateDirectory).map { "\($0) every \(config.snapshot.intervalS) s and at shutdown" } ?? "off (learned state is lost on restart)")")
+        print("  snapshot: \(config.snapshot.resolvedPath(stateDirectory: environmentValue("STATE_DIRECTORY")).map { "\($0) every \(config.snapshot.intervalS) s and at shutdown" } ?? "off (learned state is lost on restart)")")
         print("  registry: stale after \(s.staleAfterSeconds) s, down after \(s.downAfterSeconds) s, forgotten after \(s.forgetAfterSeconds) s")
         print("  windows: raw \(s.rawWindowSeconds) s (≤ \(s.maxSamplesPerSeries) samples/series, ≤ \(s.maxSeriesPerNode) series/node), load \(s.loadWindowSeconds) s")
         print("  load index: L = \(s.loadIndex.alpha)·U_gpu(\(s.loadIndex.gpuSignal.rawValue)) + \(s.loadIndex.beta)·U_cpu + \(s.loadIndex.gamma)·min(1, rtt/\(s.loadIndex.latencyRefMs) ms)")

@@ -1,6 +1,7 @@
 import Foundation
 import GPulseAggregator
 import GPulseConfig
+import GPulseTransport
 import Testing
 
 @Suite struct AggregatorConfigTests {
@@ -8,6 +9,17 @@ import Testing
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config/aggregator.yaml")
         let config = try AggregatorConfig.load(path: url.standardized.path)
         #expect(config == AggregatorConfig())
+    }
+
+    @Test func aCurveKeyListedForTwoPeersOrNotAKeyIsAClearError() throws {
+        let key = try CurveKeyPair.generate().publicKey
+        #expect {
+            _ = try AggregatorConfig.parse(yaml: "security:\n  mode: curve\n  agents: {gpu-a: \"\(key)\", gpu-b: \"\(key)\", gpu-c: short}\n")
+        } throws: { error in
+            let issues = (error as? ConfigError)?.issues ?? []
+            return issues.contains { $0.keyPath == "security.agents.gpu-b" && $0.message.contains("same key as gpu-a") }
+                && issues.contains { $0.keyPath == "security.agents.gpu-c" && $0.message.contains("not a CURVE public key") }
+        }
     }
 
     @Test func badWeightsAreAClearError() {

@@ -1,7 +1,9 @@
 """Shared fixtures: where the built executables are, the generated protobuf modules, process helpers."""
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -112,3 +114,27 @@ def prometheus_address(proc, timeout=10.0) -> str:
     """host:port of a process's /metrics endpoint, from its 'metrics endpoint listening' line."""
     mt = proc.wait_for(r"address=http://(\S+)/metrics .*metrics endpoint listening", timeout)
     return mt.group(1)
+
+
+def status_json(bins, control) -> dict:
+    """A running aggregator's `status --json`, parsed."""
+    out = subprocess.run([bins / "gpulse-aggregator", "status", "--json", "--control", control], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out.stdout)
+
+
+def wait_until(predicate, what, timeout=10.0):
+    """Polls `predicate` until it returns something truthy, which is returned."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if (result := predicate()):
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def free_port() -> int:
+    """A loopback TCP port free now, for a process that must bind the same port again after a restart."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

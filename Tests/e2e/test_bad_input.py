@@ -1,21 +1,14 @@
 """Bad input at a running aggregator: garbage, oversized frames, valid-but-absurd batches (future
 timestamps, too many series, a million series, two agents under one node id, NaN). It keeps serving a
 real agent throughout and counts each rejection by reason in `status`."""
-import json
 import random
-import subprocess
 import time
 
 import zmq
 
-from conftest import start_aggregator
+from conftest import status_json as status, wait_until, start_aggregator
 from gpulse.v1 import metrics_pb2 as m
 
-
-def status(bins, control):
-    out = subprocess.run([bins / "gpulse-aggregator", "status", "--json", "--control", control], capture_output=True, text=True, timeout=10)
-    assert out.returncode == 0, out.stdout + out.stderr
-    return json.loads(out.stdout)
 
 
 def batch(node, session, seq, t0=None, series=1, value=0.5, offset_us=0):
@@ -29,14 +22,6 @@ def batch(node, session, seq, t0=None, series=1, value=0.5, offset_us=0):
             b.series.add(kind=m.GPU_UTIL)
     return b.SerializeToString()
 
-
-def wait_until(predicate, what, timeout=10):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if (result := predicate()):
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_running_aggregator_counts_bad_input_and_keeps_serving(procs, bins):

@@ -6,9 +6,8 @@ import json
 import os
 import re
 import subprocess
-import time
 
-from test_faults import free_port
+from conftest import free_port, status_json as status, wait_until
 
 
 def keygen(bins, exe, path, *extra):
@@ -18,19 +17,6 @@ def keygen(bins, exe, path, *extra):
     return re.search(r"public key: (\S+)", out.stdout).group(1)
 
 
-def status(bins, control):
-    out = subprocess.run([bins / "gpulse-aggregator", "status", "--json", "--control", control], capture_output=True, text=True, timeout=10)
-    assert out.returncode == 0, out.stdout + out.stderr
-    return json.loads(out.stdout)
-
-
-def wait_until(predicate, what, timeout=15):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if (result := predicate()):
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_curve_allowlist_binding_and_key_file_permissions(procs, bins, tmp_path):
@@ -81,9 +67,9 @@ security: {{mode: {mode}, secret_key_file: {key_file}, aggregator_public_key: "{
     plain.wait_for("plaintext: CURVE is off")
 
     nodes = lambda: {n["id"]: n for n in status(bins, control)["nodes"]}
-    wait_until(lambda: nodes().get("good-1", {}).get("batches", 0) > 10, "the allowlisted agent")
-    reasons = wait_until(lambda: (r := status(bins, control)["ingest"]["rejectedByReason"]).get("node_id_not_bound", 0) > 3
-                         and r.get("unauthenticated", 0) >= 1 and r, "the refusals")
+    wait_until(lambda: nodes().get("good-1", {}).get("batches", 0) > 10, "the allowlisted agent", timeout=15)
+    wait_until(lambda: (r := status(bins, control)["ingest"]["rejectedByReason"]).get("node_id_not_bound", 0) > 3
+                         and r.get("unauthenticated", 0) >= 1 and r, "the refusals", timeout=15)
     assert set(nodes()) == {"good-1"}, nodes()  # neither the pretender, the stranger nor the plaintext agent got in
 
     # Decisions: the allowlisted subscriber reads them; an unknown key reads nothing.

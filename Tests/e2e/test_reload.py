@@ -1,18 +1,11 @@
 """`systemctl reload` (SIGHUP) on a running aggregator: pools and policies are replaced while ingest
 carries on, a broken file is rejected with the running configuration kept, and decision ids keep
 increasing across both."""
-import json
 import signal
-import subprocess
 import time
 
-from conftest import start_aggregator
+from conftest import status_json as status, start_aggregator
 
-
-def status(bins, control):
-    out = subprocess.run([bins / "gpulse-aggregator", "status", "--control", control, "--json"], capture_output=True, text=True, timeout=10)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
 
 
 def test_sighup_reloads_pools_and_rejects_a_bad_file(procs, bins, tmp_path):

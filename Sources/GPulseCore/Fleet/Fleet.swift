@@ -284,54 +284,36 @@ extension SampleWindow {
     }
 }
 
+/// A snapshot keeps a node's identity, liveness and counts; its raw windows and derived load are
+/// seconds old by the time a restart reads them, so they are left out and start empty.
+extension NodeEntry: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case labels, state, firstSeenNanos, lastSeenNanos, sequence, samples, agentDroppedSamples, probesLost, seriesRefused, agentVersion
+    }
+}
+
 extension Fleet {
-    /// What a snapshot keeps of the fleet: the registry without raw windows (seconds old by the time
-    /// it is read back) and every pool's history and forecaster.
+    /// What a snapshot keeps of the fleet: the registry (without raw windows) and every pool's
+    /// history and forecaster.
     public struct Snapshot: Sendable, Codable {
-        public struct Node: Sendable, Codable {
-            public var labels: NodeLabels
-            public var state: NodeState
-            public var firstSeenNanos: Int64
-            public var lastSeenNanos: Int64
-            public var sequence: SequenceTracker
-            public var samples: UInt64
-            public var agentDroppedSamples: UInt64
-            public var probesLost: UInt64
-            public var seriesRefused: UInt64
-            public var agentVersion: String
-        }
-        public var nodes: [String: Node]
+        public var nodes: [String: NodeEntry]
         public var pools: [String: PoolSeries]
         public var lastTickSecond: Int64?
     }
 
+    /// The windows are dropped from the copy, so the ingest path never copies them because a
+    /// snapshot still shares their storage.
     public var snapshot: Snapshot {
-        Snapshot(
-            nodes: nodes.mapValues {
-                Snapshot.Node(
-                    labels: $0.labels, state: $0.state, firstSeenNanos: $0.firstSeenNanos, lastSeenNanos: $0.lastSeenNanos, sequence: $0.sequence,
-                    samples: $0.samples, agentDroppedSamples: $0.agentDroppedSamples, probesLost: $0.probesLost, seriesRefused: $0.seriesRefused,
-                    agentVersion: $0.agentVersion)
-            }, pools: pools, lastTickSecond: lastTickSecond)
+        Snapshot(nodes: nodes.mapValues { var n = $0; n.windows = [:]; return n }, pools: pools, lastTickSecond: lastTickSecond)
     }
 
     /// A fleet that carries on from `snapshot` under `settings`. Nodes come back with their sequence
     /// trackers (so batches lost while the aggregator was down show as gaps) and age from their last
-    /// batch as usual. Returns the pools whose forecaster had to be rebuilt from their minute history
-    /// because the forecast settings changed.
+    /// batch as usual. Pools whose forecaster had to be rebuilt from their minute history (the
+    /// forecast settings changed) are listed in `forecastsRebuilt`.
     public init(settings: FleetSettings, restoring snapshot: Snapshot) {
         self.init(settings: settings)
-        for (id, n) in snapshot.nodes {
-            var entry = NodeEntry(labels: n.labels, firstSeenNanos: n.firstSeenNanos, lastSeenNanos: n.lastSeenNanos)
-            entry.state = n.state
-            entry.sequence = n.sequence
-            entry.samples = n.samples
-            entry.agentDroppedSamples = n.agentDroppedSamples
-            entry.probesLost = n.probesLost
-            entry.seriesRefused = n.seriesRefused
-            entry.agentVersion = n.agentVersion
-            nodes[id] = entry
-        }
+        nodes = snapshot.nodes
         for (name, saved) in snapshot.pools {
             let adopted = saved.adopting(forecast: settings.forecast, secondsKept: settings.secondsKept, minutesKept: settings.minutesKept)
             pools[name] = adopted.series
