@@ -49,7 +49,7 @@ samplers: {{gpu: {{library: "{fake_nvml}"}}}}
     cfg.close()
     env = dict(os.environ, GPULSE_FAKE_NVML_DEVICES="2")
     log = tempfile.TemporaryFile("w+")
-    p = subprocess.Popen([f"{bin_dir}/gpulse-agent", "run", "--config", cfg.name], stdout=log, stderr=subprocess.STDOUT, env=env)
+    p = subprocess.Popen([f"{bin_dir}/gpulse-agent", "run", "--plaintext", "--config", cfg.name], stdout=log, stderr=subprocess.STDOUT, env=env)
     batches = 0
     end = time.monotonic() + seconds
     while time.monotonic() < end:

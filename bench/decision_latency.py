@@ -81,7 +81,7 @@ def main():
             config.write_text(f'node: {{id: {pool}-node, pool: {pool}}}\naggregator: {{endpoint: "{metrics}"}}\n'
                               f'procfs_root: {work / "proc"}\nsamplers: {{gpu: {{library: {args.bin}/libFakeNVML.so}}}}\n')
             env = {**os.environ, "GPULSE_FAKE_NVML_DEVICES": "1", "GPULSE_FAKE_NVML_LOAD_FILE": str(loads[pool])}
-            agents.append(subprocess.Popen([f"{args.bin}/gpulse-agent", "run", "--config", str(config)], env=env,
+            agents.append(subprocess.Popen([f"{args.bin}/gpulse-agent", "run", "--plaintext", "--config", str(config)], env=env,
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
         def receive(until, timeout):

@@ -8,7 +8,7 @@ def start_aggregator(bin_dir, log, *extra):
     """Starts `gpulse-aggregator run` with every endpoint on a free loopback port and its log in the
     open file `log` (a pipe nobody reads would fill and stall it). Returns (process, endpoints), the
     endpoints a dict with keys metrics, decisions and control."""
-    agg = subprocess.Popen([f"{bin_dir}/gpulse-aggregator", "run", "--metrics", "tcp://127.0.0.1:*", "--decisions",
+    agg = subprocess.Popen([f"{bin_dir}/gpulse-aggregator", "run", "--plaintext", "--metrics", "tcp://127.0.0.1:*", "--decisions",
                             "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*", "--prometheus", "127.0.0.1:0", *extra],
                            stderr=log, text=True)
     line, started = "", time.time()

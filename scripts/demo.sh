@@ -7,11 +7,11 @@ seconds=${2:-5}
 metrics=tcp://127.0.0.1:17461
 decisions=tcp://127.0.0.1:17462
 
-"$bin/gpulse-aggregator" run --metrics $metrics --decisions $decisions --control 'tcp://127.0.0.1:*' --report-interval 1 &
+"$bin/gpulse-aggregator" run --plaintext --metrics $metrics --decisions $decisions --control 'tcp://127.0.0.1:*' --report-interval 1 &
 agg=$!
 trap 'kill $agg $agent 2>/dev/null || true' EXIT
 sleep 0.5
-"$bin/gpulse-agent" run --aggregator $metrics --node-id demo-node --pool demo --rate 500 &
+"$bin/gpulse-agent" run --plaintext --aggregator $metrics --node-id demo-node --pool demo --rate 500 &
 agent=$!
 sleep "$seconds"
 kill -TERM $agent; wait $agent

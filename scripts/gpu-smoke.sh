@@ -25,10 +25,10 @@ samplers:
   rtt: {enabled: true, targets: ["127.0.0.1:17461", "127.0.0.1:1"], timeout_ms: 200}
 YAML
 
-"$bin/gpulse-aggregator" run --metrics tcp://127.0.0.1:17461 --decisions tcp://127.0.0.1:17462 --control tcp://127.0.0.1:17463 --report-interval 5 > "$out/aggregator.log" 2>&1 &
+"$bin/gpulse-aggregator" run --plaintext --metrics tcp://127.0.0.1:17461 --decisions tcp://127.0.0.1:17462 --control tcp://127.0.0.1:17463 --report-interval 5 > "$out/aggregator.log" 2>&1 &
 agg=$!
 sleep 0.5
-"$bin/gpulse-agent" run --config "$out/agent.yaml" > "$out/agent.log" 2>&1 &
+"$bin/gpulse-agent" run --plaintext --config "$out/agent.yaml" > "$out/agent.log" 2>&1 &
 agent=$!
 sleep 3
 python3 - > "$out/load.log" 2>&1 <<'PY' &

@@ -37,10 +37,10 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
             sendQueueBatches = try c.value("send_queue_batches", sendQueueBatches)
         }
     }
-    /// CURVE towards the aggregator.
+    /// CURVE towards the aggregator. On by default: plaintext has to be asked for.
     public struct Security: Decodable, Sendable, Equatable {
-        /// `curve` or `plaintext`.
-        public var mode = "plaintext"
+        /// `curve` (the default) or `plaintext`.
+        public var mode = "curve"
         /// This agent's key pair from `gpulse-agent keygen`; empty for `$CREDENTIALS_DIRECTORY/agent.key`.
         public var secretKeyFile = ""
         /// The aggregator's public key (its `keygen` prints it).
@@ -207,21 +207,34 @@ extension AgentConfig {
     }
 
     public static func parse(yaml: String, path: String = "<config>") throws(ConfigError) -> AgentConfig {
-        let config = try YAMLConfig.decode(AgentConfig.self, yaml: yaml, path: path, schema: schema, empty: AgentConfig())
+        let config = try decode(yaml: yaml, path: path)
         let issues = config.validate()
         guard issues.isEmpty else { throw ConfigError(path: path, issues: issues) }
         return config
     }
 
-    /// Checks values that decode but make no sense.
-    public func validate() -> [ConfigIssue] {
+    /// Reads and decodes `path` without `validate()`, for callers that apply overrides (environment,
+    /// flags) first and validate the result.
+    public static func decode(path: String) throws(ConfigError) -> AgentConfig {
+        try decode(yaml: try YAMLConfig.read(path: path), path: path)
+    }
+
+    public static func decode(yaml: String, path: String = "<config>") throws(ConfigError) -> AgentConfig {
+        try YAMLConfig.decode(AgentConfig.self, yaml: yaml, path: path, schema: schema, empty: AgentConfig())
+    }
+
+    /// Checks values that decode but make no sense. `sends: false` (for `once`, which sends nothing)
+    /// leaves out what only matters on the wire.
+    public func validate(sends: Bool = true) -> [ConfigIssue] {
         var securityIssues: [ConfigIssue] = []
         if !["curve", "plaintext"].contains(security.mode) {
             securityIssues.append(ConfigIssue(keyPath: "security.mode", message: "must be curve or plaintext, got '\(security.mode)'"))
-        }
-        if security.mode == "curve" && !CurveKeyPair.isValidKey(security.aggregatorPublicKey) {
+        } else if sends && security.mode == "curve" && !CurveKeyPair.isValidKey(security.aggregatorPublicKey) {
+            let got = security.aggregatorPublicKey.isEmpty ? "it is empty" : "got '\(security.aggregatorPublicKey)'"
             securityIssues.append(
-                ConfigIssue(keyPath: "security.aggregator_public_key", message: "must be the aggregator's public key (40 Z85 characters) when mode is curve"))
+                ConfigIssue(
+                    keyPath: "security.aggregator_public_key",
+                    message: "must be the aggregator's public key (40 Z85 characters, printed by `gpulse-aggregator keygen`) because security.mode is curve, the default; \(got). To send unencrypted instead, set security.mode: plaintext or pass --plaintext"))
         }
         return securityIssues + validateSamplers()
     }

@@ -159,10 +159,10 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         }
     }
 
-    /// CURVE on the metrics socket and the decision stream.
+    /// CURVE on the metrics socket and the decision stream. On by default: plaintext has to be asked for.
     public struct Security: Decodable, Sendable, Equatable {
-        /// `curve` or `plaintext` (anyone who reaches the ports can send batches and read decisions).
-        public var mode = "plaintext"
+        /// `curve` (the default) or `plaintext` (anyone who reaches the ports can send batches and read decisions).
+        public var mode = "curve"
         /// The aggregator's key pair from `gpulse-aggregator keygen`; empty for
         /// `$CREDENTIALS_DIRECTORY/aggregator.key` (systemd LoadCredential=).
         public var secretKeyFile = ""

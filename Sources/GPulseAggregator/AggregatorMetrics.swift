@@ -10,7 +10,7 @@ import Prometheus
 struct AggregatorMetrics {
     let registry: PrometheusCollectorRegistry
 
-    private let batches, samples, duplicates, missing, agentDrops, restarts, unknownSeries: MirroredCounter
+    private let batches, samples, duplicates, missing, agentDrops, restarts, unknownSeries, accepted, closed: MirroredCounter
     private var rejected: [String: MirroredCounter] = [:]
     private var decisions: [String: Counter] = [:]
     private let windowBytes: Gauge
@@ -42,6 +42,9 @@ struct AggregatorMetrics {
         agentDrops = counter("gpulse_ingest_agent_dropped_samples_total", "Samples the agents report they dropped themselves (full ring or send queue).")
         restarts = counter("gpulse_ingest_agent_restarts_total", "Agent sessions that replaced an earlier session of the same node.")
         unknownSeries = counter("gpulse_ingest_unknown_series_total", "Series skipped because their signal kind is newer than this build.")
+        accepted = counter("gpulse_ingest_connections_accepted_total", "Agent connections accepted on the metrics socket.")
+        closed = counter(
+            "gpulse_ingest_connections_closed_total", "Agent connections ended: closed by the agent, or cut off by libzmq for an oversized or broken frame.")
         windowBytes = registry.makeGauge(name: "gpulse_ingest_window_bytes", help: "Memory held by the raw per-node windows, bytes.")
         nodesByState = Dictionary(uniqueKeysWithValues: [NodeState.live, .stale, .down].map {
             ($0, registry.makeGauge(name: "gpulse_nodes", labels: [("state", $0.rawValue)], help: "Nodes known to the registry, by state."))
@@ -80,6 +83,8 @@ struct AggregatorMetrics {
         agentDrops.advance(to: ledger.agentDroppedSamples)
         restarts.advance(to: ledger.agentRestarts)
         unknownSeries.advance(to: ledger.unknownSeriesIgnored)
+        accepted.advance(to: ledger.connectionsAccepted)
+        closed.advance(to: ledger.connectionsClosed)
         for (reason, count) in ledger.rejectedByReason {
             if rejected[reason] == nil { addRejectionReason(reason) }
             rejected[reason]!.advance(to: count)

@@ -142,7 +142,7 @@ extension AggregatorService {
         }
         guard CurveKeyPair.isSupported else { throw KeyFileError(description: "this libzmq was built without CURVE (libsodium); security.mode: curve cannot work") }
         let path = config.security.resolvedKeyFile(credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"))
-        let pair = try KeyFile.load(path: path)
+        let pair = try KeyFile.load(path: path, keygen: "gpulse-aggregator keygen")
         // validate() refused a key listed twice, so each inverts to one name.
         let agents = Dictionary(uniqueKeysWithValues: config.security.agents.map { ($0.value, $0.key) })
         let subscribers = Dictionary(uniqueKeysWithValues: config.security.subscribers.map { ($0.value, $0.key) })
@@ -286,12 +286,17 @@ struct IngestLoop {
         do {
             let metricsIndex = try poller.register(pull)
             let controlIndex = try poller.register(control)
+            // What libzmq does silently (oversized frames, mechanism mismatches) is counted from here.
+            let monitor = try SocketMonitor(watching: pull, name: "metrics")
+            defer { monitor.close() }
+            let monitorIndex = try poller.register(monitor.socket)
             while !worker.shouldStop {
                 heartbeat.beat()
                 do {
                     _ = try poller.poll(timeoutMilliseconds: max(1, min(100, Int(config.decisions.evaluateIntervalMs))))
                     if poller.isReadable(metricsIndex) { try drain(&buffer) }
                     if poller.isReadable(controlIndex) { try answerControl() }
+                    if poller.isReadable(monitorIndex) { try recordConnectionEvents(monitor) }
                     tick()
                 } catch {
                     if error == .contextTerminated { return }
@@ -343,6 +348,21 @@ struct IngestLoop {
             } catch {
                 ledger.reject(error)
                 logRejection(reason: error.reason, detail: "\(error)", nodeID: nil)
+            }
+        }
+    }
+
+    mutating func recordConnectionEvents(_ monitor: SocketMonitor) throws(ZMQError) {
+        while let event = try monitor.next() {
+            ledger.record(event)
+            switch event {
+            case .mechanismMismatch:
+                logRejection(
+                    reason: "mechanism_mismatch",
+                    detail: authenticator == nil ? "a CURVE agent at this plaintext aggregator" : "a plaintext agent at this CURVE aggregator", nodeID: nil)
+            case .handshakeProtocolError(let code): logRejection(reason: "handshake_protocol_error", detail: "ZMTP error 0x\(String(code, radix: 16))", nodeID: nil)
+            case .handshakeFailed(let errno): logRejection(reason: "handshake_failed", detail: "errno \(errno) before the handshake completed", nodeID: nil)
+            case .accepted, .disconnected, .handshakeRefused, .handshakeSucceeded: break
             }
         }
     }

@@ -1,4 +1,5 @@
 import GPulseCore
+import GPulseTransport
 import GPulseWire
 
 /// Fleet-wide ingest accounting: what was accepted, what was rejected and why. Per-node accounting
@@ -16,10 +17,18 @@ public struct IngestLedger: Sendable {
     public private(set) var missingBatches: UInt64 = 0
     public private(set) var agentDroppedSamples: UInt64 = 0
     public private(set) var agentRestarts: UInt64 = 0
+    /// Agent connections libzmq accepted on the metrics socket, and connections that ended: the peer
+    /// closed, or libzmq cut it off for a frame over ingest.max_message_bytes or a broken stream
+    /// (libzmq does not say which).
+    public private(set) var connectionsAccepted: UInt64 = 0
+    public private(set) var connectionsClosed: UInt64 = 0
 
     /// Reasons a message can be rejected for: the decoder's and the frame check's.
     public static let rejectionReasons =
-        WireError.decodeReasons + ["wrong_frame_count", "future_timestamp", "duplicate_node_id", "node_id_not_bound", "unauthenticated"]
+        WireError.decodeReasons + [
+            "wrong_frame_count", "future_timestamp", "duplicate_node_id", "node_id_not_bound", "unauthenticated", "mechanism_mismatch",
+            "handshake_protocol_error", "handshake_failed",
+        ]
 
     public init() {}
 
@@ -49,6 +58,19 @@ public struct IngestLedger: Sendable {
     /// A count kept elsewhere (CURVE handshakes the ZAP handler refused), set to its running total.
     public mutating func setRejected(reason: String, total: UInt64) {
         if total > 0 { rejectedByReason[reason] = total }
+    }
+
+    /// Counts what libzmq did with a connection. Handshakes the ZAP handler refused are not counted
+    /// here: the handler counts them (`unauthenticated`).
+    public mutating func record(_ event: SocketEvent) {
+        switch event {
+        case .accepted: connectionsAccepted += 1
+        case .disconnected: connectionsClosed += 1
+        case .mechanismMismatch: reject(reason: "mechanism_mismatch")
+        case .handshakeProtocolError: reject(reason: "handshake_protocol_error")
+        case .handshakeFailed: reject(reason: "handshake_failed")
+        case .handshakeRefused, .handshakeSucceeded: break
+        }
     }
 
     /// Rejections for reasons outside the decoder (e.g. a message with the wrong number of frames).

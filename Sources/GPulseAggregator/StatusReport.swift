@@ -15,6 +15,9 @@ public struct StatusReport: Codable, Sendable {
         public var missingBatches: UInt64
         /// Sum over nodes of samples the agents dropped themselves.
         public var agentDroppedSamples: UInt64
+        /// Agent connections accepted, and ended (closed by the peer or cut off by libzmq).
+        public var connectionsAccepted: UInt64
+        public var connectionsClosed: UInt64
     }
     public struct Node: Codable, Sendable {
         public var id: String
@@ -105,7 +108,8 @@ public struct StatusReport: Codable, Sendable {
         ingest = Ingest(
             batches: ledger.batchesAccepted, samples: ledger.samplesAccepted, duplicateBatches: ledger.batchesDuplicate,
             rejected: ledger.batchesRejected, rejectedByReason: ledger.rejectedByReason, unknownSeriesIgnored: ledger.unknownSeriesIgnored,
-            missingBatches: nodes.reduce(0) { $0 + $1.missingBatches }, agentDroppedSamples: nodes.reduce(0) { $0 + $1.agentDroppedSamples })
+            missingBatches: nodes.reduce(0) { $0 + $1.missingBatches }, agentDroppedSamples: nodes.reduce(0) { $0 + $1.agentDroppedSamples },
+            connectionsAccepted: ledger.connectionsAccepted, connectionsClosed: ledger.connectionsClosed)
         pools = fleet.pools.keys.sorted().map { name in
             let series = fleet.pools[name]!
             let point = series.latest
@@ -155,6 +159,7 @@ public struct StatusReport: Codable, Sendable {
             "ingest: \(ingest.batches) batches, \(ingest.samples) samples; missing \(ingest.missingBatches) batches (gaps), "
                 + "agents dropped \(ingest.agentDroppedSamples) samples, \(ingest.duplicateBatches) duplicates, rejected \(ingest.rejected)"
                 + (ingest.rejectedByReason.isEmpty ? "" : " (" + ingest.rejectedByReason.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")"),
+            "connections: \(ingest.connectionsAccepted) accepted, \(ingest.connectionsClosed) ended (closed by the agent, or cut off by libzmq for an oversized or broken frame)",
             "",
             "pools:",
         ]

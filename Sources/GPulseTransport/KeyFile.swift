@@ -11,9 +11,16 @@ public struct KeyFileError: Error, CustomStringConvertible, Sendable {
 /// A CURVE key pair on disk, as `keygen` writes it: `public_key: <Z85>` and `secret_key: <Z85>` lines
 /// (`#` comments allowed). The file must not be readable by group or others.
 public enum KeyFile {
-    public static func load(path: String) throws(KeyFileError) -> CurveKeyPair {
+    /// `keygen` names the command that makes a missing file (`gpulse-agent keygen`), for the message.
+    public static func load(path: String, keygen: String? = nil) throws(KeyFileError) -> CurveKeyPair {
         var info = stat()
-        guard stat(path, &info) == 0 else { throw KeyFileError(description: "cannot read key file \(path): \(String(cString: strerror(errno)))") }
+        guard stat(path, &info) == 0 else {
+            let reason = String(cString: strerror(errno))
+            let hint = keygen.map {
+                "; security.mode is curve (the default): make the key with `\($0) --out \(path)`, or run unencrypted with security.mode: plaintext or --plaintext"
+            }
+            throw KeyFileError(description: "cannot read key file \(path): \(reason)\(hint ?? "")")
+        }
         let mode = info.st_mode & 0o777
         guard mode & 0o077 == 0 else {
             throw KeyFileError(

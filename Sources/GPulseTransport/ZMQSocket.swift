@@ -37,7 +37,7 @@ public struct ReceivedFrame: Sendable, Hashable {
 /// create it on the thread that uses it, and close it there. It keeps its context alive until closed.
 public final class ZMQSocket {
     public let type: SocketType
-    private let context: ZMQContext
+    let context: ZMQContext
     private var handle: UnsafeMutableRawPointer?
     /// One zmq_msg_t reused by every receive, so receiving does not allocate.
     private let message = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)

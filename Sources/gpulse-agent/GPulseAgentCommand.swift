@@ -2,6 +2,7 @@ import ArgumentParser
 import GPulseAgent
 import GPulseConfig
 import GPulseCore
+import GPulseTransport
 import Logging
 import ServiceLifecycle
 
@@ -60,14 +61,18 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Serve the agent's own counters on http://host:port/metrics (and /healthz); overrides prometheus.listen. Default off.", valueName: "host:port"))
     var prometheus: String?
 
+    @Flag(help: ArgumentHelp("Send batches unencrypted and unauthenticated (security.mode: plaintext); the aggregator must run plaintext too. Without it, CURVE is on and security.aggregator_public_key is required."))
+    var plaintext = false
+
     @Option(help: "Least severe level logged.")
     var logLevel: Logger.Level = .info
 
-    /// The file, then the environment, then the flags: later wins.
-    func resolve() throws -> (AgentConfig, NodeLabels) {
+    /// The file, then the environment, then the flags: later wins; then the result is validated.
+    /// `sends: false` skips what only matters on the wire (the CURVE keys).
+    func resolve(sends: Bool = true) throws -> (AgentConfig, NodeLabels) {
         var resolved = AgentConfig()
         if let path = config {
-            resolved = try AgentConfig.load(path: path)
+            resolved = try AgentConfig.decode(path: path)
         }
         let env = Environment()
         if let v = env["GPULSE_NODE_ID"] { resolved.node.id = v }
@@ -79,7 +84,8 @@ struct ConfigOptions: ParsableArguments {
         if let v = nvmlLibrary { resolved.samplers.gpu.library = v }
         if let v = procRoot { resolved.procfsRoot = v }
         if let v = prometheus { resolved.prometheus.listen = v }
-        let issues = resolved.validate()
+        if plaintext { resolved.security.mode = "plaintext" }
+        let issues = resolved.validate(sends: sends)
         guard issues.isEmpty else { throw ConfigError(path: config ?? "command line", issues: issues) }
         return (resolved, resolved.labels(hostname: Environment.hostname()))
     }
@@ -122,7 +128,7 @@ struct Once: ParsableCommand {
 
     func run() throws {
         let logger = options.bootstrapLogging()
-        let (config, labels) = try options.resolve()
+        let (config, labels) = try options.resolve(sends: false)
         let report = try OnceReport.collect(config: config, labels: labels, logger: logger)
         print(json ? report.json() : report.text())
     }
@@ -142,7 +148,18 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         do {
             let (config, labels) = try options.resolve()
-            print("\(options.config!): ok (node \(labels.nodeID), pool \(config.node.pool), aggregator \(config.aggregator.endpoint))")
+            var security = "plaintext (batches unencrypted and unauthenticated)"
+            if config.security.mode == "curve" {
+                let path = config.security.resolvedKeyFile(credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"))
+                do {
+                    let keys = try KeyFile.load(path: path, keygen: "gpulse-agent keygen --node-id \(labels.nodeID)")
+                    security = "CURVE, public key \(keys.publicKey) (\(path))"
+                } catch {
+                    print("\(options.config!): security: \(error)")
+                    throw ExitCode(1)
+                }
+            }
+            print("\(options.config!): ok (node \(labels.nodeID), pool \(config.node.pool), aggregator \(config.aggregator.endpoint), security \(security))")
         } catch let error as ConfigError {
             print(error.description)
             throw ExitCode(1)

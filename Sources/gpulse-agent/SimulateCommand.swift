@@ -8,7 +8,8 @@ struct Simulate: ParsableCommand {
             Starts --nodes virtual agents, each with its own ZeroMQ PUSH socket, session and sequence \
             numbers, sending --series series at --rate samples/s each, batched every --publish-interval-ms. \
             The values are synthetic (a sine per node), and every node is labelled instance_class=simulated \
-            with agent version '<version>-simulated'. Batches refused by a full send queue are counted as \
+            with agent version '<version>-simulated'. They speak plaintext (no CURVE), so the aggregator \
+            under test runs with --plaintext. Batches refused by a full send queue are counted as \
             dropped and reported in the node's next batch, as the real agent does.
 
             Example (1,000,000 samples/s): gpulse-agent simulate --aggregator tcp://127.0.0.1:7461 \\

@@ -66,6 +66,9 @@ struct ConfigOptions: ParsableArguments {
     @Option(help: "Override ingest.max_message_bytes: larger batches are refused by libzmq (ZMQ_MAXMSGSIZE).")
     var maxMessageBytes: Int?
 
+    @Flag(help: ArgumentHelp("Run without CURVE (security.mode: plaintext): anyone who reaches the ports can send batches as any node and read decisions. Without it, CURVE is on and a key file is required."))
+    var plaintext = false
+
     func resolve() throws -> AggregatorConfig {
         var resolved = try config.map { path throws(ConfigError) in try AggregatorConfig.load(path: path) } ?? AggregatorConfig()
         if let metrics { resolved.endpoints.metrics = metrics }
@@ -75,6 +78,7 @@ struct ConfigOptions: ParsableArguments {
         if let snapshot { resolved.snapshot.path = snapshot }
         if let reportInterval { resolved.ingest.reportIntervalS = reportInterval }
         if let maxMessageBytes { resolved.ingest.maxMessageBytes = maxMessageBytes }
+        if plaintext { resolved.security.mode = "plaintext" }
         let issues = resolved.validate()
         guard issues.isEmpty else { throw ConfigError(path: config ?? "command line", issues: issues) }
         return resolved
@@ -131,7 +135,7 @@ struct CheckConfig: ParsableCommand {
         if security.curve {
             let path = security.resolvedKeyFile(credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"))
             do {
-                let keys = try KeyFile.load(path: path)
+                let keys = try KeyFile.load(path: path, keygen: "gpulse-aggregator keygen")
                 print("  security: CURVE, public key \(keys.publicKey) (\(path)); \(security.agents.count) agents, \(security.subscribers.count) subscribers allowed")
             } catch {
                 print("  security: CURVE, but \(error)")

@@ -19,6 +19,9 @@ struct Tail: ParsableCommand {
               gpulse-aggregator tail --topic scale/ --json | jq -c '.scale | {pool, action, desired_replicas}'
               gpulse-aggregator tail --decisions tcp://agg.example:7462 --topic offload/ --count 1 --timeout 30
 
+            Without --server-key, tail speaks plaintext, which only an aggregator run with \
+            security.mode: plaintext (or --plaintext) answers.
+
             Exit status: 0 after --count decisions (or on Ctrl-C), 1 when --timeout passes with none.
             """)
 

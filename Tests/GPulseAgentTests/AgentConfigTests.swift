@@ -3,27 +3,39 @@ import GPulseAgent
 import Testing
 
 @Suite struct AgentConfigTests {
-    @Test func shippedExampleIsValidAndEqualsTheDefaults() throws {
+    @Test func shippedExampleEqualsTheDefaultsAndAsksForTheAggregatorKey() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config/agent.yaml").standardized.path
-        let config = try AgentConfig.load(path: path)
+        let config = try AgentConfig.decode(path: path)
         #expect(config == AgentConfig(), "config/agent.yaml documents the defaults; keep them in step")
+        // CURVE is the default, so the example is not usable until the aggregator's key is filled in.
+        #expect(config.validate().map(\.keyPath) == ["security.aggregator_public_key"])
+        #expect(config.validate(sends: false).isEmpty)
+    }
+
+    @Test func plaintextOrAKeyMakesTheDefaultsValid() throws {
+        #expect(try AgentConfig.parse(yaml: "security: {mode: plaintext}\n").security.mode == "plaintext")
+        let key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+        #expect(try AgentConfig.parse(yaml: "security: {aggregator_public_key: \"\(key)\"}\n").security.aggregatorPublicKey == key)
+        let message = issues("").joined()
+        #expect(message.contains("security.mode is curve, the default") && message.contains("--plaintext"), "\(message)")
     }
 
     @Test func emptyFileMeansDefaults() throws {
-        #expect(try AgentConfig.parse(yaml: "") == AgentConfig())
+        #expect(try AgentConfig.decode(yaml: "") == AgentConfig())
     }
 
     @Test func partialFileKeepsOtherDefaults() throws {
-        let c = try AgentConfig.parse(yaml: "node: {pool: p1}\ngroups: {fast: {rate_hz: 500}}\nsamplers: {cpu: {per_core: true}}\n")
+        let c = try AgentConfig.parse(yaml: "node: {pool: p1}\ngroups: {fast: {rate_hz: 500}}\nsamplers: {cpu: {per_core: true}}\nsecurity: {mode: plaintext}\n")
         #expect(c.node.pool == "p1" && c.node.tier == "cloud")
         #expect(c.groups["fast"]?.rateHz == 500 && c.groups["gpu"]?.rateHz == 10)
         #expect(c.samplers.cpu.perCore && c.samplers.cpu.enabled)
     }
 
-    func issues(_ yaml: String) -> [String] {
+    /// Every issue of `yaml`, on the wire's terms (security included) when `sends`.
+    func issues(_ yaml: String, sends: Bool = true) -> [String] {
         do {
-            _ = try AgentConfig.parse(yaml: yaml)
-            return []
+            let config = try AgentConfig.decode(yaml: yaml)
+            return config.validate(sends: sends).map(\.description)
         } catch {
             return error.issues.map(\.description)
         }
@@ -41,7 +53,7 @@ import Testing
             samplers:
               rtt: {enabled: true, targets: ["nohost"]}
               memory: {group: nowhere}
-            """)
+            """, sends: false)
         #expect(found == [
             "node.tier: must be cloud or edge, got 'moon'",
             "node.workload: must be online or batch, got 'gaming'",

@@ -103,7 +103,7 @@ def fields(line: str) -> dict:
 def start_aggregator(procs, bins, *extra):
     """Starts the aggregator on ephemeral loopback ports; returns (proc, metrics, decisions), with
     the control endpoint as proc.control."""
-    agg = procs([bins / "gpulse-aggregator", "run", "--metrics", "tcp://127.0.0.1:*", "--decisions", "tcp://127.0.0.1:*",
+    agg = procs([bins / "gpulse-aggregator", "run", "--plaintext", "--metrics", "tcp://127.0.0.1:*", "--decisions", "tcp://127.0.0.1:*",
                  "--control", "tcp://127.0.0.1:*", "--report-interval", "1", "--prometheus", "127.0.0.1:0", *extra])
     mt = agg.wait_for(r"control=(\S+) .*decisions=(\S+) .*metrics=(\S+) .*aggregator listening")
     agg.control = mt.group(1)

@@ -39,7 +39,7 @@ samplers:
   app_reports: {{enabled: true, endpoint: "{endpoint}"}}
   rtt: {{enabled: true, timeout_ms: 300, targets: ["127.0.0.1:{port}", "127.0.0.1:{dead_port}"]}}
 """)
-    agent = procs([bins / "gpulse-agent", "run", "--config", config])
+    agent = procs([bins / "gpulse-agent", "run", "--plaintext", "--config", config])
     time.sleep(0.5)
     out = subprocess.run([sys.executable, ROOT / "examples/app_report.py", "--endpoint", endpoint, "--app", "vllm-0",
                           "--latency-ms", "123.5", "--queue-depth", "4", "--request-rate", "40", "--count", "10"],

@@ -26,7 +26,7 @@ def batch(node, session, seq, t0=None, series=1, value=0.5, offset_us=0):
 
 def test_a_running_aggregator_counts_bad_input_and_keeps_serving(procs, bins):
     agg, metrics, _ = start_aggregator(procs, bins, "--max-message-bytes", "65536")
-    good = procs([bins / "gpulse-agent", "run", "--aggregator", metrics, "--node-id", "good-1", "--rate", "100"])
+    good = procs([bins / "gpulse-agent", "run", "--plaintext", "--aggregator", metrics, "--node-id", "good-1", "--rate", "100"])
     nodes = lambda: {n["id"]: n for n in status(bins, agg.control)["nodes"]}
     wait_until(lambda: nodes().get("good-1", {}).get("batches", 0) > 5, "the good agent")
 
@@ -52,7 +52,9 @@ def test_a_running_aggregator_counts_bad_input_and_keeps_serving(procs, bins):
     attacker.send(batch("absurd", 1, 4, value=1.5))  # a fraction above 1
     attacker.send(batch("", 1, 5))
     # Over ingest.max_message_bytes: libzmq refuses them before they are read and drops the peer,
-    # so they never reach the decoder; the aggregator must not grow or stop for them.
+    # so they never reach the decoder; the aggregator must not grow or stop for them. The socket
+    # monitor counts each cut-off connection (nothing else here closes one before the end).
+    closed_before = status(bins, agg.control)["ingest"]["connectionsClosed"]
     oversized = push()
     oversized.send(b"\x00" * 100_000)
     oversized.send(batch("absurd", 1, 6, series=1_000_000))  # a million series: ~6 MB
@@ -85,6 +87,10 @@ def test_a_running_aggregator_counts_bad_input_and_keeps_serving(procs, bins):
     assert reasons.get("malformed", 0) > 150
     twin = nodes()["twin"]
     assert twin["batches"] == 10 and twin["restarts"] == 1
+    # Both oversized messages cost the peer its connection (it reconnects to send the second).
+    ingest = wait_until(lambda: (i := status(bins, agg.control)["ingest"])["connectionsClosed"] >= closed_before + 2 and i,
+                        "the oversized peer's connections cut off")
+    assert ingest["connectionsAccepted"] >= 6, ingest  # good agent, attacker, oversized twice, twins
     assert "absurd" not in nodes()  # no batch of it was taken
 
     # The good agent never stopped being served.

@@ -68,8 +68,9 @@ security: {{mode: {mode}, secret_key_file: {key_file}, aggregator_public_key: "{
 
     nodes = lambda: {n["id"]: n for n in status(bins, control)["nodes"]}
     wait_until(lambda: nodes().get("good-1", {}).get("batches", 0) > 10, "the allowlisted agent", timeout=15)
+    # The plaintext agent never gets past the greeting: libzmq refuses it, the socket monitor counts it.
     wait_until(lambda: (r := status(bins, control)["ingest"]["rejectedByReason"]).get("node_id_not_bound", 0) > 3
-                         and r.get("unauthenticated", 0) >= 1 and r, "the refusals", timeout=15)
+                         and r.get("unauthenticated", 0) >= 1 and r.get("mechanism_mismatch", 0) >= 1 and r, "the refusals", timeout=15)
     assert set(nodes()) == {"good-1"}, nodes()  # neither the pretender, the stranger nor the plaintext agent got in
 
     # Decisions: the allowlisted subscriber reads them; an unknown key reads nothing.
@@ -82,3 +83,27 @@ security: {{mode: {mode}, secret_key_file: {key_file}, aggregator_public_key: "{
     code, out = agg.stop()
     assert code == 0, out
     assert "refused a CURVE handshake" in out and "public key not in the allowlist" in out
+
+
+def test_plaintext_has_to_be_asked_for(procs, bins, tmp_path):
+    """CURVE is the default: without keys neither executable starts, and each says how to make the key
+    or how to ask for plaintext; with the explicit setting they start and warn."""
+    missing = tmp_path / "nowhere" / "aggregator.key"
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(f'endpoints: {{metrics: "tcp://127.0.0.1:*", decisions: "tcp://127.0.0.1:*", control: "tcp://127.0.0.1:*"}}\n'
+                      f'prometheus: {{listen: "off"}}\nsnapshot: {{path: "off"}}\nsecurity: {{secret_key_file: {missing}}}\n')
+    code, out = procs([bins / "gpulse-aggregator", "run", "--config", config]).finish()
+    assert code != 0 and f"cannot read key file {missing}" in out and "gpulse-aggregator keygen --out" in out and "--plaintext" in out, out
+    check = subprocess.run([bins / "gpulse-aggregator", "check-config", "--config", config], capture_output=True, text=True, timeout=10)
+    assert check.returncode == 2 and "security: CURVE, but cannot read key file" in check.stdout, check.stdout
+
+    code, out = procs([bins / "gpulse-agent", "run", "--node-id", "n1", "--aggregator", "tcp://127.0.0.1:9"]).finish()
+    assert code != 0 and "security.aggregator_public_key" in out and "--plaintext" in out, out
+    # `once` sends nothing, so it needs no keys.
+    once = subprocess.run([bins / "gpulse-agent", "once", "--json"], capture_output=True, text=True, timeout=30)
+    assert once.returncode == 0 and json.loads(once.stdout), once.stdout + once.stderr
+
+    agg = procs([bins / "gpulse-aggregator", "run", "--config", config, "--plaintext"])
+    agg.wait_for("plaintext: CURVE is off")
+    agent = procs([bins / "gpulse-agent", "run", "--plaintext", "--node-id", "n1", "--aggregator", "tcp://127.0.0.1:9"])
+    agent.wait_for("plaintext: CURVE is off")

@@ -47,7 +47,7 @@ samplers:
   gpu: {{enabled: true, library: {bins / "libFakeNVML.so"}}}
   {rtt}
 """)
-            procs([bins / "gpulse-agent", "run", "--config", config],
+            procs([bins / "gpulse-agent", "run", "--plaintext", "--config", config],
                   env={"GPULSE_FAKE_NVML_DEVICES": "1", "GPULSE_FAKE_NVML_LOAD_FILE": str(self.loads[node])})
 
     def set_load(self, nodes, value):

@@ -4,7 +4,7 @@ from conftest import fields, start_aggregator
 
 def test_agent_to_aggregator_without_gaps_and_with_final_flush(bins, procs):
     agg, metrics, _ = start_aggregator(procs, bins)
-    agent = procs([bins / "gpulse-agent", "run", "--aggregator", metrics, "--node-id", "e2e-node", "--rate", "500"])
+    agent = procs([bins / "gpulse-agent", "run", "--plaintext", "--aggregator", metrics, "--node-id", "e2e-node", "--rate", "500"])
     agg.wait_for(r"batches=(1\d|[2-9]\d|\d{3,}) .*node_id=e2e-node .*node counts", timeout=15)
     code, agent_out = agent.stop()
     assert code == 0, agent_out
@@ -25,14 +25,14 @@ def test_agent_to_aggregator_without_gaps_and_with_final_flush(bins, procs):
 
 
 def test_bad_endpoint_is_a_clear_error_not_a_crash(bins, procs):
-    agg = procs([bins / "gpulse-aggregator", "run", "--metrics", "bogus://nowhere"])
+    agg = procs([bins / "gpulse-aggregator", "run", "--plaintext", "--metrics", "bogus://nowhere"])
     code, out = agg.finish()
     assert code != 0 and code > 0, out  # an exit status, not a signal
     assert "invalid endpoint 'bogus://nowhere'" in out
 
 
 def test_bad_arguments_are_refused_with_a_reason(bins, procs):
-    agent = procs([bins / "gpulse-agent", "run", "--rate", "5000"])
+    agent = procs([bins / "gpulse-agent", "run", "--plaintext", "--rate", "5000"])
     code, out = agent.finish()
     assert code == 1, out
     assert "groups.fast.rate_hz: must be 1 to 1000 Hz, got 5000.0" in out

@@ -47,7 +47,7 @@ registry: {{stale_after_s: 2, down_after_s: 4}}
 decisions: {{resend_interval_s: 1, valid_for_s: 3}}
 pools: {{online: {{policy: threshold, min_replicas: 1}}}}
 """)
-    run_aggregator = lambda: procs([bins / "gpulse-aggregator", "run", "--config", config, "--report-interval", "1"])
+    run_aggregator = lambda: procs([bins / "gpulse-aggregator", "run", "--plaintext", "--config", config, "--report-interval", "1"])
     agg = run_aggregator()
     agg.wait_for("aggregator listening")
     agents = {}
@@ -60,7 +60,7 @@ procfs_root: {tmp_path / "proc"}
 groups: {{fast: {{rate_hz: 100}}, gpu: {{rate_hz: 10}}}}
 samplers: {{gpu: {{enabled: true, library: {bins / "libFakeNVML.so"}}}, rtt: {{enabled: false}}}}
 """)
-        agents[node] = procs([bins / "gpulse-agent", "run", "--config", path],
+        agents[node] = procs([bins / "gpulse-agent", "run", "--plaintext", "--config", path],
                              env={"GPULSE_FAKE_NVML_DEVICES": "1", "GPULSE_FAKE_NVML_LOAD_FILE": str(tmp_path / "gpu.load")})
     stream = Stream(decisions)
     stream.until(lambda t, d: t == "scale/online" and d.scale.current_replicas == 3, 15)

@@ -22,7 +22,7 @@ aggregator: {{endpoint: "tcp://127.0.0.1:{port}", publish_interval_ms: 50}}
 groups: {{fast: {{rate_hz: 200}}}}
 samplers: {{gpu: {{enabled: false}}}}
 """)
-    agent = procs([bins / "gpulse-agent", "run", "--config", config])
+    agent = procs([bins / "gpulse-agent", "run", "--plaintext", "--config", config])
     batches = []
     deadline = time.monotonic() + 10
     while len(batches) < 8 and time.monotonic() < deadline:

@@ -77,7 +77,7 @@ def test_prometheus_scrapes_load_index_and_ingest_counters(procs, bins, tmp_path
     agg, metrics, _ = start_aggregator(procs, bins)
     agg_http = prometheus_address(agg)
     for node in ("prom-a", "prom-b"):
-        agent = procs([bins / "gpulse-agent", "run", "--aggregator", metrics, "--node-id", node, "--pool", "llm",
+        agent = procs([bins / "gpulse-agent", "run", "--plaintext", "--aggregator", metrics, "--node-id", node, "--pool", "llm",
                        "--rate", "100", "--prometheus", "127.0.0.1:0"])
     agent_http = prometheus_address(agent)
 
@@ -158,7 +158,7 @@ def test_healthz_and_unknown_paths(procs, bins):
     status, body = http_get(f"http://{address}/healthz")
     assert status == 200 and "ingest loop last went round" in body
     # A second aggregator asked for the same port stops at start-up and says why.
-    agg2 = procs([bins / "gpulse-aggregator", "run", "--metrics", "tcp://127.0.0.1:*", "--decisions", "tcp://127.0.0.1:*",
+    agg2 = procs([bins / "gpulse-aggregator", "run", "--plaintext", "--metrics", "tcp://127.0.0.1:*", "--decisions", "tcp://127.0.0.1:*",
                   "--control", "tcp://127.0.0.1:*", "--prometheus", address])
     code, out = agg2.finish(timeout=10)
     assert code != 0

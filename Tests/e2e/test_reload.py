@@ -12,7 +12,7 @@ def test_sighup_reloads_pools_and_rejects_a_bad_file(procs, bins, tmp_path):
     config = tmp_path / "aggregator.yaml"
     config.write_text("pools:\n  llm: {policy: threshold, min_replicas: 1, max_replicas: 10}\n")
     agg, metrics, _ = start_aggregator(procs, bins, "--config", config)
-    procs([bins / "gpulse-agent", "run", "--aggregator", metrics, "--node-id", "reload-a", "--pool", "llm", "--rate", "50"])
+    procs([bins / "gpulse-agent", "run", "--plaintext", "--aggregator", metrics, "--node-id", "reload-a", "--pool", "llm", "--rate", "50"])
     agg.wait_for(r"policy=threshold .*scale decision", timeout=15)
     before = status(bins, agg.control)
 

@@ -15,7 +15,7 @@ def status(bins, control, *extra):
 def test_status_shows_nodes_pools_and_ingest_counters(bins, procs):
     agg, metrics, _ = start_aggregator(procs, bins)
     for node in ("gpu-a", "gpu-b"):
-        procs([bins / "gpulse-agent", "run", "--aggregator", metrics, "--node-id", node, "--pool", "llm", "--rate", "100",
+        procs([bins / "gpulse-agent", "run", "--plaintext", "--aggregator", metrics, "--node-id", node, "--pool", "llm", "--rate", "100",
                "--nvml-library", "/nonexistent/libnvidia-ml.so.1"])
     deadline = time.time() + 20
     while True:
@@ -65,5 +65,5 @@ def test_aggregator_config_errors_name_the_key(bins, tmp_path):
     bad.write_text("load_index:\n  alpha: 0.7\n  beta: 0.7\n  gamma: 0\n")
     result = subprocess.run([bins / "gpulse-aggregator", "check-config", "--config", bad], capture_output=True, text=True)
     assert result.returncode == 2 and "must sum to 1" in result.stdout
-    run = subprocess.run([bins / "gpulse-aggregator", "run", "--config", bad], capture_output=True, text=True, timeout=10)
+    run = subprocess.run([bins / "gpulse-aggregator", "run", "--plaintext", "--config", bad], capture_output=True, text=True, timeout=10)
     assert run.returncode != 0 and "must sum to 1" in run.stderr

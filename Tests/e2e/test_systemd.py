@@ -44,10 +44,10 @@ def test_ready_watchdog_and_stopping_are_notified(procs, bins, tmp_path, exe):
     notify = NotifySocket(tmp_path / "notify.sock")
     env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "1000000"}
     if exe == "gpulse-aggregator":
-        args = ["run", "--metrics", "tcp://127.0.0.1:*", "--decisions", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
+        args = ["run", "--plaintext", "--metrics", "tcp://127.0.0.1:*", "--decisions", "tcp://127.0.0.1:*", "--control", "tcp://127.0.0.1:*",
                 "--prometheus", "off"]
     else:
-        args = ["run", "--aggregator", "tcp://127.0.0.1:9", "--node-id", "sd-test", "--rate", "100"]
+        args = ["run", "--plaintext", "--aggregator", "tcp://127.0.0.1:9", "--node-id", "sd-test", "--rate", "100"]
     proc = procs([bins / exe, *args], env=env)
     ready = notify.collect(10, until=lambda m: "READY=1" in m.split("\n"))
     assert ready, f"{exe} sent no READY=1; got {notify.messages}"
@@ -65,7 +65,7 @@ def test_ready_watchdog_and_stopping_are_notified(procs, bins, tmp_path, exe):
 
 def test_without_notify_socket_nothing_is_sent_and_it_still_runs(procs, bins):
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
-    proc = procs([bins / "gpulse-aggregator", "run", "--metrics", "tcp://127.0.0.1:*", "--decisions", "tcp://127.0.0.1:*",
+    proc = procs([bins / "gpulse-aggregator", "run", "--plaintext", "--metrics", "tcp://127.0.0.1:*", "--decisions", "tcp://127.0.0.1:*",
                   "--control", "tcp://127.0.0.1:*", "--prometheus", "off"], env=env)
     proc.wait_for("aggregator listening")
     code, out = proc.stop()
