@@ -24,7 +24,9 @@ def main(bin_dir, out_path):
     warmup = int(os.environ.get("SOAK_WARMUP_S", "120"))
     work = tempfile.mkdtemp(prefix="gpulse-soak-")
     log = open(os.path.join(work, "aggregator.log"), "w")
-    agg, ep = start_aggregator(bin_dir, log, "--snapshot", os.path.join(work, "agg.snapshot"))
+    # SOAK_AGGREGATOR_ARGS (e.g. "--snapshot off") bisects where memory goes; the default run has snapshots on.
+    extra = os.environ.get("SOAK_AGGREGATOR_ARGS", "").split()
+    agg, ep = start_aggregator(bin_dir, log, "--snapshot", os.path.join(work, "agg.snapshot"), *extra)
     # 1,000 nodes x 10 series x 10 Hz, one batch per node per second: 100,000 samples/s, 1,000 batches/s.
     sim = subprocess.Popen([f"{bin_dir}/gpulse-agent", "simulate", "--aggregator", ep["metrics"], "--nodes", str(nodes),
                             "--rate", "10", "--series", "10", "--publish-interval-ms", "1000", "--duration", str(seconds + 5),
