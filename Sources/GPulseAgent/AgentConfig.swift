@@ -55,11 +55,19 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
         public func resolvedKeyFile(credentialsDirectory: String?) -> String {
             secretKeyFile.isEmpty ? "\(credentialsDirectory ?? "/etc/gpulse")/agent.key" : secretKeyFile
         }
+        /// This agent's key pair from the resolved key file, and the file's path; the error says how
+        /// to make a missing one.
+        public func loadKeyPair(nodeID: String) throws(KeyFileError) -> (CurveKeyPair, path: String) {
+            let path = resolvedKeyFile(credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"))
+            return (try KeyFile.load(path: path, keygen: "gpulse-agent keygen --node-id \(nodeID)"), path)
+        }
     }
     public struct Group: Decodable, Sendable, Equatable {
         public var rateHz: Double
-        enum CodingKeys: String, CodingKey { case rateHz = "rate_hz" }
         public init(rateHz: Double) { self.rateHz = rateHz }
+        public init(from decoder: any Decoder) throws {
+            rateHz = try decoder.container(keyedBy: ConfigKey.self).required("rate_hz")
+        }
     }
     public struct CPU: Decodable, Sendable, Equatable {
         public var enabled = true
@@ -220,7 +228,7 @@ extension AgentConfig {
     }
 
     public static func decode(yaml: String, path: String = "<config>") throws(ConfigError) -> AgentConfig {
-        try YAMLConfig.decode(AgentConfig.self, yaml: yaml, path: path, schema: schema, empty: AgentConfig())
+        try YAMLConfig.decode(AgentConfig.self, yaml: yaml, path: path, empty: AgentConfig())
     }
 
     /// Checks values that decode but make no sense. `sends: false` (for `once`, which sends nothing)
@@ -275,23 +283,4 @@ extension AgentConfig {
         return issues
     }
 
-    /// Every key the file may hold, so that a misspelt key is an error rather than a silent default.
-    private static var schema: YAMLConfig.Schema {
-        [
-        "node": ["id": true, "pool": true, "site": true, "tier": true, "workload": true, "instance_class": true],
-        "aggregator": ["endpoint": true, "publish_interval_ms": true, "send_queue_batches": true],
-        "security": ["mode": true, "secret_key_file": true, "aggregator_public_key": true],
-        "prometheus": ["listen": true],
-        "procfs_root": true, "buffer_samples": true,
-        "groups": ["*": ["rate_hz": true]],
-        "samplers": [
-            "cpu": ["enabled": true, "group": true, "per_core": true],
-            "memory": ["enabled": true, "group": true],
-            "network": ["enabled": true, "group": true, "interfaces": true],
-            "gpu": ["enabled": true, "library": true, "memory_group": true, "utilization_group": true, "fields_group": true],
-            "rtt": ["enabled": true, "group": true, "timeout_ms": true, "targets": true],
-            "app_reports": ["enabled": true, "group": true, "endpoint": true],
-        ],
-        ]
-    }
 }

@@ -47,8 +47,7 @@ public struct AgentService: Service {
         let security = configuration.security
         if security.mode == "curve" {
             guard CurveKeyPair.isSupported else { throw KeyFileError(description: "this libzmq was built without CURVE (libsodium)") }
-            let path = security.resolvedKeyFile(credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"))
-            let keys = try KeyFile.load(path: path, keygen: "gpulse-agent keygen --node-id \(labels.nodeID)")
+            let (keys, path) = try security.loadKeyPair(nodeID: labels.nodeID)
             publishSettings.curve = (keys, security.aggregatorPublicKey)
             logger.notice("CURVE on towards the aggregator", metadata: ["public_key": "\(keys.publicKey)", "key_file": "\(path)"])
         } else {

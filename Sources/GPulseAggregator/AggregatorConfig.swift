@@ -182,6 +182,12 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         public func resolvedKeyFile(credentialsDirectory: String?) -> String {
             secretKeyFile.isEmpty ? "\(credentialsDirectory ?? "/etc/gpulse")/aggregator.key" : secretKeyFile
         }
+        /// The aggregator's key pair from the resolved key file, and the file's path; the error says
+        /// how to make a missing one.
+        public func loadKeyPair() throws(KeyFileError) -> (CurveKeyPair, path: String) {
+            let path = resolvedKeyFile(credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"))
+            return (try KeyFile.load(path: path, keygen: "gpulse-aggregator keygen"), path)
+        }
     }
 
     public var endpoints = Endpoints()
@@ -222,40 +228,12 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         replay = try c.value("replay", replay)
     }
 
-    /// Every key the file may hold.
-    static var schema: YAMLConfig.Schema {
-        [
-        "endpoints": ["metrics": true, "decisions": true, "control": true],
-        "prometheus": ["listen": true, "healthz_max_stall_s": true],
-        "snapshot": ["path": true, "interval_s": true],
-        "security": ["mode": true, "secret_key_file": true, "agents": ["*": true], "subscribers": ["*": true]],
-        "ingest": ["max_message_bytes": true, "receive_queue_batches": true, "report_interval_s": true, "max_clock_ahead_s": true],
-        "registry": ["stale_after_s": true, "down_after_s": true, "forget_after_s": true],
-        "windows": [
-            "raw_s": true, "load_s": true, "max_samples_per_series": true, "max_series_per_node": true, "seconds_kept": true,
-            "minutes_kept": true,
-        ],
-        "load_index": ["alpha": true, "beta": true, "gamma": true, "gpu_signal": true, "latency_ref_ms": true],
-        "forecast": [
-            "season_steps": true, "horizons_min": true, "models": true,
-            "holt_winters": ["level": true, "trend": true, "seasonal": true, "damping": true],
-            "ar_order": true, "ar_forgetting": true, "ar_differencing": true, "error_decay": true, "interval_level": true,
-            "residual_memory": true,
-        ],
-        "decisions": ["evaluate_interval_ms": true, "resend_interval_s": true, "valid_for_s": true],
-        "instance_classes": ["*": ["kind": true, "hourly_price": true, "lead_time_s": true, "preemptions_per_hour": true, "capacity": true]],
-        "pools": ["*": PoolConfig.schema],
-        "offload": ["*": OffloadConfig.schema],
-        "replay": ReplayConfig.schema,
-        ]
-    }
-
     public static func load(path: String) throws(ConfigError) -> AggregatorConfig {
         try parse(yaml: try YAMLConfig.read(path: path), path: path)
     }
 
     public static func parse(yaml: String, path: String = "<config>") throws(ConfigError) -> AggregatorConfig {
-        let config = try YAMLConfig.decode(AggregatorConfig.self, yaml: yaml, path: path, schema: schema, empty: AggregatorConfig())
+        let config = try YAMLConfig.decode(AggregatorConfig.self, yaml: yaml, path: path, empty: AggregatorConfig())
         let issues = config.validate()
         guard issues.isEmpty else { throw ConfigError(path: path, issues: issues) }
         return config

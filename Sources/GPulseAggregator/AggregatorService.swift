@@ -141,8 +141,7 @@ extension AggregatorService {
             return nil
         }
         guard CurveKeyPair.isSupported else { throw KeyFileError(description: "this libzmq was built without CURVE (libsodium); security.mode: curve cannot work") }
-        let path = config.security.resolvedKeyFile(credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"))
-        let pair = try KeyFile.load(path: path, keygen: "gpulse-aggregator keygen")
+        let (pair, path) = try config.security.loadKeyPair()
         // validate() refused a key listed twice, so each inverts to one name.
         let agents = Dictionary(uniqueKeysWithValues: config.security.agents.map { ($0.value, $0.key) })
         let subscribers = Dictionary(uniqueKeysWithValues: config.security.subscribers.map { ($0.value, $0.key) })

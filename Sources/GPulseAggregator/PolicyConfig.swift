@@ -167,27 +167,6 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
         costAware = try c.value("cost_aware", costAware)
     }
 
-    static var schema: YAMLConfig.Schema {
-        [
-            "policy": true, "workload": true, "min_replicas": true, "max_replicas": true, "target_load": true, "instance_class": true,
-            "cooldown": ["up_s": true, "down_s": true, "max_actions_per_minute": true],
-            "threshold": ["high": true, "low": true, "step": true],
-            "hpa": [
-                "tolerance": true, "sync_period_s": true, "scale_down_stabilization_s": true, "scale_up_percent": true,
-                "scale_up_pods": true, "scale_down_percent": true, "period_s": true,
-            ],
-            "kpa": [
-                "stable_window_s": true, "panic_window_percentage": true, "panic_threshold_percentage": true,
-                "max_scale_up_rate": true, "max_scale_down_rate": true, "tick_s": true,
-            ],
-            "cost_aware": [
-                "sla_penalty_per_node_hour": true, "reserved_class": true, "on_demand_class": true, "spot_class": true,
-                "serverless_class": true, "envelope_minutes": true, "deadline_s": true, "throughput_per_replica": true,
-                "checkpoint_interval_s": true, "restart_s": true,
-            ],
-        ]
-    }
-
     /// Problems as (key under the pool, message); `classes` are the configured instance classes.
     func problems(classes: [String: InstanceClassConfig]) -> [(String, String)] {
         var out: [(String, String)] = []
@@ -291,13 +270,6 @@ public struct OffloadConfig: Decodable, Sendable, Equatable {
         maxStep = try c.value("max_step", maxStep)
         stepIntervalS = try c.value("step_interval_s", stepIntervalS)
         sustainS = try c.value("sustain_s", sustainS)
-    }
-
-    static var schema: YAMLConfig.Schema {
-        [
-            "target": true, "probe": true, "high": true, "release": true, "target_load": true, "budget_ms": true, "cloud_latency_ms": true,
-            "cloud_target_load": true, "max_step": true, "step_interval_s": true, "sustain_s": true,
-        ]
     }
 
     func problems() -> [(String, String)] {

@@ -32,14 +32,6 @@ public struct ReplayConfig: Decodable, Sendable, Equatable {
         seed = try c.value("seed", seed)
     }
 
-    static var schema: YAMLConfig.Schema {
-        [
-            "sla_wait_s": true, "slots_per_replica": true, "image_slots_per_replica": true, "prefill_tokens_per_s": true,
-            "decode_tokens_per_s": true, "rate_service_mean_s": true, "checkpoint_interval_s": true, "drain_limit_s": true, "warmup_s": true,
-            "reversal_window_s": true, "seed": true,
-        ]
-    }
-
     func problems() -> [(String, String)] {
         var out: [(String, String)] = []
         if !(slaWaitS >= 0) { out.append(("sla_wait_s", "must be at least 0")) }

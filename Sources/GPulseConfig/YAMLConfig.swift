@@ -34,16 +34,11 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Reads YAML configuration files into Codable values, reporting every problem with its key path
-/// and line: a misspelt key is an error, not a silent default.
+/// and line: a misspelt key is an error, not a silent default. The keys a section may hold are the
+/// ones its `init(from:)` reads with `value(_:_:)` or `required(_:)`, so they are written only there.
 public enum YAMLConfig {
-    /// A nested description of the keys a file may hold: a value of `true` is a leaf, a dictionary
-    /// a section, and the key "*" matches any name (e.g. user-named groups or pools).
-    public typealias Schema = [String: Any]
-
-    /// Decodes `yaml` as `T`, after checking every key against `schema`; an empty file yields `empty`.
-    public static func decode<T: Decodable>(
-        _ type: T.Type, yaml: String, path: String, schema: Schema, empty: @autoclosure () -> T
-    ) throws(ConfigError) -> T {
+    /// Decodes `yaml` as `T`, then reports every key that no section read; an empty file yields `empty`.
+    public static func decode<T: Decodable>(_ type: T.Type, yaml: String, path: String, empty: @autoclosure () -> T) throws(ConfigError) -> T {
         let node: Yams.Node?
         do {
             node = try Yams.compose(yaml: yaml)
@@ -51,15 +46,21 @@ public enum YAMLConfig {
             throw ConfigError(path: path, issues: [ConfigIssue(keyPath: "", message: "not valid YAML: \(error)")])
         }
         guard let node else { return empty() }
-        let unknown = unknownKeys(node, schema: schema, path: "")
-        guard unknown.isEmpty else { throw ConfigError(path: path, issues: unknown) }
+        guard node.mapping != nil else {
+            throw ConfigError(path: path, issues: [ConfigIssue(keyPath: "", line: node.mark.map { $0.line }, message: "expected a mapping of keys")])
+        }
+        let ledger = KeyLedger()
+        let value: T
         do {
-            return try YAMLDecoder().decode(T.self, from: node, userInfo: [:])
+            value = try KeyLedger.$current.withValue(ledger) { try YAMLDecoder().decode(T.self, from: node, userInfo: [:]) }
         } catch let error as DecodingError {
             throw ConfigError(path: path, issues: [issue(from: error)])
         } catch {
             throw ConfigError(path: path, issues: [ConfigIssue(keyPath: "", message: "\(error)")])
         }
+        let unknown = unknownKeys(node, ledger: ledger, path: "")
+        guard unknown.isEmpty else { throw ConfigError(path: path, issues: unknown) }
+        return value
     }
 
     /// The file's text, or a ConfigError saying it cannot be read.
@@ -70,28 +71,27 @@ public enum YAMLConfig {
         return text
     }
 
-    static func unknownKeys(_ node: Yams.Node, schema: Schema, path: String) -> [ConfigIssue] {
-        guard let mapping = node.mapping else {
-            return [ConfigIssue(keyPath: path, line: node.mark.map { $0.line }, message: "expected a mapping of keys")]
-        }
+    /// Keys of the mappings that a section read (the ledger has their path) and that it did not ask
+    /// for. Mappings no section read (user-named pools, groups, allowlists) are searched for sections.
+    static func unknownKeys(_ node: Yams.Node, ledger: KeyLedger, path: String) -> [ConfigIssue] {
+        guard let mapping = node.mapping else { return [] }
+        let known = ledger.read[path]
         var issues: [ConfigIssue] = []
         for (keyNode, value) in mapping {
             let key = keyNode.string ?? "?"
             let here = path.isEmpty ? key : "\(path).\(key)"
-            guard let rule = schema[key] ?? schema["*"] else {
-                let known = schema.keys.filter { $0 != "*" }.sorted().joined(separator: ", ")
-                issues.append(ConfigIssue(keyPath: here, line: keyNode.mark.map { $0.line }, message: "unknown key (known here: \(known))"))
+            if let known, !known.contains(key) {
+                issues.append(
+                    ConfigIssue(keyPath: here, line: keyNode.mark.map { $0.line }, message: "unknown key (known here: \(known.sorted().joined(separator: ", ")))"))
                 continue
             }
-            if let nested = rule as? Schema { issues += unknownKeys(value, schema: nested, path: here) }
+            issues += unknownKeys(value, ledger: ledger, path: here)
         }
         return issues
     }
 
     static func issue(from error: DecodingError) -> ConfigIssue {
-        func path(_ context: DecodingError.Context) -> String {
-            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
-        }
+        func path(_ context: DecodingError.Context) -> String { keyPath(context.codingPath) }
         switch error {
         case .typeMismatch(let type, let c): return ConfigIssue(keyPath: path(c), message: "expected \(type)")
         case .valueNotFound(let type, let c): return ConfigIssue(keyPath: path(c), message: "missing value of type \(type)")
@@ -99,6 +99,23 @@ public enum YAMLConfig {
         case .dataCorrupted(let c): return ConfigIssue(keyPath: path(c), message: c.debugDescription)
         @unknown default: return ConfigIssue(keyPath: "", message: "\(error)")
         }
+    }
+
+    /// `samplers.rtt.targets[0]` from a coding path.
+    static func keyPath(_ codingPath: [any CodingKey]) -> String {
+        codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+    }
+}
+
+/// The keys each section of the file being decoded read, by key path. One per `YAMLConfig.decode`
+/// call, reached through a task-local because `init(from:)` sees only its decoder.
+final class KeyLedger: @unchecked Sendable {
+    @TaskLocal static var current: KeyLedger?
+    /// Mutated only inside the synchronous decode that owns this ledger.
+    var read: [String: Set<String>] = [:]
+
+    func note(_ key: String, in codingPath: [any CodingKey]) {
+        read[YAMLConfig.keyPath(codingPath), default: []].insert(key)
     }
 }
 
@@ -112,8 +129,15 @@ public struct ConfigKey: CodingKey {
 }
 
 extension KeyedDecodingContainer where K == ConfigKey {
-    /// The value under `key`, or `fallback` when the key is absent.
+    /// The value under `key`, or `fallback` when the key is absent. Makes `key` a known key here.
     public func value<T: Decodable>(_ key: String, _ fallback: T) throws -> T {
-        try decodeIfPresent(T.self, forKey: ConfigKey(stringValue: key)) ?? fallback
+        KeyLedger.current?.note(key, in: codingPath)
+        return try decodeIfPresent(T.self, forKey: ConfigKey(stringValue: key)) ?? fallback
+    }
+
+    /// The value under `key`, which must be there. Makes `key` a known key here.
+    public func required<T: Decodable>(_ key: String) throws -> T {
+        KeyLedger.current?.note(key, in: codingPath)
+        return try decode(T.self, forKey: ConfigKey(stringValue: key))
     }
 }

@@ -150,9 +150,8 @@ struct CheckConfig: ParsableCommand {
             let (config, labels) = try options.resolve()
             var security = "plaintext (batches unencrypted and unauthenticated)"
             if config.security.mode == "curve" {
-                let path = config.security.resolvedKeyFile(credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"))
                 do {
-                    let keys = try KeyFile.load(path: path, keygen: "gpulse-agent keygen --node-id \(labels.nodeID)")
+                    let (keys, path) = try config.security.loadKeyPair(nodeID: labels.nodeID)
                     security = "CURVE, public key \(keys.publicKey) (\(path))"
                 } catch {
                     print("\(options.config!): security: \(error)")

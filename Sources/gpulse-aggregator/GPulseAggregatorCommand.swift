@@ -133,9 +133,8 @@ struct CheckConfig: ParsableCommand {
         print("  prometheus: \(config.prometheus.address.map { "http://\($0)/metrics and /healthz (stall limit \(config.prometheus.healthzMaxStallS) s)" } ?? "off")")
         let security = config.security
         if security.curve {
-            let path = security.resolvedKeyFile(credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"))
             do {
-                let keys = try KeyFile.load(path: path, keygen: "gpulse-aggregator keygen")
+                let (keys, path) = try security.loadKeyPair()
                 print("  security: CURVE, public key \(keys.publicKey) (\(path)); \(security.agents.count) agents, \(security.subscribers.count) subscribers allowed")
             } catch {
                 print("  security: CURVE, but \(error)")

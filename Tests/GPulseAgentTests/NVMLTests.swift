@@ -24,6 +24,7 @@ struct NVMLTestSetupError: Error, CustomStringConvertible { var message: String;
 /// The fake keeps its state in globals and reads its script from the environment at nvmlInit, so
 /// these tests run one at a time.
 @Suite(.serialized) struct FakeNVMLTests {
+    @discardableResult
     func withScript<T>(_ env: [String: String], _ body: () throws -> T) rethrows -> T {
         let keys = ["GPULSE_FAKE_NVML_DEVICES", "GPULSE_FAKE_NVML_INIT_ERROR", "GPULSE_FAKE_NVML_MEMORY_ERROR", "GPULSE_FAKE_NVML_SAMPLES", "GPULSE_FAKE_NVML_MIG"]
         for k in keys { unsetenv(k) }
@@ -61,7 +62,7 @@ struct NVMLTestSetupError: Error, CustomStringConvertible { var message: String;
     }
 
     @Test func initErrorCarriesNVMLsMessage() throws {
-        try withScript(["GPULSE_FAKE_NVML_INIT_ERROR": "9"]) {
+        withScript(["GPULSE_FAKE_NVML_INIT_ERROR": "9"]) {
             #expect(throws: NVMLError.call(function: "nvmlInit_v2", code: 9, message: "Driver Not Loaded (fake NVML)")) {
                 try NVMLLibrary(path: try fakeNVMLPath())
             }

@@ -149,7 +149,7 @@ private func scratchDirectory() -> String {
         case "garbage": bytes = (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         default: bytes = []
         }
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
         guard case .corrupt(let reason, let movedTo) = store.load(nowNanos: 1_800_000_000 * second) else {
             Issue.record("\(damage): a damaged file must not restore")
             return
