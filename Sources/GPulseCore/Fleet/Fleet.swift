@@ -99,6 +99,49 @@ public struct NodeEntry: Sendable {
     public var windowBytes: Int { windows.values.reduce(0) { $0 + $1.bytes } }
 }
 
+extension NodeEntry {
+    /// Takes a batch from this node's agent. Returns the sequence outcome, the state the node came
+    /// back from when the batch made a stale or down node live again, and whether its pool changed.
+    mutating func take(
+        _ batch: MetricsBatch, nowNanos: Int64, settings: FleetSettings
+    ) -> (SequenceTracker.Outcome, wasState: NodeState?, poolChanged: Bool) {
+        let outcome = sequence.observe(session: batch.session, seq: batch.seq)
+        // Another agent's batch under this id: nothing of it is taken, not even its liveness.
+        guard outcome != .conflict else { return (outcome, nil, false) }
+        var wasState: NodeState?
+        if state != .live {
+            wasState = state
+            state = .live
+        }
+        var poolChanged = false
+        if labels != batch.labels {
+            poolChanged = labels.pool != batch.labels.pool
+            labels = batch.labels
+        }
+        lastSeenNanos = nowNanos
+        if agentVersion != batch.agentVersion { agentVersion = batch.agentVersion }
+        guard outcome != .duplicate else { return (outcome, wasState, poolChanged) }
+        samples += UInt64(batch.sampleCount)
+        agentDroppedSamples += batch.droppedSamples
+        for loss in batch.probeLosses { probesLost += UInt64(loss.lost) }
+        for series in batch.series {
+            let key = SeriesKey(kind: series.kind, subject: series.subject)
+            if let w = windows.index(forKey: key) {
+                windows.values[w].appendSeries(series, t0: batch.t0UnixNanos)
+                continue
+            }
+            guard windows.count < settings.maxSeriesPerNode else {
+                seriesRefused += 1
+                continue
+            }
+            var window = SampleWindow(spanSeconds: settings.rawWindowSeconds, capacity: settings.maxSamplesPerSeries)
+            window.appendSeries(series, t0: batch.t0UnixNanos)
+            windows[key] = window
+        }
+        return (outcome, wasState, poolChanged)
+    }
+}
+
 /// A change of a node's state, to be logged and published as a node event.
 public struct NodeTransition: Sendable, Hashable {
     public var nodeID: String
@@ -117,6 +160,8 @@ public struct Fleet: Sendable {
     public let settings: FleetSettings
     public private(set) var nodes: [String: NodeEntry] = [:]
     public private(set) var pools: [String: PoolSeries] = [:]
+    /// The keys of `pools`, sorted: pools are only ever added, and every tick walks them in this order.
+    public private(set) var poolNames: [String] = []
     private var lastTickSecond: Int64?
     private var lastRefreshNanos: Int64?
     /// Pools restored from a snapshot whose forecaster was rebuilt from minute history (forecast
@@ -129,50 +174,27 @@ public struct Fleet: Sendable {
     public mutating func ingest(_ batch: MetricsBatch, nowNanos: Int64) -> (outcome: SequenceTracker.Outcome, transition: NodeTransition?) {
         let id = batch.labels.nodeID
         var transition: NodeTransition?
-        if pools.index(forKey: batch.labels.pool) == nil {
-            pools[batch.labels.pool] = PoolSeries(
-                name: batch.labels.pool, forecast: settings.forecast, secondsKept: settings.secondsKept, minutesKept: settings.minutesKept)
-        }
         let index: Dictionary<String, NodeEntry>.Index
+        var poolMayBeNew = false
         if let existing = nodes.index(forKey: id) {
             index = existing
         } else {
             nodes[id] = NodeEntry(labels: batch.labels, firstSeenNanos: nowNanos, lastSeenNanos: nowNanos)
             index = nodes.index(forKey: id)!
             transition = NodeTransition(nodeID: id, pool: batch.labels.pool, site: batch.labels.site, from: nil, to: .live, atNanos: nowNanos)
+            poolMayBeNew = true
         }
-        // Updated in place (`&nodes.values[index]` is a modify access): no copy of the node's windows.
-        let settings = self.settings
-        let outcome = Self.update(&nodes.values[index]) { entry in
-            let outcome = entry.sequence.observe(session: batch.session, seq: batch.seq)
-            // Another agent's batch under this id: nothing of it is taken, not even its liveness.
-            guard outcome != .conflict else { return outcome }
-            if entry.state != .live {
-                transition = NodeTransition(nodeID: id, pool: batch.labels.pool, site: batch.labels.site, from: entry.state, to: .live, atNanos: nowNanos)
-                entry.state = .live
-            }
-            if entry.labels != batch.labels { entry.labels = batch.labels }
-            entry.lastSeenNanos = nowNanos
-            if entry.agentVersion != batch.agentVersion { entry.agentVersion = batch.agentVersion }
-            guard outcome != .duplicate else { return outcome }
-            entry.samples += UInt64(batch.sampleCount)
-            entry.agentDroppedSamples += batch.droppedSamples
-            for loss in batch.probeLosses { entry.probesLost += UInt64(loss.lost) }
-            for series in batch.series {
-                let key = SeriesKey(kind: series.kind, subject: series.subject)
-                if let w = entry.windows.index(forKey: key) {
-                    entry.windows.values[w].appendSeries(series, t0: batch.t0UnixNanos)
-                    continue
-                }
-                guard entry.windows.count < settings.maxSeriesPerNode else {
-                    entry.seriesRefused += 1
-                    continue
-                }
-                var window = SampleWindow(spanSeconds: settings.rawWindowSeconds, capacity: settings.maxSamplesPerSeries)
-                window.appendSeries(series, t0: batch.t0UnixNanos)
-                entry.windows[key] = window
-            }
-            return outcome
+        // Updated in place (`nodes.values[index]` is a modify access): no copy of the node's windows.
+        let (outcome, wasState, poolChanged) = nodes.values[index].take(batch, nowNanos: nowNanos, settings: settings)
+        if let wasState {
+            transition = NodeTransition(nodeID: id, pool: batch.labels.pool, site: batch.labels.site, from: wasState, to: .live, atNanos: nowNanos)
+        }
+        // A node's pool exists from its first batch on (pools are never removed), so the pool is looked
+        // up only when the node is new or names another pool.
+        if (poolMayBeNew || poolChanged) && pools.index(forKey: batch.labels.pool) == nil {
+            pools[batch.labels.pool] = PoolSeries(
+                name: batch.labels.pool, forecast: settings.forecast, secondsKept: settings.secondsKept, minutesKept: settings.minutesKept)
+            poolNames = pools.keys.sorted()
         }
         return (outcome, transition)
     }
@@ -185,12 +207,17 @@ public struct Fleet: Sendable {
         if let last = lastRefreshNanos, second == lastTickSecond, Double(nowNanos - last) / 1e9 < settings.refreshSeconds { return nil }
         lastRefreshNanos = nowNanos
         var transitions: [NodeTransition] = []
-        var loadsByPool: [String: [Double]] = [:]
-        var backlogByPool: [String: Double] = [:]
+        // Per pool, in `poolNames` order. This runs for every node several times a second, so a node's
+        // pool is found by comparing with the previous node's (nodes of one pool mostly follow each
+        // other) before falling back to a search, rather than hashing its name every time.
+        var tallies = [PoolTally](repeating: PoolTally(), count: poolNames.count)
+        var lastPool = -1
         var forgotten: [String] = []
         let settings = self.settings
-        // Indexes copied out first: iterating `nodes.indices` while mutating would copy the dictionary.
-        for index in Array(nodes.indices) {
+        let poolNames = self.poolNames
+        var index = nodes.startIndex
+        while index != nodes.endIndex {
+            defer { index = nodes.index(after: index) }
             let id = nodes.keys[index]
             // Updated in place: this runs over every known node several times a second.
             Self.update(&nodes.values[index]) { entry in
@@ -198,15 +225,20 @@ public struct Fleet: Sendable {
                 let state: NodeState? =
                     silence > settings.forgetAfterSeconds ? nil
                     : silence > settings.downAfterSeconds ? .down : silence > settings.staleAfterSeconds ? .stale : .live
-                if state == .down && entry.state == .down { return }
                 if state != entry.state {
                     transitions.append(
-                        NodeTransition(nodeID: id, pool: entry.labels.pool, site: entry.labels.site, from: entry.state, to: state, atNanos: nowNanos))
+                        NodeTransition(
+                            nodeID: id, pool: entry.labels.pool, site: entry.labels.site, from: entry.state, to: state, atNanos: nowNanos))
                 }
                 guard let state else {
                     forgotten.append(id)
                     return
                 }
+                if lastPool < 0 || poolNames[lastPool] != entry.labels.pool {
+                    lastPool = poolNames.firstIndex(of: entry.labels.pool) ?? -1
+                }
+                if lastPool >= 0 { tallies[lastPool].count(entry.labels.workload) }
+                if state == .down && entry.state == .down { return }
                 entry.state = state
                 switch state {
                 case .live:
@@ -214,8 +246,9 @@ public struct Fleet: Sendable {
                     let load = settings.loadIndex.loadIndex(inputs)
                     entry.inputs = inputs
                     entry.load = load
-                    if let load { loadsByPool[entry.labels.pool, default: []].append(load) }
-                    if let backlog { backlogByPool[entry.labels.pool, default: 0] += backlog }
+                    guard lastPool >= 0 else { break }
+                    if let load { tallies[lastPool].add(load) }
+                    if let backlog { tallies[lastPool].backlog = (tallies[lastPool].backlog ?? 0) + backlog }
                 case .stale:
                     entry.load = nil
                 case .down:
@@ -228,13 +261,16 @@ public struct Fleet: Sendable {
         var bursts: [String] = []
         let newSecond = second != lastTickSecond
         lastTickSecond = second
-        for name in pools.keys.sorted() {
-            let loads = loadsByPool[name] ?? []
-            pools[name]!.current = PoolPoint(second: second, loads: loads)
-            pools[name]!.backlog = backlogByPool[name]
-            if newSecond && pools[name]!.record(unixSecond: second, loads: loads) { bursts.append(name) }
+        for (i, name) in poolNames.enumerated() {
+            let point = tallies[i].point(second: second)
+            let p = pools.index(forKey: name)!
+            pools.values[p].current = point
+            pools.values[p].backlog = tallies[i].backlog
+            pools.values[p].workload = tallies[i].majorityWorkload
+            if newSecond && pools.values[p].record(point) { bursts.append(name) }
         }
-        return (transitions.sorted { $0.nodeID < $1.nodeID }, bursts)
+        if transitions.count > 1 { transitions.sort { $0.nodeID < $1.nodeID } }
+        return (transitions, bursts)
     }
 
     /// The load-index inputs of a node from its windows, and the backlog its applications report
@@ -267,6 +303,37 @@ public struct Fleet: Sendable {
         inputs.gpus = gpus
         inputs.rttMs = rtt
         return (inputs, backlog)
+    }
+
+    /// What a tick sums up for one pool while it walks the nodes.
+    struct PoolTally {
+        var loads = 0
+        var sum = 0.0
+        var max = 0.0
+        var backlog: Double?
+        /// Nodes by the workload class they report, indexed by raw value.
+        var workloads = (unspecified: 0, online: 0, batch: 0)
+
+        mutating func add(_ load: Double) {
+            max = loads == 0 ? load : Swift.max(max, load)
+            sum += load
+            loads += 1
+        }
+
+        mutating func count(_ workload: WorkloadClass) {
+            switch workload {
+            case .unspecified: workloads.unspecified += 1
+            case .online: workloads.online += 1
+            case .batch: workloads.batch += 1
+            }
+        }
+
+        /// The class most nodes report; online on a tie or when none says.
+        var majorityWorkload: WorkloadClass { workloads.batch > workloads.online ? .batch : .online }
+
+        func point(second: Int64) -> PoolPoint {
+            PoolPoint(time: second, liveNodes: loads, loadMean: loads == 0 ? 0 : sum / Double(loads), loadMax: max, demand: sum, demandMax: sum)
+        }
     }
 
     /// Runs `body` on a value in place (called with `&dictionary.values[index]`, a modify access).
@@ -319,6 +386,7 @@ extension Fleet {
             pools[name] = adopted.series
             if adopted.replayed { forecastsRebuilt.append(name) }
         }
+        poolNames = pools.keys.sorted()
         lastTickSecond = snapshot.lastTickSecond
     }
 }

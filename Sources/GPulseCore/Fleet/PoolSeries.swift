@@ -103,6 +103,9 @@ public struct PoolSeries: Sendable, Codable {
     /// Work units queued now (APP_BACKLOG summed over live nodes), at the same refresh; nil when no
     /// live node reports it.
     public internal(set) var backlog: Double?
+    /// The workload class most of the pool's nodes report (online on a tie or when none says), at
+    /// the same refresh; nil before the first.
+    public internal(set) var workload: WorkloadClass?
     /// The forecaster's answer after the last closed minute (it only changes then).
     public private(set) var forecasts: [HorizonForecast] = []
     /// Minutes closed so far: what is derived from minute points only changes when this does.
@@ -112,7 +115,12 @@ public struct PoolSeries: Sendable, Codable {
     /// minute (and feeds the forecaster) when the second starts a new one. Returns true when a burst starts.
     @discardableResult
     public mutating func record(unixSecond: Int64, loads: [Double]) -> Bool {
-        let point = PoolPoint(second: unixSecond, loads: loads)
+        record(PoolPoint(second: unixSecond, loads: loads))
+    }
+
+    /// Records a second's point (its `time` is the second); see `record(unixSecond:loads:)`.
+    mutating func record(_ point: PoolPoint) -> Bool {
+        let unixSecond = point.time
         let demand = point.demand
         seconds.append(point)
         let minuteStart = unixSecond - unixSecond % 60
@@ -126,11 +134,11 @@ public struct PoolSeries: Sendable, Codable {
             m.loadMax = max(m.loadMax, point.loadMax)
             m.demand += demand
             m.demandMax = max(m.demandMax, demand)
-            m.nodes = max(m.nodes, loads.count)
+            m.nodes = max(m.nodes, point.liveNodes)
             minute = m
         } else {
             minute = OpenMinute(
-                start: minuteStart, points: 1, loadMean: point.loadMean, loadMax: point.loadMax, demand: demand, demandMax: demand, nodes: loads.count)
+                start: minuteStart, points: 1, loadMean: point.loadMean, loadMax: point.loadMax, demand: demand, demandMax: demand, nodes: point.liveNodes)
         }
         return burst.observe(demand)
     }

@@ -180,13 +180,53 @@ public struct DemandForecaster: Sendable {
             guard let m = selectedModel(horizon: k), let value = modelForecast(model: m, horizon: k) else { return nil }
             var forecast = HorizonForecast(steps: settings.horizons[k], model: modelNames[m], value: value)
             if residuals[m][k].count >= 20 {
-                let sorted = residuals[m][k].elements.sorted()
+                var values = residuals[m][k].elements
                 let tail = (1 - settings.intervalLevel) / 2
-                forecast.lower = value + quantile(sorted, tail)
-                forecast.upper = value + quantile(sorted, 1 - tail)
+                forecast.lower = value + selectQuantile(&values, tail)
+                forecast.upper = value + selectQuantile(&values, 1 - tail)
             }
             return forecast
         }
+    }
+}
+
+/// Linear-interpolated quantile, the value `quantile` gives on the sorted array, found by selection
+/// (O(n) instead of a sort: this runs at every horizon of every pool at every closed minute).
+/// Reorders `values`; NaN when empty.
+func selectQuantile(_ values: inout [Double], _ q: Double) -> Double {
+    guard !values.isEmpty else { return .nan }
+    let position = q * Double(values.count - 1)
+    let lower = Int(position.rounded(.down))
+    select(&values, rank: lower)
+    let fraction = position - Double(lower)
+    guard fraction > 0, lower + 1 < values.count else { return values[lower] }
+    // After selection everything right of `lower` is at least values[lower]: the next rank is their minimum.
+    var next = values[lower + 1]
+    for i in (lower + 2)..<values.count where values[i] < next { next = values[i] }
+    return values[lower] + (next - values[lower]) * fraction
+}
+
+/// Quickselect (Hoare partition, median-of-three pivot): afterwards values[rank] is the element a
+/// sort would put there, with nothing greater before it and nothing smaller after it.
+func select(_ values: inout [Double], rank: Int) {
+    var lo = 0, hi = values.count - 1
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2
+        if values[mid] < values[lo] { values.swapAt(mid, lo) }
+        if values[hi] < values[lo] { values.swapAt(hi, lo) }
+        if values[hi] < values[mid] { values.swapAt(hi, mid) }
+        let pivot = values[mid]
+        var i = lo, j = hi
+        while i <= j {
+            while values[i] < pivot { i += 1 }
+            while pivot < values[j] { j -= 1 }
+            if i <= j {
+                values.swapAt(i, j)
+                i += 1
+                j -= 1
+            }
+        }
+        if rank <= j { hi = j } else if rank >= i { lo = i } else { return }
     }
 }
 

@@ -99,18 +99,20 @@ public struct DecisionEngine: Sendable {
     /// what must be sent: decisions that changed, and unchanged ones due for a re-send.
     public mutating func evaluate(fleet: Fleet, nowNanos: Int64) -> [Decision] {
         var out: [Decision] = []
-        for name in fleet.pools.keys.sorted() {
-            guard let pool = fleet.pools[name], let point = pool.current, point.liveNodes > 0 else { continue }
+        for name in fleet.poolNames {
+            // Read in place through the index: copying a PoolSeries out would retain all its history.
+            guard let p = fleet.pools.index(forKey: name), let point = fleet.pools.values[p].current, point.liveNodes > 0 else { continue }
             if policies[name] == nil { policies[name] = settings.pool(name) }
             let setup = policies[name]!
-            if floors[name]?.minutesClosed != pool.minutesClosed {
-                floors[name] = (pool.minutesClosed, pool.demandFloor(minutes: setup.envelopeMinutes))
+            let minutesClosed = fleet.pools.values[p].minutesClosed
+            if floors[name]?.minutesClosed != minutesClosed {
+                floors[name] = (minutesClosed, fleet.pools.values[p].demandFloor(minutes: setup.envelopeMinutes))
             }
             let input = PoolInput(
                 pool: name, workload: setup.workload ?? fleet.workload(pool: name), nowNanos: nowNanos, liveReplicas: point.liveNodes,
                 loadMean: point.loadMean, loadMax: point.loadMax, demand: point.demand,
-                forecasts: pool.forecasts.map { $0.forecast(level: fleet.settings.forecast.intervalLevel) },
-                demandFloor: floors[name]!.value, backlog: pool.backlog)
+                forecasts: fleet.pools.values[p].forecasts.map { $0.forecast(level: fleet.settings.forecast.intervalLevel) },
+                demandFloor: floors[name]!.value, backlog: fleet.pools.values[p].backlog)
             let plan = policies[name]!.policy.evaluate(input)
             let current = Int32(clamping: point.liveNodes)
             let desired = Int32(clamping: plan.desiredReplicas)
@@ -202,13 +204,9 @@ extension PoolSeries {
 }
 
 extension Fleet {
-    /// The workload class most of a pool's nodes report (online when none says).
-    public func workload(pool: String) -> WorkloadClass {
-        var counts: [WorkloadClass: Int] = [:]
-        for node in nodes.values where node.labels.pool == pool { counts[node.labels.workload, default: 0] += 1 }
-        counts[.unspecified] = nil
-        return counts.max { $0.value < $1.value || ($0.value == $1.value && $0.key.rawValue > $1.key.rawValue) }?.key ?? .online
-    }
+    /// The workload class most of a pool's nodes report (online on a tie or when none says), as of
+    /// the last `tick`.
+    public func workload(pool: String) -> WorkloadClass { pools[pool]?.workload ?? .online }
 
     /// Mean load index over a site's live nodes, their count, and the pool most of them belong to.
     public func siteLoad(site: String) -> (load: Double?, liveNodes: Int, pool: String) {

@@ -94,6 +94,43 @@ public struct ReplayResult: Sendable {
     public var windowViolationRate: Double { windows > 0 ? Double(windowsViolated) / Double(windows) : 0 }
 }
 
+/// The batch a simulated node's agent sends each second: GPU utilization, queue depth and, when it
+/// finished requests that second, their mean latency. One value is refilled for every node and
+/// second, so the replay allocates no batch per node-second (the fleet only reads it).
+struct SimulatedAgentBatch {
+    private(set) var batch: MetricsBatch
+    /// The latency series while the batch has none, kept so that putting it back allocates nothing.
+    private var spareLatency: Series?
+
+    init(pool: String, session: UInt64) {
+        batch = MetricsBatch(
+            labels: NodeLabels(nodeID: "", pool: pool, workload: .online), session: session, seq: 0, t0UnixNanos: 0,
+            series: [
+                Series(kind: .gpuUtil, subject: "sim-gpu0", offsetsMicros: [0], values: [0]),
+                Series(kind: .appQueueDepth, offsetsMicros: [0], values: [0]),
+            ],
+            agentVersion: "replay-simulated")
+        batch.series.reserveCapacity(3)
+        spareLatency = Series(kind: .appLatencyMs, offsetsMicros: [0], values: [0])
+    }
+
+    /// The batch for the second ending at `nowNanos`.
+    mutating func fill(_ signal: SimulatedFleet.NodeSignal, second: Int, nowNanos: Int64) {
+        batch.labels.nodeID = signal.nodeID
+        batch.labels.instanceClass = signal.instanceClass
+        batch.seq = UInt64(second)
+        batch.t0UnixNanos = nowNanos
+        batch.series[0].values[0] = Float(signal.gpuUtilization)
+        batch.series[1].values[0] = Float(signal.queueDepth)
+        if let l = signal.latencyMs {
+            if let spare = spareLatency.take() { batch.series.append(spare) }
+            batch.series[2].values[0] = Float(l)
+        } else if spareLatency == nil {
+            spareLatency = batch.series.removeLast()
+        }
+    }
+}
+
 /// Replays a trace through one policy: the SIMULATED fleet's nodes report once a simulated second
 /// as agents would, `Fleet` ingests their batches and `DecisionEngine` runs the policy, exactly as in
 /// the live aggregator; the engine's scale decisions set the fleet's targets.
@@ -119,6 +156,7 @@ public enum Replay {
         var actions = 0
         var reversals = 0
 
+        var batch = SimulatedAgentBatch(pool: s.pool, session: session)
         var second = 0
         while true {
             second += 1
@@ -133,7 +171,8 @@ public enum Replay {
 
             let nowNanos = epoch + Int64(second) * 1_000_000_000
             for signal in signals {
-                fleet.ingest(batch(signal, pool: s.pool, session: session, second: second, nowNanos: nowNanos), nowNanos: nowNanos)
+                batch.fill(signal, second: second, nowNanos: nowNanos)
+                _ = fleet.ingest(batch.batch, nowNanos: nowNanos)
             }
             _ = fleet.tick(nowNanos: nowNanos)
             for decision in engine.evaluate(fleet: fleet, nowNanos: nowNanos) {
@@ -166,18 +205,6 @@ public enum Replay {
         sim.settle(duration: Double(max(0, second - s.warmupSeconds)))
         return summarize(s, sim: sim, policy: policyName, seconds: second, demand: demand, capacity: capacity, utilization: utilization,
                          actions: actions, reversals: reversals)
-    }
-
-    /// The batch a simulated node's agent would send for the second ending at `nowNanos`.
-    static func batch(_ signal: SimulatedFleet.NodeSignal, pool: String, session: UInt64, second: Int, nowNanos: Int64) -> MetricsBatch {
-        var series = [
-            Series(kind: .gpuUtil, subject: "sim-gpu0", offsetsMicros: [0], values: [Float(signal.gpuUtilization)]),
-            Series(kind: .appQueueDepth, offsetsMicros: [0], values: [Float(signal.queueDepth)]),
-        ]
-        if let l = signal.latencyMs { series.append(Series(kind: .appLatencyMs, offsetsMicros: [0], values: [Float(l)])) }
-        return MetricsBatch(
-            labels: NodeLabels(nodeID: signal.nodeID, pool: pool, workload: .online, instanceClass: signal.instanceClass),
-            session: session, seq: UInt64(second), t0UnixNanos: nowNanos, series: series, agentVersion: "replay-simulated")
     }
 
     static func summarize(
