@@ -127,7 +127,7 @@ struct AggregatorMetrics {
     }
 
     private mutating func updatePools(_ fleet: Fleet, nodesPerPool: [String: Int], standing: [String: Decision]) {
-        for (name, series) in fleet.pools {
+        for (name, series) in zip(fleet.poolNames, fleet.poolSeries) {
             if pools[name] == nil {
                 let l = [("pool", name)]
                 pools[name] = PoolGauges(

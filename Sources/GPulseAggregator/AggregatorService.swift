@@ -391,7 +391,7 @@ struct IngestLoop {
         for transition in transitions { nodeChanged(transition) }
         for decision in engine.evaluate(fleet: fleet, nowNanos: now) { send(decision) }
         for pool in bursts {
-            let series = fleet.pools[pool]
+            let series = fleet.pool(pool)
             logger.notice(
                 "demand burst", metadata: ["pool": "\(pool)", "demand": "\(series?.latest?.demand ?? 0)", "excess": "\(series?.burst.excess ?? 0)"])
         }
@@ -547,7 +547,7 @@ struct IngestLoop {
                     "load": "\(node.load.map { String($0) } ?? "-")",
                 ])
         }
-        for (name, pool) in fleet.pools.sorted(by: { $0.key < $1.key }) {
+        for (name, pool) in zip(fleet.poolNames, fleet.poolSeries) {
             let p = pool.latest
             logger.info(
                 "pool",

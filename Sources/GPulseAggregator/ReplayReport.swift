@@ -12,8 +12,8 @@ public struct ReplayReport: Sendable {
     public var elapsedSeconds: Double
 
     /// Runs `policies` (names from `PoolConfig.policies`) on the trace with the config's pool
-    /// defaults, on up to `threads` threads (each policy is independent).
-    public static func run(trace: ReplayTrace, config: AggregatorConfig, policies: [String], seed: UInt64, threads: Int) -> ReplayReport {
+    /// defaults, on up to `threads` threads (each policy is independent; nil: one per policy).
+    public static func run(trace: ReplayTrace, config: AggregatorConfig, policies: [String], seed: UInt64, threads: Int? = nil) -> ReplayReport {
         let pool = config.pool(trace.name)
         let slots = trace.format == .gentd26 ? config.replay.imageSlotsPerReplica : config.replay.slotsPerReplica
         let classes = config.classes.values.sorted { $0.name < $1.name }
@@ -28,10 +28,16 @@ public struct ReplayReport: Sendable {
         }
         let started = Date()
         let box = ResultBox(count: setups.count)
-        // Each worker takes the next policy not yet started.
-        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, setups.count))) { _ in
-            while let i = box.claim() { box.set(i, Replay.run(scenario, setup: setups[i])) }
+        // Each worker takes the next policy not yet started. Plain threads rather than
+        // concurrentPerform, which runs no more at once than there are cores: with more policies than
+        // cores the kernel then shares the cores among all of them, instead of the last policies
+        // waiting for a core while the others' threads sit idle.
+        let workers = (0..<max(1, min(threads ?? setups.count, setups.count))).map { n in
+            WorkerThread(name: "gpulse-replay-\(n)") { _ in
+                while let i = box.claim() { box.set(i, Replay.run(scenario, setup: setups[i])) }
+            }
         }
+        for worker in workers { worker.join() }
         return ReplayReport(trace: trace, scenario: scenario, results: box.values, elapsedSeconds: Date().timeIntervalSince(started))
     }
 

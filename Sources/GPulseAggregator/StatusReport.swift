@@ -110,8 +110,7 @@ public struct StatusReport: Codable, Sendable {
             rejected: ledger.batchesRejected, rejectedByReason: ledger.rejectedByReason, unknownSeriesIgnored: ledger.unknownSeriesIgnored,
             missingBatches: nodes.reduce(0) { $0 + $1.missingBatches }, agentDroppedSamples: nodes.reduce(0) { $0 + $1.agentDroppedSamples },
             connectionsAccepted: ledger.connectionsAccepted, connectionsClosed: ledger.connectionsClosed)
-        pools = fleet.pools.keys.sorted().map { name in
-            let series = fleet.pools[name]!
+        pools = zip(fleet.poolNames, fleet.poolSeries).map { name, series in
             let point = series.latest
             var scale: ScaleDecision?
             if case .scale(let s) = standing["scale/\(name)"]?.body { scale = s }

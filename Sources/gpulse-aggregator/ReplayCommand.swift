@@ -58,8 +58,8 @@ struct Replay: ParsableCommand {
     @Option(help: ArgumentHelp("Write <trace>.md (the table), .csv (one row per policy), .svg (demand vs capacity) and -timeline.csv here.", valueName: "dir"))
     var out: String?
 
-    @Option(help: "Policies replayed at once (each on its own thread).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Policies replayed at once, each on its own thread (default: all; the kernel shares the cores among them).")
+    var threads: Int?
 
     func run() throws {
         let cfg: AggregatorConfig
@@ -83,7 +83,7 @@ struct Replay: ParsableCommand {
         guard rateScale > 0, timeCompression > 0, skipSeconds >= 0, (limitSeconds ?? 1) > 0 else {
             throw ValidationError("--rate-scale, --time-compression and --limit-seconds must be positive, --skip-seconds at least 0")
         }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        guard (threads ?? 1) >= 1 else { throw ValidationError("--threads must be at least 1") }
         let seed = self.seed ?? cfg.replay.seed
         let options = TraceOptions(
             prefillTokensPerSecond: cfg.replay.prefillTokensPerS, decodeTokensPerSecond: cfg.replay.decodeTokensPerS,
@@ -99,7 +99,7 @@ struct Replay: ParsableCommand {
         }
         let report = ReplayReport.run(trace: loaded, config: cfg, policies: policies, seed: seed, threads: threads)
         print(report.markdown())
-        print("Replayed \(policies.count) policies in \(String(format: "%.1f", report.elapsedSeconds)) s wall on \(min(threads, policies.count)) threads.")
+        print("Replayed \(policies.count) policies in \(String(format: "%.1f", report.elapsedSeconds)) s wall on \(min(threads ?? policies.count, policies.count)) threads, \(ProcessInfo.processInfo.activeProcessorCount) cores.")
         if let out {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             let base = (loaded.name as NSString).deletingPathExtension

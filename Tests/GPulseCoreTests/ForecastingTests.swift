@@ -3,19 +3,20 @@ import Testing
 @testable import GPulseCore
 
 @Suite struct ForecastingTests {
-    @Test func selectedQuantileEqualsTheSortedOne() {
+    @Test func selectedQuantilesEqualTheSortedOnes() {
         var rng = SeededGenerator(seed: 11)
         for n in [1, 2, 3, 20, 101, 1000] {
             // Ties included: half the values come from a set of five.
             let values = (0..<n).map { i in i % 2 == 0 ? Double(Int(rng.unit() * 5)) : rng.unit() * 100 - 50 }
             let sorted = values.sorted()
-            for q in [0.0, 0.025, 0.1, 0.5, 0.9, 0.975, 1.0] {
+            for (low, high) in [(0.0, 1.0), (0.025, 0.975), (0.1, 0.9), (0.5, 0.5), (0.9, 0.975)] {
                 var scratch = values
-                #expect(selectQuantile(&scratch, q) == quantile(sorted, q), "n=\(n) q=\(q)")
+                let (l, h) = selectQuantiles(&scratch, low, high)
+                #expect(l == quantile(sorted, low) && h == quantile(sorted, high), "n=\(n) q=\(low), \(high)")
             }
         }
         var empty: [Double] = []
-        #expect(selectQuantile(&empty, 0.5).isNaN)
+        #expect(selectQuantiles(&empty, 0.1, 0.9).low.isNaN)
     }
 
     @Test func seasonalNaiveRepeatsTheLastSeasonAndIsNaiveBeforeIt() {

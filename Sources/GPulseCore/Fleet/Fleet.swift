@@ -90,13 +90,13 @@ public struct NodeEntry: Sendable {
     /// Series over `maxSeriesPerNode`, ignored.
     public internal(set) var seriesRefused: UInt64 = 0
     public internal(set) var agentVersion = ""
-    public internal(set) var windows: [SeriesKey: SampleWindow] = [:]
+    public internal(set) var windows = SeriesWindows()
     /// Load index over the last load window, at the last tick (nil: no inputs).
     public internal(set) var load: Double?
     public internal(set) var inputs = NodeInputs()
 
     /// Bytes held by this node's raw windows.
-    public var windowBytes: Int { windows.values.reduce(0) { $0 + $1.bytes } }
+    public var windowBytes: Int { windows.bytes }
 }
 
 extension NodeEntry {
@@ -126,8 +126,8 @@ extension NodeEntry {
         for loss in batch.probeLosses { probesLost += UInt64(loss.lost) }
         for series in batch.series {
             let key = SeriesKey(kind: series.kind, subject: series.subject)
-            if let w = windows.index(forKey: key) {
-                windows.values[w].appendSeries(series, t0: batch.t0UnixNanos)
+            if let w = windows.position(of: key) {
+                windows.append(series, t0: batch.t0UnixNanos, at: w)
                 continue
             }
             guard windows.count < settings.maxSeriesPerNode else {
@@ -136,7 +136,7 @@ extension NodeEntry {
             }
             var window = SampleWindow(spanSeconds: settings.rawWindowSeconds, capacity: settings.maxSamplesPerSeries)
             window.appendSeries(series, t0: batch.t0UnixNanos)
-            windows[key] = window
+            windows.add(key, window)
         }
         return (outcome, wasState, poolChanged)
     }
@@ -159,9 +159,38 @@ public struct NodeTransition: Sendable, Hashable {
 public struct Fleet: Sendable {
     public let settings: FleetSettings
     public private(set) var nodes: [String: NodeEntry] = [:]
-    public private(set) var pools: [String: PoolSeries] = [:]
-    /// The keys of `pools`, sorted: pools are only ever added, and every tick walks them in this order.
+    /// Pool names, sorted, and each pool's series at the same position. Arrays rather than a
+    /// dictionary, so that the tick and the decision engine read a pool in place instead of copying
+    /// its history out. Pools are only ever added.
     public private(set) var poolNames: [String] = []
+    public private(set) var poolSeries: [PoolSeries] = []
+
+    /// Every pool by name (a copy; the hot paths use `poolNames` and `poolSeries`).
+    public var pools: [String: PoolSeries] { Dictionary(uniqueKeysWithValues: zip(poolNames, poolSeries)) }
+
+    /// Position of pool `name` in `poolNames` and `poolSeries`.
+    public func poolPosition(_ name: String) -> Int? {
+        let i = insertionPoint(name)
+        return i < poolNames.count && poolNames[i] == name ? i : nil
+    }
+
+    /// A copy of pool `name`'s series.
+    public func pool(_ name: String) -> PoolSeries? { poolPosition(name).map { poolSeries[$0] } }
+
+    private func insertionPoint(_ name: String) -> Int {
+        var lo = 0, hi = poolNames.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if poolNames[mid] < name { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    private mutating func addPool(_ series: PoolSeries) {
+        let i = insertionPoint(series.name)
+        poolNames.insert(series.name, at: i)
+        poolSeries.insert(series, at: i)
+    }
     private var lastTickSecond: Int64?
     private var lastRefreshNanos: Int64?
     /// Pools restored from a snapshot whose forecaster was rebuilt from minute history (forecast
@@ -191,10 +220,8 @@ public struct Fleet: Sendable {
         }
         // A node's pool exists from its first batch on (pools are never removed), so the pool is looked
         // up only when the node is new or names another pool.
-        if (poolMayBeNew || poolChanged) && pools.index(forKey: batch.labels.pool) == nil {
-            pools[batch.labels.pool] = PoolSeries(
-                name: batch.labels.pool, forecast: settings.forecast, secondsKept: settings.secondsKept, minutesKept: settings.minutesKept)
-            poolNames = pools.keys.sorted()
+        if (poolMayBeNew || poolChanged) && poolPosition(batch.labels.pool) == nil {
+            addPool(PoolSeries(name: batch.labels.pool, forecast: settings.forecast, secondsKept: settings.secondsKept, minutesKept: settings.minutesKept))
         }
         return (outcome, transition)
     }
@@ -253,7 +280,7 @@ public struct Fleet: Sendable {
                     entry.load = nil
                 case .down:
                     entry.load = nil
-                    entry.windows = [:]  // free the memory; a returning node starts a fresh window
+                    entry.windows.removeAll()  // free the memory; a returning node starts a fresh window
                 }
             }
         }
@@ -263,11 +290,10 @@ public struct Fleet: Sendable {
         lastTickSecond = second
         for (i, name) in poolNames.enumerated() {
             let point = tallies[i].point(second: second)
-            let p = pools.index(forKey: name)!
-            pools.values[p].current = point
-            pools.values[p].backlog = tallies[i].backlog
-            pools.values[p].workload = tallies[i].majorityWorkload
-            if newSecond && pools.values[p].record(point) { bursts.append(name) }
+            poolSeries[i].current = point
+            poolSeries[i].backlog = tallies[i].backlog
+            poolSeries[i].workload = tallies[i].majorityWorkload
+            if newSecond && poolSeries[i].record(point) { bursts.append(name) }
         }
         if transitions.count > 1 { transitions.sort { $0.nodeID < $1.nodeID } }
         return (transitions, bursts)
@@ -287,15 +313,17 @@ public struct Fleet: Sendable {
             gpus.append(.init(uuid: uuid))
             return gpus.count - 1
         }
-        for (key, window) in entry.windows {
-            switch key.kind {
-            case .gpuUtil: gpus[gpu(key.subject)].utilization = window.recentMean(seconds: span)
-            case .gpuMemUsedFrac: gpus[gpu(key.subject)].memoryFraction = window.recentMean(seconds: span)
-            case .cpuUtil where key.subject.isEmpty: inputs.cpuUtil = window.recentMean(seconds: span)
+        let keys = entry.windows.keys
+        for i in keys.indices {
+            func mean() -> Double? { entry.windows.windows[i].recentMean(seconds: span) }
+            switch keys[i].kind {
+            case .gpuUtil: gpus[gpu(keys[i].subject)].utilization = mean()
+            case .gpuMemUsedFrac: gpus[gpu(keys[i].subject)].memoryFraction = mean()
+            case .cpuUtil where keys[i].subject.isEmpty: inputs.cpuUtil = mean()
             case .rttMs:
-                if let v = window.recentMean(seconds: span) { rtt = max(rtt ?? v, v) }
+                if let v = mean() { rtt = max(rtt ?? v, v) }
             case .appBacklog:
-                if let v = window.recentMean(seconds: span) { backlog = (backlog ?? 0) + v }
+                if let v = mean() { backlog = (backlog ?? 0) + v }
             default: break
             }
         }
@@ -371,7 +399,7 @@ extension Fleet {
     /// The windows are dropped from the copy, so the ingest path never copies them because a
     /// snapshot still shares their storage.
     public var snapshot: Snapshot {
-        Snapshot(nodes: nodes.mapValues { var n = $0; n.windows = [:]; return n }, pools: pools, lastTickSecond: lastTickSecond)
+        Snapshot(nodes: nodes.mapValues { var n = $0; n.windows.removeAll(); return n }, pools: pools, lastTickSecond: lastTickSecond)
     }
 
     /// A fleet that carries on from `snapshot` under `settings`. Nodes come back with their sequence
@@ -381,12 +409,11 @@ extension Fleet {
     public init(settings: FleetSettings, restoring snapshot: Snapshot) {
         self.init(settings: settings)
         nodes = snapshot.nodes
-        for (name, saved) in snapshot.pools {
+        for (name, saved) in snapshot.pools.sorted(by: { $0.key < $1.key }) {
             let adopted = saved.adopting(forecast: settings.forecast, secondsKept: settings.secondsKept, minutesKept: settings.minutesKept)
-            pools[name] = adopted.series
+            addPool(adopted.series)
             if adopted.replayed { forecastsRebuilt.append(name) }
         }
-        poolNames = pools.keys.sorted()
         lastTickSecond = snapshot.lastTickSecond
     }
 }

@@ -79,3 +79,44 @@ public struct SampleWindow: Sendable {
         return mean(since: newest - Int64(seconds * 1e9) + 1) ?? newestValue.map(Double.init)
     }
 }
+
+/// A node's raw windows, one per series, in the order the series first arrived. Kept as arrays with
+/// a key index rather than a dictionary of windows, so that the walk over them at every refresh reads
+/// each window in place instead of copying it out of the dictionary.
+public struct SeriesWindows: Sendable {
+    public private(set) var keys: [SeriesKey] = []
+    public private(set) var windows: [SampleWindow] = []
+    private var positions: [SeriesKey: Int] = [:]
+
+    public init() {}
+
+    public var count: Int { keys.count }
+    public var isEmpty: Bool { keys.isEmpty }
+
+    /// Position of `key`'s window, or nil when the series has none yet.
+    public func position(of key: SeriesKey) -> Int? { positions[key] }
+
+    public subscript(key: SeriesKey) -> SampleWindow? { positions[key].map { windows[$0] } }
+
+    /// Adds the window of a series seen for the first time.
+    mutating func add(_ key: SeriesKey, _ window: SampleWindow) {
+        precondition(positions[key] == nil, "series already has a window")
+        positions[key] = keys.count
+        keys.append(key)
+        windows.append(window)
+    }
+
+    mutating func append(_ series: Series, t0: Int64, at position: Int) {
+        windows[position].appendSeries(series, t0: t0)
+    }
+
+    /// Frees every window (a node gone down starts afresh when it returns).
+    mutating func removeAll() {
+        keys = []
+        windows = []
+        positions = [:]
+    }
+
+    /// Bytes held by the sample storage.
+    public var bytes: Int { windows.reduce(0) { $0 + $1.bytes } }
+}

@@ -182,34 +182,43 @@ public struct DemandForecaster: Sendable {
             if residuals[m][k].count >= 20 {
                 var values = residuals[m][k].elements
                 let tail = (1 - settings.intervalLevel) / 2
-                forecast.lower = value + selectQuantile(&values, tail)
-                forecast.upper = value + selectQuantile(&values, 1 - tail)
+                let (low, high) = selectQuantiles(&values, tail, 1 - tail)
+                forecast.lower = value + low
+                forecast.upper = value + high
             }
             return forecast
         }
     }
 }
 
-/// Linear-interpolated quantile, the value `quantile` gives on the sorted array, found by selection
-/// (O(n) instead of a sort: this runs at every horizon of every pool at every closed minute).
-/// Reorders `values`; NaN when empty.
-func selectQuantile(_ values: inout [Double], _ q: Double) -> Double {
-    guard !values.isEmpty else { return .nan }
-    let position = q * Double(values.count - 1)
-    let lower = Int(position.rounded(.down))
-    select(&values, rank: lower)
-    let fraction = position - Double(lower)
-    guard fraction > 0, lower + 1 < values.count else { return values[lower] }
-    // After selection everything right of `lower` is at least values[lower]: the next rank is their minimum.
-    var next = values[lower + 1]
-    for i in (lower + 2)..<values.count where values[i] < next { next = values[i] }
-    return values[lower] + (next - values[lower]) * fraction
+/// Linear-interpolated quantiles `low` ≤ `high`, the values `quantile` gives on the sorted array,
+/// found by selection (O(n) instead of a sort: this runs at every horizon of every pool at every
+/// closed minute). Reorders `values`; NaN when empty.
+func selectQuantiles(_ values: inout [Double], _ low: Double, _ high: Double) -> (low: Double, high: Double) {
+    guard !values.isEmpty else { return (.nan, .nan) }
+    // Everything right of a selected rank is at least its value, so the second selection only
+    // searches there.
+    var from = 0
+    func interpolated(_ q: Double) -> Double {
+        let position = q * Double(values.count - 1)
+        let lower = Int(position.rounded(.down))
+        select(&values, rank: lower, from: from)
+        from = lower
+        let fraction = position - Double(lower)
+        guard fraction > 0, lower + 1 < values.count else { return values[lower] }
+        var next = values[lower + 1]
+        for i in (lower + 2)..<values.count where values[i] < next { next = values[i] }
+        return values[lower] + (next - values[lower]) * fraction
+    }
+    let l = interpolated(low)
+    return (l, interpolated(high))
 }
 
-/// Quickselect (Hoare partition, median-of-three pivot): afterwards values[rank] is the element a
-/// sort would put there, with nothing greater before it and nothing smaller after it.
-func select(_ values: inout [Double], rank: Int) {
-    var lo = 0, hi = values.count - 1
+/// Quickselect (Hoare partition, median-of-three pivot) within values[from...]: afterwards
+/// values[rank] is the element a sort of that range would put there, with nothing greater before it
+/// and nothing smaller after it.
+func select(_ values: inout [Double], rank: Int, from: Int = 0) {
+    var lo = from, hi = values.count - 1
     while lo < hi {
         let mid = lo + (hi - lo) / 2
         if values[mid] < values[lo] { values.swapAt(mid, lo) }

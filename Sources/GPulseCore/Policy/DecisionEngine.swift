@@ -99,20 +99,20 @@ public struct DecisionEngine: Sendable {
     /// what must be sent: decisions that changed, and unchanged ones due for a re-send.
     public mutating func evaluate(fleet: Fleet, nowNanos: Int64) -> [Decision] {
         var out: [Decision] = []
-        for name in fleet.poolNames {
-            // Read in place through the index: copying a PoolSeries out would retain all its history.
-            guard let p = fleet.pools.index(forKey: name), let point = fleet.pools.values[p].current, point.liveNodes > 0 else { continue }
+        for (p, name) in fleet.poolNames.enumerated() {
+            // Read in place: copying a PoolSeries out would retain all its history.
+            guard let point = fleet.poolSeries[p].current, point.liveNodes > 0 else { continue }
             if policies[name] == nil { policies[name] = settings.pool(name) }
             let setup = policies[name]!
-            let minutesClosed = fleet.pools.values[p].minutesClosed
+            let minutesClosed = fleet.poolSeries[p].minutesClosed
             if floors[name]?.minutesClosed != minutesClosed {
-                floors[name] = (minutesClosed, fleet.pools.values[p].demandFloor(minutes: setup.envelopeMinutes))
+                floors[name] = (minutesClosed, fleet.poolSeries[p].demandFloor(minutes: setup.envelopeMinutes))
             }
             let input = PoolInput(
                 pool: name, workload: setup.workload ?? fleet.workload(pool: name), nowNanos: nowNanos, liveReplicas: point.liveNodes,
                 loadMean: point.loadMean, loadMax: point.loadMax, demand: point.demand,
-                forecasts: fleet.pools.values[p].forecasts.map { $0.forecast(level: fleet.settings.forecast.intervalLevel) },
-                demandFloor: floors[name]!.value, backlog: fleet.pools.values[p].backlog)
+                forecasts: fleet.poolSeries[p].forecasts.map { $0.forecast(level: fleet.settings.forecast.intervalLevel) },
+                demandFloor: floors[name]!.value, backlog: fleet.poolSeries[p].backlog)
             let plan = policies[name]!.policy.evaluate(input)
             let current = Int32(clamping: point.liveNodes)
             let desired = Int32(clamping: plan.desiredReplicas)
@@ -131,7 +131,7 @@ public struct DecisionEngine: Sendable {
         for site in offloads.keys.sorted() {
             let s = offloads[site]!.settings
             let edge = fleet.siteLoad(site: site)
-            let cloud = fleet.pools[s.target]?.current
+            let cloud = fleet.poolPosition(s.target).flatMap { fleet.poolSeries[$0].current }
             let input = OffloadInput(
                 nowNanos: nowNanos, edgeLoad: edge.load, edgeLiveNodes: edge.liveNodes, rttMs: fleet.siteRTT(site: site, probe: s.probe),
                 cloudLiveNodes: cloud?.liveNodes ?? 0, cloudDemand: cloud?.demand ?? 0)
@@ -206,7 +206,7 @@ extension PoolSeries {
 extension Fleet {
     /// The workload class most of a pool's nodes report (online on a tie or when none says), as of
     /// the last `tick`.
-    public func workload(pool: String) -> WorkloadClass { pools[pool]?.workload ?? .online }
+    public func workload(pool: String) -> WorkloadClass { poolPosition(pool).flatMap { poolSeries[$0].workload } ?? .online }
 
     /// Mean load index over a site's live nodes, their count, and the pool most of them belong to.
     public func siteLoad(site: String) -> (load: Double?, liveNodes: Int, pool: String) {
@@ -226,7 +226,7 @@ extension Fleet {
         var values: [Double] = []
         for node in nodes.values where node.state == .live && node.labels.site == site {
             var worst: Double?
-            for (key, window) in node.windows where key.kind == .rttMs && (probe.isEmpty || key.subject == probe) {
+            for (key, window) in zip(node.windows.keys, node.windows.windows) where key.kind == .rttMs && (probe.isEmpty || key.subject == probe) {
                 if let v = window.recentMean(seconds: 10) { worst = max(worst ?? v, v) }
             }
             if let worst { values.append(worst) }
