@@ -1,9 +1,11 @@
 #include "CBenchPeers.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "gpulse/v1/metrics.pb-c.h"
@@ -105,6 +107,39 @@ double gpulse_bench_sleep_loop(double hz, double seconds) {
         clock_gettime(CLOCK_MONOTONIC, &now);
         late[i] = ((double)(now.tv_sec - deadline.tv_sec) * 1e9 + (double)(now.tv_nsec - deadline.tv_nsec)) / 1e3;
     }
+    qsort(late, (size_t)ticks, sizeof(double), compare_doubles);
+    double p99 = late[(size_t)((double)ticks * 0.99)];
+    free(late);
+    return p99;
+}
+
+double gpulse_bench_read_loop(double hz, double seconds, double stat_hz) {
+    long period = (long)(1e9 / hz);
+    long ticks = (long)(hz * seconds);
+    long stat_every = stat_hz > 0 && stat_hz < hz ? (long)(hz / stat_hz + 0.5) : 1;
+    int meminfo = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
+    int netdev = open("/proc/net/dev", O_RDONLY | O_CLOEXEC);
+    int stat = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+    if (meminfo < 0 || netdev < 0 || stat < 0) return -1;
+    static char buffer[64 << 10];
+    double *late = malloc(sizeof(double) * (size_t)ticks);
+    struct timespec deadline, now;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    for (long i = 0; i < ticks; i++) {
+        deadline.tv_nsec += period;
+        while (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_nsec -= 1000000000L;
+            deadline.tv_sec++;
+        }
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        late[i] = ((double)(now.tv_sec - deadline.tv_sec) * 1e9 + (double)(now.tv_nsec - deadline.tv_nsec)) / 1e3;
+        if (i % stat_every == 0 && pread(stat, buffer, sizeof buffer, 0) < 0) return -1;
+        if (pread(meminfo, buffer, sizeof buffer, 0) < 0 || pread(netdev, buffer, sizeof buffer, 0) < 0) return -1;
+    }
+    close(meminfo);
+    close(netdev);
+    close(stat);
     qsort(late, (size_t)ticks, sizeof(double), compare_doubles);
     double p99 = late[(size_t)((double)ticks * 0.99)];
     free(late);

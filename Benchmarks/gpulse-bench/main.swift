@@ -2,6 +2,7 @@
 // Figures are medians of several rounds; peers and gpulse alternate so machine noise hits both.
 //   gpulse-bench [--rounds N] [--output SECTION.md] [--summary ROWS.jsonl]   (make bench; bench/report.py assembles BENCHMARKS.md)
 //   gpulse-bench --bare-loop HZ SECONDS   (the sampling-loop floor, for bench/agent_cost.py)
+//   gpulse-bench --read-loop HZ SECONDS   (the same loop doing the agent's procfs reads, for bench/agent_cost.py)
 //   gpulse-bench --raw-zmq FRAME_BYTES COUNT   (raw libzmq peer for bench/ingest_bench.py)
 import CBenchPeers
 import Foundation
@@ -31,6 +32,18 @@ let summary = option("--summary")
 // bench/agent_cost.py can measure its CPU time as the floor beside the agent's.
 if let i = arguments.firstIndex(of: "--bare-loop"), i + 2 < arguments.count, let hz = Double(arguments[i + 1]), let s = Double(arguments[i + 2]) {
     print("bare_loop_p99_us=\(gpulse_bench_sleep_loop(hz, s))")
+    exit(0)
+}
+
+// `gpulse-bench --read-loop HZ SECONDS`: the same loop plus the agent's procfs reads in C (cpu at
+// most 100 Hz, meminfo and net/dev every tick), the floor for the agent's fast group.
+if let i = arguments.firstIndex(of: "--read-loop"), i + 2 < arguments.count, let hz = Double(arguments[i + 1]), let s = Double(arguments[i + 2]) {
+    let p99 = gpulse_bench_read_loop(hz, s, 100)
+    guard p99 >= 0 else {
+        print("read loop failed: cannot read /proc/meminfo, /proc/net/dev or /proc/stat")
+        exit(1)
+    }
+    print("bare_loop_p99_us=\(p99)")
     exit(0)
 }
 

@@ -57,7 +57,7 @@ public struct AgentService: Service {
             settings: publishSettings, context: context, ring: ring, builder: builder,
             probeLosses: registry.probeLosses, logger: logger)
         // One thread per group, so a slow NVML call or a probe timeout never delays the fast tick.
-        let loops = registry.groups.map { SamplingLoop(samplers: $0.samplers, rateHz: $0.rateHz, ring: ring, logger: logger) }
+        let loops = registry.groups.map { SamplingLoop(samplers: $0.samplers, rateHz: $0.rateHz, ring: ring, group: $0.name, logger: logger) }
 
         try publisher.start()
         for loop in loops { loop.start() }

@@ -38,9 +38,12 @@ public final class SamplingLoop: Sendable {
     private let box: SamplerBox
     private let ring: SampleRing
     private let logger: Logger
+    private let threadName: String
 
-    public init(samplers: [any Sampler], rateHz: Double, ring: SampleRing, logger: Logger) {
+    /// - Parameter group: the sampler group's name; the thread is called "gpulse-<group>".
+    public init(samplers: [any Sampler], rateHz: Double, ring: SampleRing, group: String = "sampling", logger: Logger) {
         precondition(rateHz > 0, "rate must be positive")
+        threadName = "gpulse-\(group)"
         periodNanos = UInt64(1e9 / rateHz)
         publishEvery = UInt64(max(1, min(64, Int(rateHz))))
         box = SamplerBox(samplers)
@@ -50,7 +53,7 @@ public final class SamplingLoop: Sendable {
     }
 
     public func start() {
-        let t = WorkerThread(name: "gpulse-sampling") { [self] worker in run(worker) }
+        let t = WorkerThread(name: threadName) { [self] worker in run(worker) }
         thread.withLock { $0 = t }
     }
 

@@ -21,13 +21,14 @@ public final class WorkerThread: Sendable {
     private let stopFlag = Atomic<Bool>(false)
     private let handle = Mutex<pthread_t?>(nil)
 
-    /// Starts `body` on a new thread; `name` is for logs.
+    /// Starts `body` on a new thread named `name` (logs, and the thread's name in the kernel).
     public init(name: String, body: @escaping @Sendable (WorkerThread) -> Void) {
         self.name = name
         let box = Unmanaged.passRetained(Box(body: body, thread: self)).toOpaque()
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { raw in
             let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            nameCurrentThread(box.thread.name)
             box.body(box.thread)
             return nil
         }, box)
@@ -46,4 +47,17 @@ public final class WorkerThread: Sendable {
         guard let tid = handle.withLock({ h -> pthread_t? in defer { h = nil }; return h }) else { return }
         pthread_join(tid, nil)
     }
+}
+
+/// Gives the calling thread its kernel name (15 bytes at most), what `top -H` and
+/// /proc/PID/task/*/comm show. Through /proc/thread-self/comm because Glibc's module does not export
+/// pthread_setname_np to Swift; a failure only leaves the default name.
+private func nameCurrentThread(_ name: String) {
+#if os(Linux)
+    let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+    guard fd >= 0 else { return }
+    let bytes = Array(name.utf8.prefix(15))
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    close(fd)
+#endif
 }

@@ -1,3 +1,4 @@
+import Foundation
 import GPulseCore
 import Testing
 
@@ -80,6 +81,17 @@ import Testing
         #expect(seen > 0)
         SystemClock.sleep(milliseconds: 10)
         #expect(counter.value == seen)  // really stopped
+    }
+
+    @Test func theKernelKnowsTheThreadByItsName() throws {
+        let seen = Mutex("")
+        let t = WorkerThread(name: "gpulse-a-long-thread-name") { _ in
+            let comm = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
+            seen.withLock { $0 = comm }
+        }
+        t.join()
+        // Linux keeps 15 bytes of it.
+        #expect(seen.withLock { $0 } == "gpulse-a-long-t\n")
     }
 }
 

@@ -15,3 +15,9 @@ int gpulse_bench_protobuf_c(const uint8_t *bytes, size_t length, int count, doub
 /// The least a periodic sampler can cost: a loop that sleeps to absolute CLOCK_MONOTONIC deadlines
 /// at `hz` for `seconds` and does nothing else. Returns p99 lateness in microseconds.
 double gpulse_bench_sleep_loop(double hz, double seconds);
+
+/// The agent's fast-group procfs work done in C with nothing else: the same deadline loop, and per
+/// tick a pread of /proc/meminfo and /proc/net/dev, of /proc/stat at most `stat_hz` times a second
+/// (the agent's CPU sampler reads no faster than the kernel's 100 Hz counters), no parsing. The
+/// least those reads can cost on this machine. Returns p99 lateness in microseconds, -1 on error.
+double gpulse_bench_read_loop(double hz, double seconds, double stat_hz);
