@@ -31,6 +31,8 @@ public enum MemInfoParser {
                 else if matches(text, i, colon, "Buffers") { buffers = value ?? 0 }
                 else if matches(text, i, colon, "Cached") { cached = value ?? 0 }
             }
+            // MemTotal and MemAvailable are the first and third lines: the other fifty need no scan.
+            if total != nil && available != nil { break }
             i = end + 1
         }
         guard let total else { return nil }
