@@ -91,7 +91,16 @@ static int compare_doubles(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-double gpulse_bench_sleep_loop(double hz, double seconds) {
+/// The procfs files the read loop preads each tick (stat only every `stat_every` ticks).
+struct proc_reads {
+    int meminfo, netdev, stat;
+    long stat_every;
+};
+
+/// Sleeps to absolute CLOCK_MONOTONIC deadlines at `hz` for `seconds`, doing `reads` (none when
+/// NULL) after each wake-up. Returns p99 lateness in microseconds, -1 when a read fails.
+static double deadline_loop(double hz, double seconds, const struct proc_reads *reads) {
+    static char buffer[64 << 10];
     long period = (long)(1e9 / hz);
     long ticks = (long)(hz * seconds);
     double *late = malloc(sizeof(double) * (size_t)ticks);
@@ -106,6 +115,12 @@ double gpulse_bench_sleep_loop(double hz, double seconds) {
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL);
         clock_gettime(CLOCK_MONOTONIC, &now);
         late[i] = ((double)(now.tv_sec - deadline.tv_sec) * 1e9 + (double)(now.tv_nsec - deadline.tv_nsec)) / 1e3;
+        if (reads == NULL) continue;
+        if ((i % reads->stat_every == 0 && pread(reads->stat, buffer, sizeof buffer, 0) < 0)
+            || pread(reads->meminfo, buffer, sizeof buffer, 0) < 0 || pread(reads->netdev, buffer, sizeof buffer, 0) < 0) {
+            free(late);
+            return -1;
+        }
     }
     qsort(late, (size_t)ticks, sizeof(double), compare_doubles);
     double p99 = late[(size_t)((double)ticks * 0.99)];
@@ -113,35 +128,18 @@ double gpulse_bench_sleep_loop(double hz, double seconds) {
     return p99;
 }
 
+double gpulse_bench_sleep_loop(double hz, double seconds) { return deadline_loop(hz, seconds, NULL); }
+
 double gpulse_bench_read_loop(double hz, double seconds, double stat_hz) {
-    long period = (long)(1e9 / hz);
-    long ticks = (long)(hz * seconds);
-    long stat_every = stat_hz > 0 && stat_hz < hz ? (long)(hz / stat_hz + 0.5) : 1;
-    int meminfo = open("/proc/meminfo", O_RDONLY | O_CLOEXEC);
-    int netdev = open("/proc/net/dev", O_RDONLY | O_CLOEXEC);
-    int stat = open("/proc/stat", O_RDONLY | O_CLOEXEC);
-    if (meminfo < 0 || netdev < 0 || stat < 0) return -1;
-    static char buffer[64 << 10];
-    double *late = malloc(sizeof(double) * (size_t)ticks);
-    struct timespec deadline, now;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    for (long i = 0; i < ticks; i++) {
-        deadline.tv_nsec += period;
-        while (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_nsec -= 1000000000L;
-            deadline.tv_sec++;
-        }
-        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        late[i] = ((double)(now.tv_sec - deadline.tv_sec) * 1e9 + (double)(now.tv_nsec - deadline.tv_nsec)) / 1e3;
-        if (i % stat_every == 0 && pread(stat, buffer, sizeof buffer, 0) < 0) return -1;
-        if (pread(meminfo, buffer, sizeof buffer, 0) < 0 || pread(netdev, buffer, sizeof buffer, 0) < 0) return -1;
-    }
-    close(meminfo);
-    close(netdev);
-    close(stat);
-    qsort(late, (size_t)ticks, sizeof(double), compare_doubles);
-    double p99 = late[(size_t)((double)ticks * 0.99)];
-    free(late);
+    struct proc_reads reads = {
+        .meminfo = open("/proc/meminfo", O_RDONLY | O_CLOEXEC),
+        .netdev = open("/proc/net/dev", O_RDONLY | O_CLOEXEC),
+        .stat = open("/proc/stat", O_RDONLY | O_CLOEXEC),
+        .stat_every = stat_hz > 0 && stat_hz < hz ? (long)(hz / stat_hz + 0.5) : 1,
+    };
+    double p99 = reads.meminfo < 0 || reads.netdev < 0 || reads.stat < 0 ? -1 : deadline_loop(hz, seconds, &reads);
+    if (reads.meminfo >= 0) close(reads.meminfo);
+    if (reads.netdev >= 0) close(reads.netdev);
+    if (reads.stat >= 0) close(reads.stat);
     return p99;
 }

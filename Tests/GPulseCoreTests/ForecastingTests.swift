@@ -141,3 +141,13 @@ import Testing
         #expect(abs(naive.mase - 2.0 / 3.0) < 1e-12)
     }
 }
+
+/// The reference `selectQuantiles` must agree with: linear interpolation on the sorted array.
+private func quantile(_ sorted: [Double], _ q: Double) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    let position = q * Double(sorted.count - 1)
+    let lower = Int(position.rounded(.down))
+    let upper = min(sorted.count - 1, lower + 1)
+    let fraction = position - Double(lower)
+    return sorted[lower] + (sorted[upper] - sorted[lower]) * fraction
+}

@@ -169,25 +169,28 @@ public struct Fleet: Sendable {
     public var pools: [String: PoolSeries] { Dictionary(uniqueKeysWithValues: zip(poolNames, poolSeries)) }
 
     /// Position of pool `name` in `poolNames` and `poolSeries`.
-    public func poolPosition(_ name: String) -> Int? {
-        let i = insertionPoint(name)
-        return i < poolNames.count && poolNames[i] == name ? i : nil
-    }
+    public func poolPosition(_ name: String) -> Int? { Self.position(of: name, in: poolNames) }
 
     /// A copy of pool `name`'s series.
     public func pool(_ name: String) -> PoolSeries? { poolPosition(name).map { poolSeries[$0] } }
 
-    private func insertionPoint(_ name: String) -> Int {
-        var lo = 0, hi = poolNames.count
+    /// Where `name` is, or would go, in the sorted `names`.
+    private static func insertionPoint(_ name: String, in names: [String]) -> Int {
+        var lo = 0, hi = names.count
         while lo < hi {
             let mid = (lo + hi) / 2
-            if poolNames[mid] < name { lo = mid + 1 } else { hi = mid }
+            if names[mid] < name { lo = mid + 1 } else { hi = mid }
         }
         return lo
     }
 
+    private static func position(of name: String, in names: [String]) -> Int? {
+        let i = insertionPoint(name, in: names)
+        return i < names.count && names[i] == name ? i : nil
+    }
+
     private mutating func addPool(_ series: PoolSeries) {
-        let i = insertionPoint(series.name)
+        let i = Self.insertionPoint(series.name, in: poolNames)
         poolNames.insert(series.name, at: i)
         poolSeries.insert(series, at: i)
     }
@@ -236,7 +239,7 @@ public struct Fleet: Sendable {
         var transitions: [NodeTransition] = []
         // Per pool, in `poolNames` order. This runs for every node several times a second, so a node's
         // pool is found by comparing with the previous node's (nodes of one pool mostly follow each
-        // other) before falling back to a search, rather than hashing its name every time.
+        // other) before falling back to a binary search, rather than hashing its name every time.
         var tallies = [PoolTally](repeating: PoolTally(), count: poolNames.count)
         var lastPool = -1
         var forgotten: [String] = []
@@ -262,7 +265,7 @@ public struct Fleet: Sendable {
                     return
                 }
                 if lastPool < 0 || poolNames[lastPool] != entry.labels.pool {
-                    lastPool = poolNames.firstIndex(of: entry.labels.pool) ?? -1
+                    lastPool = Self.position(of: entry.labels.pool, in: poolNames) ?? -1
                 }
                 if lastPool >= 0 { tallies[lastPool].count(entry.labels.workload) }
                 if state == .down && entry.state == .down { return }
@@ -339,8 +342,9 @@ public struct Fleet: Sendable {
         var sum = 0.0
         var max = 0.0
         var backlog: Double?
-        /// Nodes by the workload class they report, indexed by raw value.
-        var workloads = (unspecified: 0, online: 0, batch: 0)
+        /// Nodes reporting each workload class (those that report none are not counted).
+        var online = 0
+        var batch = 0
 
         mutating func add(_ load: Double) {
             max = loads == 0 ? load : Swift.max(max, load)
@@ -350,14 +354,14 @@ public struct Fleet: Sendable {
 
         mutating func count(_ workload: WorkloadClass) {
             switch workload {
-            case .unspecified: workloads.unspecified += 1
-            case .online: workloads.online += 1
-            case .batch: workloads.batch += 1
+            case .unspecified: break
+            case .online: online += 1
+            case .batch: batch += 1
             }
         }
 
         /// The class most nodes report; online on a tie or when none says.
-        var majorityWorkload: WorkloadClass { workloads.batch > workloads.online ? .batch : .online }
+        var majorityWorkload: WorkloadClass { batch > online ? .batch : .online }
 
         func point(second: Int64) -> PoolPoint {
             PoolPoint(time: second, liveNodes: loads, loadMean: loads == 0 ? 0 : sum / Double(loads), loadMax: max, demand: sum, demandMax: sum)

@@ -11,10 +11,9 @@ public struct PoolPoint: Sendable, Hashable, Codable {
 
     /// The point of one instant from the load indexes of the live nodes.
     public init(second: Int64, loads: [Double]) {
-        let demand = loads.reduce(0, +)
-        self.init(
-            time: second, liveNodes: loads.count, loadMean: loads.isEmpty ? 0 : demand / Double(loads.count), loadMax: loads.max() ?? 0,
-            demand: demand, demandMax: demand)
+        var tally = Fleet.PoolTally()
+        for load in loads { tally.add(load) }
+        self = tally.point(second: second)
     }
 
     public init(time: Int64, liveNodes: Int, loadMean: Double, loadMax: Double, demand: Double, demandMax: Double) {

@@ -91,12 +91,9 @@ public struct SeriesWindows: Sendable {
     public init() {}
 
     public var count: Int { keys.count }
-    public var isEmpty: Bool { keys.isEmpty }
 
     /// Position of `key`'s window, or nil when the series has none yet.
     public func position(of key: SeriesKey) -> Int? { positions[key] }
-
-    public subscript(key: SeriesKey) -> SampleWindow? { positions[key].map { windows[$0] } }
 
     /// Adds the window of a series seen for the first time.
     mutating func add(_ key: SeriesKey, _ window: SampleWindow) {

@@ -191,9 +191,9 @@ public struct DemandForecaster: Sendable {
     }
 }
 
-/// Linear-interpolated quantiles `low` ≤ `high`, the values `quantile` gives on the sorted array,
-/// found by selection (O(n) instead of a sort: this runs at every horizon of every pool at every
-/// closed minute). Reorders `values`; NaN when empty.
+/// Quantiles `low` ≤ `high`, linearly interpolated between the neighbouring ranks as on the sorted
+/// array, found by selection (O(n) instead of a sort: this runs at every horizon of every pool at
+/// every closed minute). Reorders `values`; NaN when empty.
 func selectQuantiles(_ values: inout [Double], _ low: Double, _ high: Double) -> (low: Double, high: Double) {
     guard !values.isEmpty else { return (.nan, .nan) }
     // Everything right of a selected rank is at least its value, so the second selection only
@@ -237,16 +237,6 @@ func select(_ values: inout [Double], rank: Int, from: Int = 0) {
         }
         if rank <= j { hi = j } else if rank >= i { lo = i } else { return }
     }
-}
-
-/// Linear-interpolated quantile of an ascending array.
-func quantile(_ sorted: [Double], _ q: Double) -> Double {
-    guard !sorted.isEmpty else { return .nan }
-    let position = q * Double(sorted.count - 1)
-    let lower = Int(position.rounded(.down))
-    let upper = min(sorted.count - 1, lower + 1)
-    let fraction = position - Double(lower)
-    return sorted[lower] + (sorted[upper] - sorted[lower]) * fraction
 }
 
 /// Snapshots: the forecaster is encoded whole (every model's learned state, pending forecasts, running
