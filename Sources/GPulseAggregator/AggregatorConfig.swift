@@ -84,6 +84,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         public var trend = 0.0
         public var seasonal = 0.05
         public var damping = 0.98
+        public var fitLevel = true
         public init() {}
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: ConfigKey.self)
@@ -91,6 +92,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             trend = try c.value("trend", trend)
             seasonal = try c.value("seasonal", seasonal)
             damping = try c.value("damping", damping)
+            fitLevel = try c.value("fit_level", fitLevel)
         }
     }
     public struct Forecast: Decodable, Sendable, Equatable {
@@ -98,8 +100,9 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         public var horizonsMin = [1, 5, 15, 60]
         public var models = ForecastSettings.modelNames
         public var holtWinters = HoltWintersParameters()
-        public var arOrder = 32
+        public var arOrder = 16
         public var arForgetting = 0.9999
+        public var arTailSteps = [4, 8, 16, 32, 64]
         public var arDifferencing = 1
         public var errorDecay = 0.01
         public var intervalLevel = 0.8
@@ -113,6 +116,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             holtWinters = try c.value("holt_winters", holtWinters)
             arOrder = try c.value("ar_order", arOrder)
             arForgetting = try c.value("ar_forgetting", arForgetting)
+            arTailSteps = try c.value("ar_tail_steps", arTailSteps)
             arDifferencing = try c.value("ar_differencing", arDifferencing)
             errorDecay = try c.value("error_decay", errorDecay)
             intervalLevel = try c.value("interval_level", intervalLevel)
@@ -292,8 +296,8 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
                 season: forecast.seasonSteps, horizons: Array(Set(forecast.horizonsMin)).sorted(), models: forecast.models,
                 holtWinters: .init(
                     level: forecast.holtWinters.level, trend: forecast.holtWinters.trend, seasonal: forecast.holtWinters.seasonal,
-                    damping: forecast.holtWinters.damping),
-                arOrder: forecast.arOrder, arForgetting: forecast.arForgetting, arDifferencing: forecast.arDifferencing,
+                    damping: forecast.holtWinters.damping, fitLevel: forecast.holtWinters.fitLevel),
+                arOrder: forecast.arOrder, arForgetting: forecast.arForgetting, arTailSteps: forecast.arTailSteps, arDifferencing: forecast.arDifferencing,
                 errorDecay: forecast.errorDecay, intervalLevel: forecast.intervalLevel, residualMemory: forecast.residualMemory))
     }
 }

@@ -35,6 +35,9 @@ struct ForecastEval: ParsableCommand {
     @Option(help: "AR order p.")
     var arOrder: Int?
 
+    @Option(help: "Time constants in steps of the AR models' exponentially weighted tail regressors, comma-separated; 'none' for none.")
+    var arTailSteps: String?
+
     @Option(help: "AR forgetting factor λ.")
     var arForgetting: Double?
 
@@ -61,9 +64,14 @@ struct ForecastEval: ParsableCommand {
         if let text = holtWinters {
             let p = text.split(separator: ",").compactMap { Double($0) }
             guard p.count == 4 else { throw ValidationError("--holt-winters takes four numbers: α,β,γ,φ") }
-            settings.holtWinters = .init(level: p[0], trend: p[1], seasonal: p[2], damping: p[3])
+            settings.holtWinters = .init(level: p[0], trend: p[1], seasonal: p[2], damping: p[3], fitLevel: false)
         }
         if let arOrder { settings.arOrder = arOrder }
+        if let arTailSteps {
+            let steps = arTailSteps == "none" ? [] : arTailSteps.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard steps.allSatisfy({ $0 != nil }) else { throw ValidationError("--ar-tail-steps takes whole numbers of steps, comma-separated, or 'none'") }
+            settings.arTailSteps = steps.map { $0! }
+        }
         if let arForgetting { settings.arForgetting = arForgetting }
         if let arDifferencing { settings.arDifferencing = arDifferencing }
         if let errorDecay { settings.errorDecay = errorDecay }

@@ -145,7 +145,7 @@ private func scratchDirectory() -> String {
         switch damage {
         case "truncated": bytes.removeLast(bytes.count / 3)
         case "flipped": bytes[bytes.count - 10] ^= 0x20
-        case "format": bytes = Array(String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "GPULSE-SNAPSHOT 1 ", with: "GPULSE-SNAPSHOT 9 ").utf8)
+        case "format": bytes = Array(String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "GPULSE-SNAPSHOT \(AggregatorSnapshot.format) ", with: "GPULSE-SNAPSHOT 9 ").utf8)
         case "garbage": bytes = (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         default: bytes = []
         }

@@ -34,7 +34,7 @@ import Testing
 
     @Test func holtWithoutSeasonMatchesHandComputation() {
         // α = β = 0.5, φ = 1: after 10: l=10 b=0; after 12: l = 0.5·12 + 0.5·10 = 11, b = 0.5·1 = 0.5.
-        var model = HoltWinters(season: 1, parameters: .init(level: 0.5, trend: 0.5, seasonal: 0, damping: 1))
+        var model = HoltWinters(season: 1, parameters: .init(level: 0.5, trend: 0.5, seasonal: 0, damping: 1, fitLevel: false))
         model.update(10)
         model.update(12)
         #expect(model.forecast(steps: 1) == 11.5)
@@ -42,7 +42,7 @@ import Testing
     }
 
     @Test func holtWintersInitialisesItsSeasonAndUpdatesIt() {
-        var model = HoltWinters(season: 2, parameters: .init(level: 0.5, trend: 0, seasonal: 0.5, damping: 1))
+        var model = HoltWinters(season: 2, parameters: .init(level: 0.5, trend: 0, seasonal: 0.5, damping: 1, fitLevel: false))
         model.update(1)
         #expect(!model.hasSeason)
         model.update(3)  // first season [1, 3]: level 2, indices [-1, +1]
@@ -90,6 +90,72 @@ import Testing
         #expect(abs(model.forecast(steps: 2)! - 152) < 1e-3)
     }
 
+    @Test func tailRegressorsFitLikeOrdinaryLeastSquares() {
+        // AR(1) plus one tail (time constant 4 steps) with λ = 1: the weights are the OLS fit of
+        // y[t] on (1, y[t−1], tail[t−1]) where tail[t] = tail[t−1] + (y[t] − tail[t−1]) / 4.
+        var rng = SeededGenerator(seed: 7)
+        var ys: [Double] = [5]
+        var tail = 0.0
+        for _ in 0..<300 {
+            tail += (ys.last! - tail) / 4
+            ys.append(2 + 0.3 * ys.last! + 0.4 * tail + rng.unit() - 0.5)
+        }
+        var model = AutoRegressive(order: 1, forgetting: 1, tailSteps: [4])
+        for y in ys { model.update(y) }
+        // Normal equations XᵀX w = Xᵀy, solved by Gaussian elimination.
+        var a = Array(repeating: Array(repeating: 0.0, count: 4), count: 3)
+        tail = 0
+        for t in ys.indices {
+            if t > 0 {
+                let x = [1, ys[t - 1], tail]
+                for i in 0..<3 {
+                    for j in 0..<3 { a[i][j] += x[i] * x[j] }
+                    a[i][3] += x[i] * ys[t]
+                }
+            }
+            tail += (ys[t] - tail) / 4
+        }
+        for k in 0..<3 {
+            for i in (k + 1)..<3 {
+                let f = a[i][k] / a[k][k]
+                for j in k..<4 { a[i][j] -= f * a[k][j] }
+            }
+        }
+        var w = [0.0, 0, 0]
+        for i in (0..<3).reversed() { w[i] = (a[i][3] - ((i + 1)..<3).reduce(0) { $0 + a[i][$1] * w[$1] }) / a[i][i] }
+        for i in 0..<3 { #expect(abs(model.weights[i] - w[i]) < 1e-3, "weight \(i): \(model.weights[i]) vs \(w[i])") }
+        // Two steps ahead the tail has moved by the one-step forecast.
+        let one = w[0] + w[1] * ys.last! + w[2] * tail
+        let tailAfter = tail + (one - tail) / 4
+        #expect(abs(model.forecast(steps: 1)! - one) < 1e-2)
+        #expect(abs(model.forecast(steps: 2)! - (w[0] + w[1] * one + w[2] * tailAfter)) < 1e-2)
+    }
+
+    @Test func holtWintersFitsTheLevelSmoothingToTheSeries() {
+        var rng = SeededGenerator(seed: 3)
+        // A random walk is best followed with α near 1, noise around a constant with α near 0.
+        var walk = HoltWinters(season: 1)
+        var noise = HoltWinters(season: 1)
+        var y = 100.0
+        for _ in 0..<3000 {
+            y += rng.unit() - 0.5
+            walk.update(y)
+            noise.update(100 + rng.unit() - 0.5)
+        }
+        #expect(walk.fittedLevel >= 0.8)
+        #expect(noise.fittedLevel <= 0.1)
+        // The fitted model forecasts exactly as one run with that α alone.
+        var rerun = HoltWinters(season: 1, parameters: .init(level: walk.fittedLevel, fitLevel: false))
+        rng = SeededGenerator(seed: 3)
+        y = 100
+        for _ in 0..<3000 {
+            y += rng.unit() - 0.5
+            rerun.update(y)
+            _ = rng.unit()
+        }
+        #expect(rerun.forecast(steps: 5) == walk.forecast(steps: 5))
+    }
+
     @Test func seasonalARIsNotReadyBeforeASeasonAndForecastsTheProfile() {
         var model = AutoRegressive(order: 1, forgetting: 1, season: 4, profileSmoothing: 0.1)
         for y in [10.0, 20, 30, 40] { model.update(y) }
@@ -102,7 +168,7 @@ import Testing
     }
 
     @Test func selectorFollowsTheModelWhoseErrorIsLowest() {
-        let settings = ForecastSettings(season: 4, horizons: [1], models: ["seasonal_naive", "ar"], arOrder: 1, arForgetting: 1, errorDecay: 0.2)
+        let settings = ForecastSettings(season: 4, horizons: [1], models: ["seasonal_naive", "ar"], arOrder: 1, arForgetting: 1, arTailSteps: [], errorDecay: 0.2)
         var forecaster = DemandForecaster(settings: settings)
         // A repeating season: seasonal naive is exact, AR(1) on differences is not.
         for _ in 0..<30 { for y in [1.0, 3, 2, 0] { forecaster.update(y) } }

@@ -1,6 +1,14 @@
 /// AR(p) with an intercept, fitted by recursive least squares with exponential forgetting: each update
 /// costs O(p²) and the weights follow a drifting process.
 ///
+/// Besides the p lags, the regressors include "tails": exponentially weighted means of all past
+/// modelled values with time constants `tailSteps` (4 to 64 steps by default). A request rate is
+/// mostly a noisy level, and its differences then behave like an MA with a root near one, whose AR
+/// form decays geometrically over many lags (statsmodels picks ARIMA(1,1,2) with θ₁ ≈ −1.1 on NASA).
+/// A few geometric tails reach those lags for one weight each, where more exact lags would cost
+/// O(p²), and unlike lagged residuals (an ARMA by extended least squares) they keep the fit an
+/// ordinary least squares problem that converges whatever the MA root.
+///
 /// With `season = m > 1` the model is fitted to the deseasonalised series `z[t] = y[t] - S[t mod m]`,
 /// where `S` is the seasonal profile: each slot's running mean over past seasons (gain
 /// max(`profileSmoothing`, 1/(k+1)) in season k, so the first seasons are averaged, later ones
@@ -16,9 +24,13 @@ public struct AutoRegressive: OnlineForecaster, Codable {
     /// 1 fits the AR to first differences (an ARI(p,1)), whose forecasts hold the level instead of
     /// reverting to a long-run mean; 0 fits it to the values.
     public let differencing: Int
+    /// Time constants, in steps, of the tail regressors; the decay of each is 1 − 1/steps.
+    public let tailSteps: [Int]
+    /// The tails' current values: tail[j] = d·tail[j] + (1 − d)·z with d = 1 − 1/tailSteps[j].
+    private var tails: [Double]
     /// The last deseasonalised value, for differencing.
     private var lastLevel: Double?
-    /// Coefficients: [intercept, φ1 ... φp].
+    /// Coefficients: [intercept, φ1 ... φp, one per tail].
     public private(set) var weights: [Double]
     private var covariance: [Double]
     private var regressor: [Double]
@@ -37,15 +49,21 @@ public struct AutoRegressive: OnlineForecaster, Codable {
     /// P₀ = 10⁴·I: a weak prior, so the first fits follow the data.
     private static let initialCovariance = 1e4
 
-    public init(order: Int = 8, forgetting: Double = 0.999, season: Int = 0, profileSmoothing: Double = 0.05, differencing: Int = 0, name: String? = nil) {
+    public init(
+        order: Int = 8, forgetting: Double = 0.999, season: Int = 0, profileSmoothing: Double = 0.05, differencing: Int = 0,
+        tailSteps: [Int] = [], name: String? = nil
+    ) {
         precondition(order >= 1, "AR order must be at least 1")
+        precondition(tailSteps.allSatisfy { $0 >= 2 }, "a tail's time constant must be at least 2 steps")
         self.order = order
         self.forgetting = min(1, max(0.9, forgetting))
         self.season = max(0, season)
         self.profileSmoothing = profileSmoothing
         self.differencing = min(1, max(0, differencing))
+        self.tailSteps = tailSteps
+        tails = Array(repeating: 0, count: tailSteps.count)
         self.name = name ?? (season > 1 ? "seasonal_ar" : "ar")
-        let n = order + 1
+        let n = order + tailSteps.count + 1
         weights = Array(repeating: 0, count: n)
         covariance = Self.priorCovariance(n)
         regressor = Array(repeating: 0, count: n)
@@ -55,6 +73,9 @@ public struct AutoRegressive: OnlineForecaster, Codable {
         profile = Array(repeating: 0, count: max(1, self.season))
         profileHalfWidth = self.season / 96
     }
+
+    /// Regressors: the intercept, the lags and the tails.
+    private var regressors: Int { order + tails.count + 1 }
 
     /// Ready once `order` modelled values exist and a few fits have been made.
     public var isReady: Bool { fitted >= order + 1 }
@@ -84,13 +105,19 @@ public struct AutoRegressive: OnlineForecaster, Codable {
             lags.removeFirst()
         }
         lags.append(z)
+        Self.advance(&tails, by: z, steps: tailSteps)
     }
 
-    /// One recursive least squares step for target `z` on the current lags.
+    private static func advance(_ tails: inout [Double], by z: Double, steps: [Int]) {
+        for j in tails.indices { tails[j] += (z - tails[j]) / Double(steps[j]) }
+    }
+
+    /// One recursive least squares step for target `z` on the current lags and tails.
     private mutating func fit(_ z: Double) {
-        let n = order + 1
+        let n = regressors
         regressor[0] = 1
         for i in 0..<order { regressor[i + 1] = lags[order - 1 - i] }
+        for j in tails.indices { regressor[order + 1 + j] = tails[j] }
         // g = P x; denominator = λ + xᵀ P x
         var denominator = forgetting
         for i in 0..<n {
@@ -116,7 +143,7 @@ public struct AutoRegressive: OnlineForecaster, Codable {
             trace += covariance[i * n + i]
         }
         // Forgetting inflates P when the input stops exciting it ("wind-up"); cap it.
-        if !(trace.isFinite) || trace > Self.initialCovariance * Double(n) * 10 { covariance = Self.priorCovariance(order + 1) }
+        if !(trace.isFinite) || trace > Self.initialCovariance * Double(n) * 10 { covariance = Self.priorCovariance(n) }
         fitted += 1
     }
 
@@ -139,12 +166,15 @@ public struct AutoRegressive: OnlineForecaster, Codable {
         path.removeAll(keepingCapacity: true)
         guard lags.count == order else { return }
         var window = lags
+        var futureTails = tails
         let m = season
         var level = lastLevel ?? 0
         for h in 1...max(1, maxSteps) {
             var z = weights[0]
             for i in 0..<order { z += weights[i + 1] * window[window.count - 1 - i] }
+            for j in futureTails.indices { z += weights[order + 1 + j] * futureTails[j] }
             window.append(z)
+            Self.advance(&futureTails, by: z, steps: tailSteps)
             var x = z
             if differencing == 1 {
                 level += z

@@ -9,6 +9,8 @@ public struct ForecastSettings: Sendable, Hashable, Codable {
     public var holtWinters: HoltWinters.Parameters
     public var arOrder: Int
     public var arForgetting: Double
+    /// Time constants (steps) of the AR models' exponentially weighted tail regressors.
+    public var arTailSteps: [Int]
     /// 1 fits the AR models to first differences (ARI), 0 to the values.
     public var arDifferencing: Int
     /// Weight of the newest absolute error in each model's running error (per horizon).
@@ -22,7 +24,7 @@ public struct ForecastSettings: Sendable, Hashable, Codable {
 
     public init(
         season: Int = 1440, horizons: [Int] = [1, 5, 15, 60], models: [String] = ForecastSettings.modelNames,
-        holtWinters: HoltWinters.Parameters = .init(), arOrder: Int = 32, arForgetting: Double = 0.9999, arDifferencing: Int = 1,
+        holtWinters: HoltWinters.Parameters = .init(), arOrder: Int = 16, arForgetting: Double = 0.9999, arTailSteps: [Int] = [4, 8, 16, 32, 64], arDifferencing: Int = 1,
         errorDecay: Double = 0.01, intervalLevel: Double = 0.8, residualMemory: Int = 500
     ) {
         self.season = season
@@ -31,6 +33,7 @@ public struct ForecastSettings: Sendable, Hashable, Codable {
         self.holtWinters = holtWinters
         self.arOrder = arOrder
         self.arForgetting = arForgetting
+        self.arTailSteps = arTailSteps
         self.arDifferencing = arDifferencing
         self.errorDecay = errorDecay
         self.intervalLevel = intervalLevel
@@ -52,6 +55,9 @@ public struct ForecastSettings: Sendable, Hashable, Codable {
         }
         if !(0.5...1).contains(hw.damping) { out.append(("holt_winters.damping", "must be within 0.5 to 1, got \(hw.damping)")) }
         if !(1...64).contains(arOrder) { out.append(("ar_order", "must be 1 to 64, got \(arOrder)")) }
+        if arTailSteps.count > 8 || arTailSteps.contains(where: { !(2...100_000).contains($0) }) {
+            out.append(("ar_tail_steps", "must list at most 8 time constants of 2 to 100000 steps, got \(arTailSteps)"))
+        }
         if !(0...1).contains(arDifferencing) { out.append(("ar_differencing", "must be 0 or 1, got \(arDifferencing)")) }
         if !(0.9...1).contains(arForgetting) { out.append(("ar_forgetting", "must be within 0.9 to 1, got \(arForgetting)")) }
         if !(errorDecay > 0 && errorDecay <= 1) { out.append(("error_decay", "must be within (0, 1], got \(errorDecay)")) }
@@ -65,10 +71,10 @@ public struct ForecastSettings: Sendable, Hashable, Codable {
         switch name {
         case "holt_winters": HoltWinters(season: season, parameters: holtWinters)
         case "seasonal_ar": AutoRegressive(
-                order: arOrder, forgetting: arForgetting, season: season, profileSmoothing: holtWinters.seasonal, differencing: arDifferencing)
-        case "ar": AutoRegressive(order: arOrder, forgetting: arForgetting, differencing: arDifferencing)
+                order: arOrder, forgetting: arForgetting, season: season, profileSmoothing: holtWinters.seasonal, differencing: arDifferencing, tailSteps: arTailSteps)
+        case "ar": AutoRegressive(order: arOrder, forgetting: arForgetting, differencing: arDifferencing, tailSteps: arTailSteps)
         // A low-order AR on the same data: fewer weights to learn, so it wins on short or young series.
-        case "ar_short": AutoRegressive(order: max(1, arOrder / 8), forgetting: arForgetting, differencing: arDifferencing, name: "ar_short")
+        case "ar_short": AutoRegressive(order: max(1, arOrder / 8), forgetting: arForgetting, differencing: arDifferencing, tailSteps: arTailSteps, name: "ar_short")
         default: SeasonalNaive(season: season)
         }
     }

@@ -4,12 +4,18 @@
 /// only) and is already usable; at the end of the first season the seasonal indices are initialised
 /// from that season's deviations from its mean, and from then on the forecasts are seasonal.
 ///
+/// α can be fitted online, as statsmodels fits it by least squares: with `fitLevel` the model keeps one
+/// level and trend per α on a grid from 0.05 to 0.95, all sharing one seasonal profile (the profile
+/// does not depend on α, see below), scores each pair's one-step forecast as the value arrives, and
+/// forecasts from the pair whose recent squared error (weights 0.999^age) is lowest.
+///
 /// The seasonal index of a slot is that slot's running mean of y (gain max(γ, 1/(k+1)) in season k)
 /// less the mean over all slots, re-centred as its slot comes round. Estimating it against y − level,
 /// as the textbook update does, lets the level's lag leak into the season.
 public struct HoltWinters: OnlineForecaster, Codable {
     public struct Parameters: Sendable, Hashable, Codable {
-        /// Level smoothing α.
+        /// Level smoothing α; with `fitLevel`, one of the candidates (and the one used before any has
+        /// a record).
         public var level: Double
         /// Trend smoothing β.
         public var trend: Double
@@ -17,20 +23,36 @@ public struct HoltWinters: OnlineForecaster, Codable {
         public var seasonal: Double
         /// Trend damping φ (1 = undamped); damping keeps long horizons from running away.
         public var damping: Double
+        /// Choose α online from `levelGrid` (plus `level`) by recent one-step squared error.
+        public var fitLevel: Bool
 
-        public init(level: Double = 0.3, trend: Double = 0.0, seasonal: Double = 0.05, damping: Double = 0.98) {
+        public init(level: Double = 0.3, trend: Double = 0.0, seasonal: Double = 0.05, damping: Double = 0.98, fitLevel: Bool = true) {
             self.level = level
             self.trend = trend
             self.seasonal = seasonal
             self.damping = damping
+            self.fitLevel = fitLevel
         }
+
+        /// The α values tried when fitting the level.
+        public static let levelGrid = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.95]
+
+        /// The α values this model runs: `level` alone, or the grid with `level` in it.
+        public var levelCandidates: [Double] { fitLevel ? Array(Set(Self.levelGrid + [level])).sorted() : [level] }
     }
 
     public var name: String { "holt_winters" }
     public let season: Int
     public let parameters: Parameters
-    private var level = 0.0
-    private var trend = 0.0
+    /// α per level/trend pair.
+    public let alphas: [Double]
+    private var levels: [Double]
+    private var trends: [Double]
+    /// Each pair's one-step squared error, weighted by `errorMemory`^age.
+    private var squaredErrors: [Double]
+    /// The pair forecasts come from.
+    public private(set) var active: Int
+    private static let errorMemory = 0.999
     private var seasonals: [Double]
     /// Seasons completed; while few, each seasonal index is the running mean of its deviations.
     private var seasonsSeen = 0
@@ -43,6 +65,11 @@ public struct HoltWinters: OnlineForecaster, Codable {
     public init(season: Int, parameters: Parameters = Parameters()) {
         self.season = max(1, season)
         self.parameters = parameters
+        alphas = parameters.levelCandidates
+        levels = Array(repeating: 0, count: alphas.count)
+        trends = levels
+        squaredErrors = levels
+        active = alphas.firstIndex(of: parameters.level) ?? 0
         seasonals = Array(repeating: 0, count: self.season)
     }
 
@@ -50,20 +77,29 @@ public struct HoltWinters: OnlineForecaster, Codable {
     /// True once the seasonal indices have been initialised.
     public var hasSeason: Bool { season > 1 && count >= season }
 
+    /// α of the pair forecasts come from.
+    public var fittedLevel: Double { alphas[active] }
+
     public mutating func update(_ y: Double) {
-        let (a, b, g, phi) = (parameters.level, parameters.trend, parameters.seasonal, parameters.damping)
+        let (b, g, phi) = (parameters.trend, parameters.seasonal, parameters.damping)
         defer { count += 1 }
         if count == 0 {
-            level = y
-            trend = 0
+            for i in alphas.indices { levels[i] = y }
             if season > 1 { firstSeason.append(y) }
             return
         }
         let slot = count % season
         let seasonal = hasSeason ? seasonals[slot] : 0
-        let previousLevel = level
-        level = a * (y - seasonal) + (1 - a) * (previousLevel + phi * trend)
-        trend = b * (level - previousLevel) + (1 - b) * phi * trend
+        for i in alphas.indices {
+            let a = alphas[i]
+            let predicted = levels[i] + phi * trends[i]
+            let error = y - seasonal - predicted
+            squaredErrors[i] = Self.errorMemory * squaredErrors[i] + error * error
+            let previousLevel = levels[i]
+            levels[i] = predicted + a * error
+            trends[i] = b * (levels[i] - previousLevel) + (1 - b) * phi * trends[i]
+        }
+        for i in alphas.indices where squaredErrors[i] < squaredErrors[active] { active = i }
         if hasSeason {
             // A gain of 1/(k+1) in season k averages the first seasons instead of trusting one
             // noisy day; it falls to γ after 1/γ seasons.
@@ -81,15 +117,19 @@ public struct HoltWinters: OnlineForecaster, Codable {
         }
     }
 
-    /// The first season's deviations from its mean become the seasonal indices and its mean the
-    /// level; the trend restarts at zero.
+    /// The first season's deviations from its mean become the seasonal indices and its mean every
+    /// pair's level; the trends and the error records restart at zero.
     private mutating func initialiseSeason() {
         let mean = firstSeason.reduce(0, +) / Double(season)
         for i in 0..<season { seasonals[i] = firstSeason[i] - mean }
         profile = firstSeason
         profileSum = mean * Double(season)
-        level = mean
-        trend = 0
+        for i in alphas.indices {
+            levels[i] = mean
+            trends[i] = 0
+            squaredErrors[i] = 0
+        }
+        active = alphas.firstIndex(of: parameters.level) ?? 0
         firstSeason = []
     }
 
@@ -103,7 +143,7 @@ public struct HoltWinters: OnlineForecaster, Codable {
             power *= phi
             dampedSum += power
             let s = hasSeason ? seasonals[(count - 1 + h) % season] : 0
-            path.append(level + dampedSum * trend + s)
+            path.append(levels[active] + dampedSum * trends[active] + s)
         }
     }
 }
