@@ -32,6 +32,29 @@ import Testing
         #expect(path == [2, 3, 4, 2])
     }
 
+    @Test func seasonalProfileAveragesSlotsAndNeighbours() {
+        // A season of 192 slots reads each mean through ±2 slots, wrapping round.
+        var profile = SeasonalProfile(season: 192, smoothing: 0.1)
+        var rng = SeededGenerator(seed: 5)
+        var means = (0..<192).map { _ in rng.unit() * 10 }
+        for (slot, y) in means.enumerated() { profile.learn(y, slot: slot) }
+        #expect(profile.isComplete)
+        func expected(_ slot: Int) -> Double { (-2...2).reduce(0) { $0 + means[(slot + $1 + 192) % 192] } / 5 }
+        #expect(abs(profile.value(0) - expected(0)) < 1e-12)
+        // Second season: gain ½ (the first two seasons are averaged); third: ⅓.
+        for season in 2...3 {
+            for slot in 0..<192 {
+                let y = rng.unit() * 10
+                means[slot] += (y - means[slot]) / Double(season)
+                profile.learn(y, slot: slot)
+                // Slot 100's neighbourhood is settled once slot 102 has been learned.
+                if slot == 102 { #expect(abs(profile.value(100) - expected(100)) < 1e-9) }
+            }
+        }
+        for slot in [0, 1, 191] { #expect(abs(profile.value(slot) - expected(slot)) < 1e-9) }
+        #expect(abs(profile.mean - means.reduce(0, +) / 192) < 1e-9)
+    }
+
     @Test func holtWithoutSeasonMatchesHandComputation() {
         // α = β = 0.5, φ = 1: after 10: l=10 b=0; after 12: l = 0.5·12 + 0.5·10 = 11, b = 0.5·1 = 0.5.
         var model = HoltWinters(season: 1, parameters: .init(level: 0.5, trend: 0.5, seasonal: 0, damping: 1, fitLevel: false))
@@ -49,9 +72,10 @@ import Testing
         #expect(model.hasSeason)
         #expect(model.forecast(steps: 1) == 1)
         #expect(model.forecast(steps: 2) == 3)
-        // y=2 in slot 0: l = 0.5·(2 − (−1)) + 0.5·2 = 2.5; s0 = 0.5·(2 − 2.5) + 0.5·(−1) = −0.75
+        // y=2 in slot 0: l = 0.5·(2 − (−1)) + 0.5·2 = 2.5; slot 0's mean 1 + ½·(2 − 1) = 1.5, so the
+        // means are [1.5, 3], their mean 2.25, and the indices [−0.75, +0.75].
         model.update(2)
-        #expect(model.forecast(steps: 1) == 3.5)  // slot 1: 2.5 + 1
+        #expect(model.forecast(steps: 1) == 3.25)  // slot 1: 2.5 + 0.75
         #expect(model.forecast(steps: 2) == 1.75)  // slot 0: 2.5 − 0.75
     }
 

@@ -10,10 +10,10 @@
 /// ordinary least squares problem that converges whatever the MA root.
 ///
 /// With `season = m > 1` the model is fitted to the deseasonalised series `z[t] = y[t] - S[t mod m]`,
-/// where `S` is the seasonal profile: each slot's running mean over past seasons (gain
-/// max(`profileSmoothing`, 1/(k+1)) in season k, so the first seasons are averaged, later ones
-/// exponentially weighted). It forecasts `y[t+h] = S[(t+h) mod m] + ẑ[t+h]` and becomes ready only once a
-/// whole season has been seen, so a forecaster holding both kinds degrades to the plain AR at cold start.
+/// where `S` is the `SeasonalProfile` of y (per-slot running means, gain max(`profileSmoothing`,
+/// 1/(k+1)) in season k, read through a short moving average). It forecasts
+/// `y[t+h] = S[(t+h) mod m] + ẑ[t+h]` and becomes ready only once a whole season has been seen, so a
+/// forecaster holding both kinds degrades to the plain AR at cold start.
 public struct AutoRegressive: OnlineForecaster, Codable {
     public let name: String
     public let order: Int
@@ -37,13 +37,7 @@ public struct AutoRegressive: OnlineForecaster, Codable {
     private var gain: [Double]
     /// Recent modelled values (z, or y without a season), newest last, length `order`.
     private var lags: [Double]
-    /// Seasonal profile, one mean per slot.
-    private var profile: [Double]
-    private var seasonsSeen = 0
-    /// Half-width, in slots, of the moving average the profile is read through (season / 96, i.e.
-    /// 15 minutes of a daily season): per-slot means of a noisy series are noisy, and an AR on
-    /// differences would otherwise forecast that noise as a seasonal step.
-    private let profileHalfWidth: Int
+    private var profile: SeasonalProfile
     private var count = 0
     private var fitted = 0
     /// P₀ = 10⁴·I: a weak prior, so the first fits follow the data.
@@ -70,8 +64,7 @@ public struct AutoRegressive: OnlineForecaster, Codable {
         gain = Array(repeating: 0, count: n)
         lags = []
         lags.reserveCapacity(order)
-        profile = Array(repeating: 0, count: max(1, self.season))
-        profileHalfWidth = self.season / 96
+        profile = SeasonalProfile(season: self.season, smoothing: profileSmoothing)
     }
 
     /// Regressors: the intercept, the lags and the tails.
@@ -86,13 +79,9 @@ public struct AutoRegressive: OnlineForecaster, Codable {
         var z = y
         if m > 1 {
             let slot = count % m
-            guard count >= m else {
-                profile[slot] = y
-                return
-            }
-            if slot == 0 { seasonsSeen += 1 }
-            profile[slot] += max(profileSmoothing, 1 / Double(seasonsSeen + 1)) * (y - profile[slot])
-            z = y - smoothedProfile(slot)
+            profile.learn(y, slot: slot)
+            guard count >= m else { return }
+            z = y - profile.value(slot)
         }
         if differencing == 1 {
             let previous = lastLevel
@@ -154,14 +143,6 @@ public struct AutoRegressive: OnlineForecaster, Codable {
         return p
     }
 
-    /// The profile around `slot`, averaged over ±profileHalfWidth slots (wrapping around the season).
-    private func smoothedProfile(_ slot: Int) -> Double {
-        guard profileHalfWidth > 0 else { return profile[slot] }
-        var sum = 0.0
-        for d in -profileHalfWidth...profileHalfWidth { sum += profile[(slot + d + season) % season] }
-        return sum / Double(2 * profileHalfWidth + 1)
-    }
-
     public func forecastPath(maxSteps: Int, into path: inout [Double]) {
         path.removeAll(keepingCapacity: true)
         guard lags.count == order else { return }
@@ -180,7 +161,7 @@ public struct AutoRegressive: OnlineForecaster, Codable {
                 level += z
                 x = level
             }
-            path.append(m > 1 ? smoothedProfile((count - 1 + h) % m) + x : x)
+            path.append(m > 1 ? profile.value((count - 1 + h) % m) + x : x)
         }
     }
 }

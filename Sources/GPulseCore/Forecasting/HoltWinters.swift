@@ -9,9 +9,10 @@
 /// does not depend on α, see below), scores each pair's one-step forecast as the value arrives, and
 /// forecasts from the pair whose recent squared error (weights 0.999^age) is lowest.
 ///
-/// The seasonal index of a slot is that slot's running mean of y (gain max(γ, 1/(k+1)) in season k)
-/// less the mean over all slots, re-centred as its slot comes round. Estimating it against y − level,
-/// as the textbook update does, lets the level's lag leak into the season.
+/// The seasonal index of a slot is its value in the `SeasonalProfile` of y (running means per slot,
+/// gain max(γ, 1/(k+1)) in season k, read through a short moving average) less the mean over all
+/// slots. Estimating it against y − level, as the textbook update does, lets the level's lag leak
+/// into the season.
 public struct HoltWinters: OnlineForecaster, Codable {
     public struct Parameters: Sendable, Hashable, Codable {
         /// Level smoothing α; with `fitLevel`, one of the candidates (and the one used before any has
@@ -53,12 +54,7 @@ public struct HoltWinters: OnlineForecaster, Codable {
     /// The pair forecasts come from.
     public private(set) var active: Int
     private static let errorMemory = 0.999
-    private var seasonals: [Double]
-    /// Seasons completed; while few, each seasonal index is the running mean of its deviations.
-    private var seasonsSeen = 0
-    private var profile: [Double] = []
-    private var profileSum = 0.0
-    private var firstSeason: [Double] = []
+    private var profile: SeasonalProfile
     private var count = 0
 
     /// `season` in steps; 1 or less means no season (damped Holt).
@@ -70,7 +66,7 @@ public struct HoltWinters: OnlineForecaster, Codable {
         trends = levels
         squaredErrors = levels
         active = alphas.firstIndex(of: parameters.level) ?? 0
-        seasonals = Array(repeating: 0, count: self.season)
+        profile = SeasonalProfile(season: self.season, smoothing: parameters.seasonal)
     }
 
     public var isReady: Bool { count > 0 }
@@ -81,15 +77,15 @@ public struct HoltWinters: OnlineForecaster, Codable {
     public var fittedLevel: Double { alphas[active] }
 
     public mutating func update(_ y: Double) {
-        let (b, g, phi) = (parameters.trend, parameters.seasonal, parameters.damping)
+        let (b, phi) = (parameters.trend, parameters.damping)
         defer { count += 1 }
         if count == 0 {
             for i in alphas.indices { levels[i] = y }
-            if season > 1 { firstSeason.append(y) }
+            if season > 1 { profile.learn(y, slot: 0) }
             return
         }
         let slot = count % season
-        let seasonal = hasSeason ? seasonals[slot] : 0
+        let seasonal = hasSeason ? seasonalIndex(slot) : 0
         for i in alphas.indices {
             let a = alphas[i]
             let predicted = levels[i] + phi * trends[i]
@@ -100,37 +96,24 @@ public struct HoltWinters: OnlineForecaster, Codable {
             trends[i] = b * (levels[i] - previousLevel) + (1 - b) * phi * trends[i]
         }
         for i in alphas.indices where squaredErrors[i] < squaredErrors[active] { active = i }
-        if hasSeason {
-            // A gain of 1/(k+1) in season k averages the first seasons instead of trusting one
-            // noisy day; it falls to γ after 1/γ seasons.
-            if slot == 0 { seasonsSeen += 1 }
-            let gain = max(g, 1 / Double(seasonsSeen + 1))
-            // The season is the per-slot running mean of y less the mean over all slots, so the
-            // level's lag does not leak into it.
-            let old = profile[slot]
-            profile[slot] += gain * (y - old)
-            profileSum += profile[slot] - old
-            seasonals[slot] = profile[slot] - profileSum / Double(season)
-        } else if season > 1 {
-            firstSeason.append(y)
-            if firstSeason.count == season { initialiseSeason() }
-        }
+        guard season > 1 else { return }
+        let wasComplete = profile.isComplete
+        profile.learn(y, slot: slot)
+        if !wasComplete && profile.isComplete { startSeason() }
     }
 
-    /// The first season's deviations from its mean become the seasonal indices and its mean every
-    /// pair's level; the trends and the error records restart at zero.
-    private mutating func initialiseSeason() {
-        let mean = firstSeason.reduce(0, +) / Double(season)
-        for i in 0..<season { seasonals[i] = firstSeason[i] - mean }
-        profile = firstSeason
-        profileSum = mean * Double(season)
+    /// The seasonal index of `slot`: its profile value less the profile's mean.
+    private func seasonalIndex(_ slot: Int) -> Double { profile.value(slot) - profile.mean }
+
+    /// At the end of the first season its mean becomes every pair's level; the trends and the error
+    /// records restart at zero.
+    private mutating func startSeason() {
         for i in alphas.indices {
-            levels[i] = mean
+            levels[i] = profile.mean
             trends[i] = 0
             squaredErrors[i] = 0
         }
         active = alphas.firstIndex(of: parameters.level) ?? 0
-        firstSeason = []
     }
 
     public func forecastPath(maxSteps: Int, into path: inout [Double]) {
@@ -142,7 +125,7 @@ public struct HoltWinters: OnlineForecaster, Codable {
         for h in 1...max(1, maxSteps) {
             power *= phi
             dampedSum += power
-            let s = hasSeason ? seasonals[(count - 1 + h) % season] : 0
+            let s = hasSeason ? seasonalIndex((count - 1 + h) % season) : 0
             path.append(levels[active] + dampedSum * trends[active] + s)
         }
     }
