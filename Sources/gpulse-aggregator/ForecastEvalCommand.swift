@@ -29,7 +29,7 @@ struct ForecastEval: ParsableCommand {
     @Option(help: "Days at the start used only for learning; forecasts are scored after it.")
     var warmupDays: Double = 7
 
-    @Option(help: "Holt-Winters smoothing α, β, γ and damping φ, comma-separated.")
+    @Option(help: "Holt-Winters smoothing α, β, γ and damping φ, comma-separated; α is then fixed, not fitted online.")
     var holtWinters: String?
 
     @Option(help: "AR order p.")

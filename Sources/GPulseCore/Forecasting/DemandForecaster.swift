@@ -74,7 +74,7 @@ public struct ForecastSettings: Sendable, Hashable, Codable {
                 order: arOrder, forgetting: arForgetting, season: season, profileSmoothing: holtWinters.seasonal, differencing: arDifferencing, tailSteps: arTailSteps)
         case "ar": AutoRegressive(order: arOrder, forgetting: arForgetting, differencing: arDifferencing, tailSteps: arTailSteps)
         // A low-order AR on the same data: fewer weights to learn, so it wins on short or young series.
-        case "ar_short": AutoRegressive(order: max(1, arOrder / 8), forgetting: arForgetting, differencing: arDifferencing, tailSteps: arTailSteps, name: "ar_short")
+        case "ar_short": AutoRegressive(order: max(1, arOrder / 4), forgetting: arForgetting, differencing: arDifferencing, name: "ar_short")
         default: SeasonalNaive(season: season)
         }
     }
