@@ -175,12 +175,12 @@ extension AggregatorService {
             logger.notice("no snapshot yet; starting fresh", metadata: ["path": "\(path)"])
         case .restored(let snapshot, let bytes):
             restored = snapshot
-            let pools = snapshot.fleet.pools.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.forecaster.observations)min" }
+            let pools = snapshot.fleet.pools.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.minutes.count)min" }
             logger.notice(
                 "restored from snapshot",
                 metadata: [
                     "path": "\(path)", "bytes": "\(bytes)", "age_s": "\(Double(now - snapshot.writtenAtNanos) / 1e9)",
-                    "nodes": "\(snapshot.fleet.nodes.count)", "pools_minutes_learned": "\(pools.joined(separator: ","))",
+                    "nodes": "\(snapshot.fleet.nodes.count)", "pools_minutes_kept": "\(pools.joined(separator: ","))",
                     "decision_seq_from": "\(snapshot.decisionSeqReserved)",
                 ])
         case .corrupt(let reason, let movedTo):
@@ -268,6 +268,11 @@ struct IngestLoop {
         self.control = control
         self.onStatus = onStatus
         fleet = restored.map { Fleet(settings: config.fleetSettings, restoring: $0.fleet) } ?? Fleet(settings: config.fleetSettings)
+        if !fleet.forecastsRebuilt.isEmpty {
+            logger.notice(
+                "forecasters rebuilt from the saved minute history (saved under other forecast settings, or by a build with other models)",
+                metadata: ["pools": "\(fleet.forecastsRebuilt.joined(separator: ","))"])
+        }
         // Ids are "<start time in hex seconds>-<seq>"; the sequence carries on past whatever the last
         // run may have used.
         let firstSeq = restored?.decisionSeqReserved ?? 0

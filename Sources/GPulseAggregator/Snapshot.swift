@@ -11,7 +11,7 @@ import Synchronization
 /// may have gone.
 public struct AggregatorSnapshot: Sendable, Codable {
     /// Bumped when the layout changes; a snapshot of another format is moved aside, not guessed at.
-    public static let format = 2
+    public static let format = 1
     public var writtenAtNanos: Int64
     /// Decision sequence numbers up to this one may have been used (see `IngestLoop.seqReserve`).
     public var decisionSeqReserved: UInt64

@@ -104,6 +104,41 @@ private func scratchDirectory() -> String {
         #expect(restored.pools["p"]?.forecaster.observations == fleet.pools["p"]?.minutes.count)
     }
 
+    @Test func aForecasterSavedByAnotherBuildIsRebuiltAndTheRestKept() throws {
+        let settings = FleetSettings(forecast: ForecastSettings(season: 4, horizons: [1, 2]))
+        var fleet = Fleet(settings: settings)
+        let t0: Int64 = 1_700_000_000 * second
+        for k in 0..<300 {
+            let now = t0 + Int64(k) * second
+            _ = fleet.ingest(MetricsBatch(labels: NodeLabels(nodeID: "n1", pool: "p"), session: 1, seq: UInt64(k), t0UnixNanos: now), nowNanos: now)
+            _ = fleet.tick(nowNanos: now)
+        }
+        // A build before AR tails saved settings without `arTailSteps` and AR models without tails.
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(fleet.snapshot)) as! [String: Any]
+        var pools = json["pools"] as! [String: Any]
+        var pool = pools["p"] as! [String: Any]
+        var forecaster = pool["forecaster"] as! [String: Any]
+        var saved = forecaster["settings"] as! [String: Any]
+        saved["arTailSteps"] = nil
+        forecaster["settings"] = saved
+        pool["forecaster"] = forecaster
+        pools["p"] = pool
+        json["pools"] = pools
+        let old = try JSONDecoder().decode(Fleet.Snapshot.self, from: JSONSerialization.data(withJSONObject: json))
+        let restored = Fleet(settings: settings, restoring: old)
+        #expect(restored.forecastsRebuilt == ["p"])
+        #expect(restored.nodes["n1"]?.samples == fleet.nodes["n1"]?.samples)
+        #expect(restored.pools["p"]?.minutes.elements == fleet.pools["p"]?.minutes.elements)
+        // Rebuilt from the same minutes it forecasts as the live one does.
+        #expect(restored.pools["p"]?.forecaster.observations == fleet.pools["p"]?.forecaster.observations)
+        #expect(restored.pools["p"]?.forecasts == fleet.pools["p"]?.forecasts)
+        // Anything else unreadable still refuses the snapshot.
+        pool["minutes"] = "garbage"
+        pools["p"] = pool
+        json["pools"] = pools
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(Fleet.Snapshot.self, from: JSONSerialization.data(withJSONObject: json)) }
+    }
+
     @Test func minutesMissedWhileNotRunningAreCarriedForwardToKeepTheSeasonAligned() {
         var pool = PoolSeries(name: "p", forecast: ForecastSettings(season: 10, horizons: [1]))
         let base: Int64 = 1_700_000_000 - 1_700_000_000 % 60

@@ -173,9 +173,36 @@ public struct PoolSeries: Sendable, Codable {
 }
 
 extension PoolSeries {
+    private enum CodingKeys: String, CodingKey {
+        case name, seconds, minutes, forecaster, burst, minute, current, backlog, workload, forecasts, minutesClosed
+    }
+
+    /// Everything must decode except the forecaster: one saved by a build whose models had another
+    /// layout is left as a placeholder, and `adopting` rebuilds it from the minute history, so an
+    /// upgrade keeps the registry, the history and with it the learned season.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        seconds = try c.decode(RingBuffer<PoolPoint>.self, forKey: .seconds)
+        minutes = try c.decode(RingBuffer<PoolPoint>.self, forKey: .minutes)
+        forecaster = (try? c.decode(DemandForecaster.self, forKey: .forecaster)) ?? DemandForecaster(settings: Self.unreadableForecast)
+        burst = try c.decode(BurstDetector.self, forKey: .burst)
+        minute = try c.decodeIfPresent(OpenMinute.self, forKey: .minute)
+        current = try c.decodeIfPresent(PoolPoint.self, forKey: .current)
+        backlog = try c.decodeIfPresent(Double.self, forKey: .backlog)
+        workload = try c.decodeIfPresent(WorkloadClass.self, forKey: .workload)
+        forecasts = try c.decode([HorizonForecast].self, forKey: .forecasts)
+        minutesClosed = try c.decode(Int.self, forKey: .minutesClosed)
+    }
+
+    /// The placeholder's settings: no models, which no valid configuration has, so `adopting` always
+    /// replaces it.
+    static let unreadableForecast = ForecastSettings(models: [])
+
     /// This pool's saved history under the settings running now: rings keep their newest points in
-    /// the configured sizes; a forecaster saved under other forecast settings is rebuilt by replaying
-    /// the minute points kept (`replayed` is true then), since its learned state would not fit.
+    /// the configured sizes; a forecaster saved under other forecast settings (or one this build could
+    /// not read) is rebuilt by replaying the minute points kept (`replayed` is true then), since its
+    /// learned state would not fit.
     public func adopting(forecast: ForecastSettings, secondsKept: Int, minutesKept: Int) -> (series: PoolSeries, replayed: Bool) {
         var out = self
         out.seconds = seconds.resized(to: max(1, secondsKept))
