@@ -21,7 +21,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
     }
     public struct Ingest: Decodable, Sendable, Equatable {
         public var maxMessageBytes = WireLimits.default.maxMessageBytes
-        public var receiveQueueBatches = 100_000
+        public var receiveQueueBatches = 1_000
         public var reportIntervalS = 10.0
         public var maxClockAheadS = 30.0
         public init() {}
