@@ -182,6 +182,7 @@ extension AggregatorService {
                     "path": "\(path)", "bytes": "\(bytes)", "age_s": "\(Double(now - snapshot.writtenAtNanos) / 1e9)",
                     "nodes": "\(snapshot.fleet.nodes.count)", "pools_minutes_kept": "\(pools.joined(separator: ","))",
                     "decision_seq_from": "\(snapshot.decisionSeqReserved)",
+                    "policy_cooldowns": "\((snapshot.policies ?? [:]).keys.sorted().joined(separator: ","))",
                 ])
         case .corrupt(let reason, let movedTo):
             logger.error(
@@ -279,6 +280,7 @@ struct IngestLoop {
         engine = DecisionEngine(
             settings: config.engineSettings, idPrefix: String(SystemClock.wallNanos() / 1_000_000_000, radix: 16), lastSeq: firstSeq)
         seqReserved = firstSeq
+        if let memories = restored?.policies { engine.restore(policyMemories: memories) }
         var limits = WireLimits.default
         limits.maxMessageBytes = config.ingest.maxMessageBytes
         decoder = MetricsBatchDecoder(limits: limits)
@@ -426,7 +428,9 @@ struct IngestLoop {
     mutating func submitSnapshot() {
         guard let snapshots else { return }
         seqReserved = max(seqReserved, engine.seq + Self.seqReserve)
-        snapshots.submit(AggregatorSnapshot(writtenAtNanos: SystemClock.wallNanos(), decisionSeqReserved: seqReserved, fleet: fleet.snapshot))
+        snapshots.submit(
+            AggregatorSnapshot(
+                writtenAtNanos: SystemClock.wallNanos(), decisionSeqReserved: seqReserved, fleet: fleet.snapshot, policies: engine.policyMemories))
     }
 
     /// Swaps what can change without a restart: pools, policies, instance classes, offload rules and

@@ -16,6 +16,8 @@ public struct AggregatorSnapshot: Sendable, Codable {
     /// Decision sequence numbers up to this one may have been used (see `IngestLoop.seqReserve`).
     public var decisionSeqReserved: UInt64
     public var fleet: Fleet.Snapshot
+    /// Each pool policy's cooldown clocks and standing capacity; absent in snapshots of older builds.
+    public var policies: [String: PolicyMemory]?
 }
 
 /// Why a snapshot could not be written or read; the message names the file and the errno text.

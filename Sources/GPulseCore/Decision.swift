@@ -17,7 +17,7 @@ public struct Forecast: Sendable, Hashable {
 }
 
 /// A number of nodes of one instance class.
-public struct Allocation: Sendable, Hashable {
+public struct Allocation: Sendable, Hashable, Codable {
     public var instanceClass: String
     public var count: Int32
     /// Currency units per node-hour.

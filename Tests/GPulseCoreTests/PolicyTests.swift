@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import GPulseCore
@@ -181,6 +182,22 @@ private let serverless = InstanceClass(name: "serverless", kind: .serverless, ho
         #expect(abs(plan.expectedHourlyCost - (5 * 2.2 + 5 * 3.9 + 4 * 6.5)) < 1e-9)
     }
 
+    @Test func aRestoredPolicyKeepsItsMixThroughTheCooldown() {
+        let f = Forecast(horizonSeconds: 300, mean: 7, lower: 7, upper: 7, level: 0)
+        let settings = CostAwarePolicy.Settings(targetLoad: 0.7, slaPenaltyPerNodeHour: 20, reserved: reserved, onDemand: onDemand, serverless: serverless)
+        var before = CostAwarePolicy(settings: settings)
+        let first = before.evaluate(input(at: 0, live: 4, load: 1.25, demand: 5, forecasts: [f], floor: 3.6))
+        #expect(first.allocation.map(\.count) == [5, 5, 4])
+        // After the restart demand drops; the scale-down cooldown (300 s by default) still holds the
+        // ten nodes of the mix from before, with no burst now that nothing is short.
+        var after = CostAwarePolicy(settings: settings)
+        after.restore(before.memory!)
+        let low = Forecast(horizonSeconds: 300, mean: 2, lower: 2, upper: 2, level: 0)
+        let held = after.evaluate(input(at: 60, live: 10, load: 0.2, demand: 2, forecasts: [low], floor: 1))
+        #expect(held.desiredReplicas == 10 && held.reason.contains("scale-down cooldown"))
+        #expect(held.allocation.map(\.count) == [5, 5, 0])
+    }
+
     @Test func batchRunsOnSpotUntilTheDeadlineNeedsOnDemand() {
         let spot = InstanceClass(name: "spot", kind: .spot, hourlyPrice: 1.4, leadTimeSeconds: 240, preemptionsPerHour: 0.5)
         var policy = CostAwarePolicy(
@@ -310,5 +327,42 @@ private let serverless = InstanceClass(name: "serverless", kind: .serverless, ho
         let events = quiet?.transitions.compactMap { engine.nodeEvent($0) } ?? []
         #expect(events.count == 2)
         if case .node(let n) = events.first?.body { #expect(n.kind == .stale) } else { Issue.record("expected a node event") }
+    }
+
+    @Test func aRestartedEngineKeepsEachPolicysCooldown() throws {
+        let settings = EngineSettings { _ in
+            PoolSetup(policy: ThresholdPolicy(settings: .init(guardSettings: .init(upCooldownSeconds: 600, downCooldownSeconds: 600, maxActionsPerMinute: 6))))
+        }
+        func hotFleet(nodes: [String], at s: Int64) -> Fleet {
+            var fleet = Fleet(settings: FleetSettings())
+            for node in nodes { _ = fleet.ingest(gpuBatch(node, pool: "p", seq: 0, at: t0 + (s - 1) * second, util: 0.95), nowNanos: t0 + s * second) }
+            _ = fleet.tick(nowNanos: t0 + s * second)
+            return fleet
+        }
+        func scale(_ out: [Decision]) -> ScaleDecision? {
+            if case .scale(let d) = out.first(where: { $0.topic == "scale/p" })?.body { return d }
+            return nil
+        }
+        var before = DecisionEngine(settings: settings, idPrefix: "a")
+        #expect(scale(before.evaluate(fleet: hotFleet(nodes: ["a", "b"], at: 2), nowNanos: t0 + 2 * second))?.desiredReplicas == 3)
+        // The memory goes through the snapshot's JSON.
+        let encoded = try JSONEncoder().encode(before.policyMemories)
+        let memories = try JSONDecoder().decode([String: PolicyMemory].self, from: encoded)
+        #expect(memories["p"]?.policy == "threshold" && memories["p"]?.actions.lastUpNanos == t0 + 2 * second)
+        // 30 s later the new node is up and the pool still hot: the restored engine waits out the
+        // cooldown of the scale-up made before the restart; a fresh one would scale up again.
+        let later = hotFleet(nodes: ["a", "b", "c"], at: 32)
+        var restored = DecisionEngine(settings: settings, idPrefix: "b", lastSeq: 100)
+        restored.restore(policyMemories: memories)
+        let held = scale(restored.evaluate(fleet: later, nowNanos: t0 + 32 * second))
+        #expect(held?.action == .hold && held?.desiredReplicas == 3 && held?.reason.contains("scale-up cooldown") == true)
+        var fresh = DecisionEngine(settings: settings, idPrefix: "c")
+        #expect(scale(fresh.evaluate(fleet: later, nowNanos: t0 + 32 * second))?.desiredReplicas == 4)
+        // A memory written by another policy is not forced on this one.
+        var other = memories
+        other["p"]?.policy = "predictive"
+        var mismatched = DecisionEngine(settings: settings, idPrefix: "d")
+        mismatched.restore(policyMemories: other)
+        #expect(scale(mismatched.evaluate(fleet: later, nowNanos: t0 + 32 * second))?.desiredReplicas == 4)
     }
 }

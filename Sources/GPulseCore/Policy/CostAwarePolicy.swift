@@ -184,3 +184,13 @@ public func inverseNormal(_ p: Double) -> Double {
     let r = q * q
     return (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
 }
+
+extension CostAwarePolicy {
+    public var memory: PolicyMemory? { PolicyMemory(policy: name, actions: actions, desiredReplicas: nodes, allocation: mix) }
+
+    public mutating func restore(_ memory: PolicyMemory) {
+        actions.adoptClocks(of: memory.actions)
+        nodes = memory.desiredReplicas
+        mix = memory.allocation
+    }
+}

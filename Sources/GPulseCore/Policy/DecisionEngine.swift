@@ -47,6 +47,8 @@ public struct DecisionEngine: Sendable {
     public let idPrefix: String
     public private(set) var seq: UInt64
     private var policies: [String: PoolSetup] = [:]
+    /// Memories restored from a snapshot, handed to each pool's policy when it is first set up.
+    private var restoredMemories: [String: PolicyMemory] = [:]
     private var offloads: [String: OffloadPolicy]
     private var streams: [String: Stream] = [:]
     /// Each pool's demand floor, recomputed only when a minute closes (it folds up to a day of minutes).
@@ -65,7 +67,21 @@ public struct DecisionEngine: Sendable {
     public mutating func reconfigure(_ settings: EngineSettings) {
         self.settings = settings
         policies.removeAll()
+        restoredMemories.removeAll()
         offloads = Dictionary(settings.offload.map { ($0.site, OffloadPolicy(settings: $0)) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Every pool policy's memory, by pool, for the snapshot (restored ones not yet taken up included).
+    public var policyMemories: [String: PolicyMemory] {
+        var out = restoredMemories
+        for (pool, setup) in policies { out[pool] = setup.policy.memory }
+        return out
+    }
+
+    /// Memories from a snapshot: each goes to its pool's policy when that pool is first evaluated,
+    /// if the same policy runs there; a pool now under another policy starts fresh.
+    public mutating func restore(policyMemories: [String: PolicyMemory]) {
+        restoredMemories = policyMemories
     }
 
     /// The latest decision on every topic, by topic.
@@ -102,7 +118,11 @@ public struct DecisionEngine: Sendable {
         for (p, name) in fleet.poolNames.enumerated() {
             // Read in place: copying a PoolSeries out would retain all its history.
             guard let point = fleet.poolSeries[p].current, point.liveNodes > 0 else { continue }
-            if policies[name] == nil { policies[name] = settings.pool(name) }
+            if policies[name] == nil {
+                var setup = settings.pool(name)
+                if let memory = restoredMemories.removeValue(forKey: name), memory.policy == setup.policy.name { setup.policy.restore(memory) }
+                policies[name] = setup
+            }
             let setup = policies[name]!
             let minutesClosed = fleet.poolSeries[p].minutesClosed
             if floors[name]?.minutesClosed != minutesClosed {

@@ -68,6 +68,36 @@ public protocol ScalingPolicy: Sendable {
     /// The name used in config files and in decisions.
     var name: String { get }
     mutating func evaluate(_ input: PoolInput) -> ScalePlan
+    /// What a restart must not forget, for the snapshot; nil when the policy keeps nothing of the
+    /// kind (hpa and kpa keep only short observation windows, which a restart loses, as it does
+    /// for Kubernetes' own controllers).
+    var memory: PolicyMemory? { get }
+    /// Takes back what `memory` gave (under this policy's current settings).
+    mutating func restore(_ memory: PolicyMemory)
+}
+
+extension ScalingPolicy {
+    public var memory: PolicyMemory? { nil }
+    public mutating func restore(_ memory: PolicyMemory) {}
+}
+
+/// A cooldown-keeping policy's memory: when it last acted, and the capacity it stands by. Without
+/// it a restarted aggregator could undo a scale-up made seconds before the restart, or act twice
+/// inside one cooldown.
+public struct PolicyMemory: Sendable, Hashable, Codable {
+    /// The policy that wrote it; another policy in the pool's place ignores it.
+    public var policy: String
+    public var actions: ActionGuard
+    public var desiredReplicas: Int?
+    /// The standing allocation (cost_aware's instance mix, serverless burst excluded).
+    public var allocation: [Allocation]
+
+    public init(policy: String, actions: ActionGuard, desiredReplicas: Int?, allocation: [Allocation] = []) {
+        self.policy = policy
+        self.actions = actions
+        self.desiredReplicas = desiredReplicas
+        self.allocation = allocation
+    }
 }
 
 /// The kinds of capacity a pool can buy.
@@ -126,8 +156,8 @@ public struct ReplicaBounds: Sendable, Hashable {
 /// Cooldowns and a cap on actions per minute, shared by the threshold, predictive and cost-aware
 /// policies. A scale-up waits `upCooldown` after the last scale-up; a scale-down waits
 /// `downCooldown` after the last action of either kind, so a fresh scale-up is not undone at once.
-public struct ActionGuard: Sendable, Hashable {
-    public enum Direction: Sendable { case up, down }
+public struct ActionGuard: Sendable, Hashable, Codable {
+    public enum Direction: Sendable, Codable { case up, down }
 
     public var upCooldownSeconds: Double
     public var downCooldownSeconds: Double
@@ -177,6 +207,13 @@ public struct ActionGuard: Sendable, Hashable {
         lastActionNanos = nowNanos
         recent.removeAll { nowNanos - $0 >= 60_000_000_000 }
         recent.append(nowNanos)
+    }
+
+    /// The action clocks of `saved`, under this guard's cooldowns and cap.
+    public mutating func adoptClocks(of saved: ActionGuard) {
+        lastUpNanos = saved.lastUpNanos
+        lastActionNanos = saved.lastActionNanos
+        recent = saved.recent
     }
 
     private func remaining(_ cooldown: Double, since: Int64, _ now: Int64) -> Double? {

@@ -49,3 +49,12 @@ public struct PredictivePolicy: ScalingPolicy {
         return ScalePlan(desiredReplicas: chosen, allocation: [settings.instanceClass.allocation(chosen)], reason: reason)
     }
 }
+
+extension PredictivePolicy {
+    public var memory: PolicyMemory? { PolicyMemory(policy: name, actions: actions, desiredReplicas: desired) }
+
+    public mutating func restore(_ memory: PolicyMemory) {
+        actions.adoptClocks(of: memory.actions)
+        desired = memory.desiredReplicas
+    }
+}

@@ -80,3 +80,12 @@ public struct ThresholdPolicy: ScalingPolicy {
             desiredReplicas: clamped, allocation: settings.instanceClass.map { [$0.allocation(clamped)] } ?? [], reason: reason)
     }
 }
+
+extension ThresholdPolicy {
+    public var memory: PolicyMemory? { PolicyMemory(policy: name, actions: actions, desiredReplicas: desired) }
+
+    public mutating func restore(_ memory: PolicyMemory) {
+        actions.adoptClocks(of: memory.actions)
+        desired = memory.desiredReplicas
+    }
+}
