@@ -1,5 +1,5 @@
 /// AR(p) with an intercept, fitted by recursive least squares with exponential forgetting: each update
-/// costs O(p²) and the weights follow a drifting process.
+/// costs O(k²) in its k regressors (intercept, lags, tails) and the weights follow a drifting process.
 ///
 /// Besides the p lags, the regressors include "tails": exponentially weighted means of all past
 /// modelled values with time constants `tailSteps` (4 to 64 steps by default). A request rate is

@@ -4,7 +4,7 @@ public struct ForecastSettings: Sendable, Hashable, Codable {
     public var season: Int
     /// Horizons in steps, ascending.
     public var horizons: [Int]
-    /// Models to run, by name: holt_winters, seasonal_ar, ar, seasonal_naive.
+    /// Models to run, by name: holt_winters, seasonal_ar, ar, ar_short, seasonal_naive.
     public var models: [String]
     public var holtWinters: HoltWinters.Parameters
     public var arOrder: Int
