@@ -15,6 +15,7 @@ public struct ForecastEvalReport: Codable, Sendable {
     public var seasonSteps: Int
     public var warmupSteps: Int
     public var horizons: [Int]
+    public var intervalLevel: Double
     public var scale: Double
     public var scores: [ForecastEvaluation.Score]
     public var updateCost: [Cost]
@@ -28,6 +29,7 @@ public struct ForecastEvalReport: Codable, Sendable {
         seasonSteps = settings.season
         warmupSteps = warmup
         horizons = settings.horizons
+        intervalLevel = settings.intervalLevel
         scale = evaluation.scale(trace.values)
         scores = evaluation.run(trace.values)
         updateCost = Self.measureCost(settings: settings, series: ForecastEvaluation.fillCausally(trace.values, season: settings.season))
@@ -83,6 +85,11 @@ public struct ForecastEvalReport: Codable, Sendable {
         }
         lines.append("MASE / sMAPE per horizon (lower is better):")
         lines += render(table)
+        let coverage = horizons.map { h in scores.first { $0.model == "gpulse_selected" && $0.horizon == h }?.coverage }
+        lines.append("")
+        lines.append(
+            "gpulse_selected prediction interval, share of targets inside (configured \(format(intervalLevel * 100, 0)) %): "
+                + zip(horizons, coverage).map { h, c in "h=\(h) \(c.map { format($0 * 100, 1) + " %" } ?? "n/a")" }.joined(separator: ", "))
         lines.append("")
         lines.append("cost of one update (whole series, one model at a time):")
         lines += render([["model", "ns/update"]] + updateCost.map { [$0.model, format($0.nanosPerUpdate, 0)] })

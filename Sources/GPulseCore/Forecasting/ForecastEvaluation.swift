@@ -13,6 +13,9 @@ public struct ForecastEvaluation: Sendable {
         public var mase: Double
         public var smape: Double
         public var count: Int
+        /// For `gpulse_selected`: the share of scored targets inside the prediction interval it
+        /// served (the settings' `intervalLevel` is what it should be); nil for the other models.
+        public var coverage: Double?
     }
 
     public var settings: ForecastSettings
@@ -61,6 +64,10 @@ public struct ForecastEvaluation: Sendable {
         var counts = Array(repeating: Array(repeating: 0, count: hs.count), count: names.count)
         // pending[model][horizon][t % h] = forecast for t (made at t - h), only for scored origins.
         var pending = names.map { _ in hs.map { [Double?](repeating: nil, count: $0) } }
+        // The served interval per horizon, like `pending`, and how many targets fell inside.
+        var intervals = hs.map { [(low: Double, high: Double)?](repeating: nil, count: $0) }
+        var inside = hs.map { _ in 0 }
+        var withInterval = hs.map { _ in 0 }
         for t in filled.indices {
             for m in names.indices {
                 for (k, h) in hs.enumerated() {
@@ -73,8 +80,20 @@ public struct ForecastEvaluation: Sendable {
                     counts[m][k] += 1
                 }
             }
+            for (k, h) in hs.enumerated() {
+                guard let interval = intervals[k][t % h] else { continue }
+                intervals[k][t % h] = nil
+                guard let y = series[t] else { continue }
+                withInterval[k] += 1
+                if interval.low <= y && y <= interval.high { inside[k] += 1 }
+            }
             forecaster.update(filled[t])
             guard t >= warmup - 1 else { continue }
+            for served in forecaster.forecasts() {
+                guard let k = hs.firstIndex(of: served.steps), t + served.steps < filled.count, let low = served.lower, let high = served.upper
+                else { continue }
+                intervals[k][(t + served.steps) % served.steps] = (low, high)
+            }
             for (k, h) in hs.enumerated() where t + h < filled.count {
                 for m in 0..<(names.count - 1) { pending[m][k][(t + h) % h] = forecaster.modelForecast(model: m, horizon: k) }
                 if let chosen = forecaster.selectedModel(horizon: k) {
@@ -89,7 +108,8 @@ public struct ForecastEvaluation: Sendable {
                 scores.append(
                     Score(
                         model: names[m], horizon: h, mase: n > 0 ? absSum[m][k] / Double(n) / denominator : .nan,
-                        smape: n > 0 ? smapeSum[m][k] / Double(n) : .nan, count: n))
+                        smape: n > 0 ? smapeSum[m][k] / Double(n) : .nan, count: n,
+                        coverage: m == names.count - 1 && withInterval[k] > 0 ? Double(inside[k]) / Double(withInterval[k]) : nil))
             }
         }
         return scores
