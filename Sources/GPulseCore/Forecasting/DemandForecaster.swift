@@ -15,7 +15,8 @@ public struct ForecastSettings: Sendable, Hashable, Codable {
     public var arDifferencing: Int
     /// Weight of the newest absolute error in each model's running error (per horizon).
     public var errorDecay: Double
-    /// Central coverage of the prediction interval (0.8 = 10th to 90th residual percentile).
+    /// Share of targets the prediction interval should hold (0.8 starts at the 10th to 90th residual
+    /// percentiles; the online calibration moves the tails from there).
     public var intervalLevel: Double
     /// Residuals remembered per model and horizon for the interval.
     public var residualMemory: Int
