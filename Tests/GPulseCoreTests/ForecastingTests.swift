@@ -3,20 +3,19 @@ import Testing
 @testable import GPulseCore
 
 @Suite struct ForecastingTests {
-    @Test func selectedQuantilesEqualTheSortedOnes() {
+    @Test func theSortedResidualWindowFollowsTheRingAndGivesItsQuantiles() {
         var rng = SeededGenerator(seed: 11)
-        for n in [1, 2, 3, 20, 101, 1000] {
+        var ring = RingBuffer<Double>(capacity: 50)
+        var sorted: [Double] = []
+        for i in 0..<400 {
             // Ties included: half the values come from a set of five.
-            let values = (0..<n).map { i in i % 2 == 0 ? Double(Int(rng.unit() * 5)) : rng.unit() * 100 - 50 }
-            let sorted = values.sorted()
-            for (low, high) in [(0.0, 1.0), (0.025, 0.975), (0.1, 0.9), (0.5, 0.5), (0.9, 0.975)] {
-                var scratch = values
-                let (l, h) = selectQuantiles(&scratch, low, high)
-                #expect(l == quantile(sorted, low) && h == quantile(sorted, high), "n=\(n) q=\(low), \(high)")
-            }
+            let value = i % 2 == 0 ? Double(Int(rng.unit() * 5)) : rng.unit() * 100 - 50
+            DemandForecaster.replace(ring.append(value), with: value, in: &sorted)
+            #expect(sorted == ring.elements.sorted(), "after \(i + 1) values")
         }
-        var empty: [Double] = []
-        #expect(selectQuantiles(&empty, 0.1, 0.9).low.isNaN)
+        for q in [0.0, 0.025, 0.1, 0.5, 0.9, 0.975, 1.0] {
+            #expect(DemandForecaster.quantile(sorted, q) == quantile(sorted, q), "q=\(q)")
+        }
     }
 
     @Test func seasonalNaiveRepeatsTheLastSeasonAndIsNaiveBeforeIt() {
@@ -255,7 +254,7 @@ import Testing
     }
 }
 
-/// The reference `selectQuantiles` must agree with: linear interpolation on the sorted array.
+/// The reference quantile: linear interpolation on the sorted array.
 private func quantile(_ sorted: [Double], _ q: Double) -> Double {
     guard !sorted.isEmpty else { return .nan }
     let position = q * Double(sorted.count - 1)

@@ -12,13 +12,17 @@ public struct RingBuffer<Element: Sendable>: Sendable {
     public var count: Int { storage.count }
     public var isEmpty: Bool { storage.isEmpty }
 
-    public mutating func append(_ element: Element) {
+    /// Appends `element`; returns the oldest one when it had to make room for it.
+    @discardableResult
+    public mutating func append(_ element: Element) -> Element? {
         if storage.count < capacity {
             storage.append(element)
-        } else {
-            storage[next] = element
-            next = (next + 1) % capacity
+            return nil
         }
+        let evicted = storage[next]
+        storage[next] = element
+        next = (next + 1) % capacity
+        return evicted
     }
 
     /// Oldest first.

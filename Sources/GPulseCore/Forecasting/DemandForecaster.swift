@@ -113,6 +113,10 @@ public struct DemandForecaster: Sendable {
     private var error: [[Double?]]
     private var scored: [[Int]]
     private var residuals: [[RingBuffer<Double>]]
+    /// The same residuals kept sorted (a binary-search insert and removal per value), so that an
+    /// interval is two reads instead of two selections over the window at every update; rebuilt
+    /// from `residuals` when a snapshot is read, not saved.
+    private var sortedResiduals: [[[Double]]]
     /// Per horizon: the miss probability the next intervals are cut at (both tails together).
     private var miscoverage: [Double]
     /// servedLow/High[horizon][t % h]: the interval served at t for t+h.
@@ -134,6 +138,7 @@ public struct DemandForecaster: Sendable {
         error = candidates.map { _ in hs.map { _ in nil } }
         scored = candidates.map { _ in hs.map { _ in 0 } }
         residuals = candidates.map { _ in hs.map { _ in RingBuffer(capacity: settings.residualMemory) } }
+        sortedResiduals = candidates.map { _ in hs.map { _ in [] } }
         miscoverage = hs.map { _ in 1 - settings.intervalLevel }
         servedLow = hs.map { Array(repeating: nil, count: $0) }
         servedHigh = servedLow
@@ -163,7 +168,8 @@ public struct DemandForecaster: Sendable {
                 let e = abs(residual)
                 error[m][k] = error[m][k].map { $0 + decay * (e - $0) } ?? e
                 scored[m][k] += 1
-                residuals[m][k].append(residual)
+                let evicted = residuals[m][k].append(residual)
+                Self.replace(evicted, with: residual, in: &sortedResiduals[m][k])
             }
             guard m < models.count else { break }
             models[m].update(value)
@@ -218,69 +224,43 @@ public struct DemandForecaster: Sendable {
     /// model is ready.
     public func forecasts() -> [HorizonForecast] { latest }
 
+    /// Removes `old` (if any) from the sorted `values` and inserts `new` in order.
+    static func replace(_ old: Double?, with new: Double, in values: inout [Double]) {
+        if let old, let i = firstIndex(notBelow: old, in: values), values[i] == old { values.remove(at: i) }
+        values.insert(new, at: firstIndex(notBelow: new, in: values) ?? values.count)
+    }
+
+    /// The first index whose value is not below `x` (nil when all are), by binary search.
+    private static func firstIndex(notBelow x: Double, in values: [Double]) -> Int? {
+        var lo = 0, hi = values.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if values[mid] < x { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < values.count ? lo : nil
+    }
+
+    /// The `q` quantile of sorted `values`, interpolated between neighbouring ranks.
+    static func quantile(_ values: [Double], _ q: Double) -> Double {
+        let position = q * Double(values.count - 1)
+        let lower = Int(position.rounded(.down))
+        guard lower + 1 < values.count else { return values[lower] }
+        return values[lower] + (values[lower + 1] - values[lower]) * (position - Double(lower))
+    }
+
     private func serve() -> [HorizonForecast] {
         settings.horizons.indices.compactMap { k in
             guard let m = selectedModel(horizon: k), let value = modelForecast(model: m, horizon: k) else { return nil }
             var forecast = HorizonForecast(steps: settings.horizons[k], model: modelNames[m], value: value)
-            if residuals[m][k].count >= 20 {
-                var values = residuals[m][k].elements
+            if sortedResiduals[m][k].count >= 20 {
                 // Both tails together miss `miscoverage`; past either end the interval is the whole
                 // range of the residuals kept, or collapses to their median.
                 let tail = min(0.5, max(0, miscoverage[k] / 2))
-                let (low, high) = selectQuantiles(&values, tail, 1 - tail)
-                forecast.lower = value + low
-                forecast.upper = value + high
+                forecast.lower = value + Self.quantile(sortedResiduals[m][k], tail)
+                forecast.upper = value + Self.quantile(sortedResiduals[m][k], 1 - tail)
             }
             return forecast
         }
-    }
-}
-
-/// Quantiles `low` ≤ `high`, linearly interpolated between the neighbouring ranks as on the sorted
-/// array, found by selection (O(n) instead of a sort: this runs at every horizon of every pool at
-/// every closed minute). Reorders `values`; NaN when empty.
-func selectQuantiles(_ values: inout [Double], _ low: Double, _ high: Double) -> (low: Double, high: Double) {
-    guard !values.isEmpty else { return (.nan, .nan) }
-    // Everything right of a selected rank is at least its value, so the second selection only
-    // searches there.
-    var from = 0
-    func interpolated(_ q: Double) -> Double {
-        let position = q * Double(values.count - 1)
-        let lower = Int(position.rounded(.down))
-        select(&values, rank: lower, from: from)
-        from = lower
-        let fraction = position - Double(lower)
-        guard fraction > 0, lower + 1 < values.count else { return values[lower] }
-        var next = values[lower + 1]
-        for i in (lower + 2)..<values.count where values[i] < next { next = values[i] }
-        return values[lower] + (next - values[lower]) * fraction
-    }
-    let l = interpolated(low)
-    return (l, interpolated(high))
-}
-
-/// Quickselect (Hoare partition, median-of-three pivot) within values[from...]: afterwards
-/// values[rank] is the element a sort of that range would put there, with nothing greater before it
-/// and nothing smaller after it.
-func select(_ values: inout [Double], rank: Int, from: Int = 0) {
-    var lo = from, hi = values.count - 1
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2
-        if values[mid] < values[lo] { values.swapAt(mid, lo) }
-        if values[hi] < values[lo] { values.swapAt(hi, lo) }
-        if values[hi] < values[mid] { values.swapAt(hi, mid) }
-        let pivot = values[mid]
-        var i = lo, j = hi
-        while i <= j {
-            while values[i] < pivot { i += 1 }
-            while pivot < values[j] { j -= 1 }
-            if i <= j {
-                values.swapAt(i, j)
-                i += 1
-                j -= 1
-            }
-        }
-        if rank <= j { hi = j } else if rank >= i { lo = i } else { return }
     }
 }
 
@@ -342,6 +322,7 @@ extension DemandForecaster: Codable {
         self.error = error
         self.scored = scored
         self.residuals = residuals
+        sortedResiduals = residuals.map { $0.map { $0.elements.sorted() } }
         self.miscoverage = miscoverage
         self.servedLow = servedLow
         self.servedHigh = servedHigh
