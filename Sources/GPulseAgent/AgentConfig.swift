@@ -52,14 +52,11 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
             secretKeyFile = try c.value("secret_key_file", secretKeyFile)
             aggregatorPublicKey = try c.value("aggregator_public_key", aggregatorPublicKey)
         }
-        public func resolvedKeyFile(credentialsDirectory: String?) -> String {
-            secretKeyFile.isEmpty ? "\(credentialsDirectory ?? "/etc/gpulse")/agent.key" : secretKeyFile
-        }
-        /// This agent's key pair from the resolved key file, and the file's path; the error says how
-        /// to make a missing one.
+        /// This agent's key pair, and the file's path; the error says how to make a missing one.
         public func loadKeyPair(nodeID: String) throws(KeyFileError) -> (CurveKeyPair, path: String) {
-            let path = resolvedKeyFile(credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"))
-            return (try KeyFile.load(path: path, keygen: "gpulse-agent keygen --node-id \(nodeID)"), path)
+            try KeyFile.load(
+                configured: secretKeyFile, defaultName: "agent.key", credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"),
+                keygen: "gpulse-agent keygen --node-id \(nodeID)")
         }
     }
     public struct Group: Decodable, Sendable, Equatable {

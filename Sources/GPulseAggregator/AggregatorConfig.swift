@@ -183,14 +183,11 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             subscribers = try c.value("subscribers", subscribers)
         }
         public var curve: Bool { mode == "curve" }
-        public func resolvedKeyFile(credentialsDirectory: String?) -> String {
-            secretKeyFile.isEmpty ? "\(credentialsDirectory ?? "/etc/gpulse")/aggregator.key" : secretKeyFile
-        }
-        /// The aggregator's key pair from the resolved key file, and the file's path; the error says
-        /// how to make a missing one.
+        /// The aggregator's key pair, and the file's path; the error says how to make a missing one.
         public func loadKeyPair() throws(KeyFileError) -> (CurveKeyPair, path: String) {
-            let path = resolvedKeyFile(credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"))
-            return (try KeyFile.load(path: path, keygen: "gpulse-aggregator keygen"), path)
+            try KeyFile.load(
+                configured: secretKeyFile, defaultName: "aggregator.key", credentialsDirectory: environmentValue("CREDENTIALS_DIRECTORY"),
+                keygen: "gpulse-aggregator keygen")
         }
     }
 

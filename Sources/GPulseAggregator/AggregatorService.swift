@@ -157,7 +157,7 @@ extension AggregatorService {
     /// Where snapshots go (nil: off) and what the last one held. A directory that cannot be written
     /// stops the start: snapshots that silently fail would be found out only after a crash.
     func openSnapshots() throws -> (SnapshotWriter?, AggregatorSnapshot?) {
-                guard let path = config.snapshot.resolvedPath(stateDirectory: environmentValue("STATE_DIRECTORY")) else {
+        guard let path = config.snapshot.resolvedPath(stateDirectory: environmentValue("STATE_DIRECTORY")) else {
             logger.notice(
                 "snapshots off: learned state (forecasters, registry, decision sequence) is lost on restart",
                 metadata: ["why": "\(config.snapshot.path == "off" ? "snapshot.path: off" : "no snapshot.path and no $STATE_DIRECTORY")"])

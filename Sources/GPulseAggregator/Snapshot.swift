@@ -129,9 +129,14 @@ public struct SnapshotStore: Sendable {
     }
 
     private func readFile() throws(SnapshotError) -> [UInt8]? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        guard let data = FileManager.default.contents(atPath: path) else { throw SnapshotError(description: "cannot read \(path)") }
-        return [UInt8](data)
+        do {
+            return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch CocoaError.fileReadNoSuchFile {
+            return nil
+        } catch {
+            // Foundation's message carries the reason (permission, a directory in the way, EIO).
+            throw SnapshotError(description: "cannot read \(path): \(error.localizedDescription)")
+        }
     }
 
     private func moveAside(nowNanos: Int64) -> String? {

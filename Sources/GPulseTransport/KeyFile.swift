@@ -41,6 +41,23 @@ public enum KeyFile {
         return pair
     }
 
+    /// The key pair a config's `security.secret_key_file` names, or, when it names none, the one at
+    /// `<credentials directory>/<defaultName>` (systemd's $CREDENTIALS_DIRECTORY from LoadCredential=,
+    /// else /etc/gpulse); returned with the path it came from.
+    public static func load(
+        configured: String, defaultName: String, credentialsDirectory: String?, keygen: String
+    ) throws(KeyFileError) -> (CurveKeyPair, path: String) {
+        let path = configured.isEmpty ? "\(credentialsDirectory ?? "/etc/gpulse")/\(defaultName)" : configured
+        return (try load(path: path, keygen: keygen), path)
+    }
+
+    /// A fresh key pair written to `path` (see `write`), for `keygen`.
+    public static func create(at path: String, comment: String) throws -> CurveKeyPair {
+        let pair = try CurveKeyPair.generate()
+        try write(pair, to: path, comment: comment)
+        return pair
+    }
+
     /// The file's `name: value` lines.
     static func parse(_ text: String) -> [String: String] {
         var out: [String: String] = [:]

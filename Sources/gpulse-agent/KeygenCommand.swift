@@ -21,8 +21,7 @@ struct Keygen: ParsableCommand {
     var nodeID: String = "<node id>"
 
     func run() throws {
-        let pair = try CurveKeyPair.generate()
-        try KeyFile.write(pair, to: out, comment: "gpulse CURVE key pair (gpulse-agent keygen) for node \(nodeID)")
+        let pair = try KeyFile.create(at: out, comment: "gpulse CURVE key pair (gpulse-agent keygen) for node \(nodeID)")
         print("wrote \(out) (mode 0600)")
         print("public key: \(pair.publicKey)")
         print("for the aggregator's config, under security.agents:")

@@ -18,8 +18,7 @@ struct Keygen: ParsableCommand {
     var out: String
 
     func run() throws {
-        let pair = try CurveKeyPair.generate()
-        try KeyFile.write(pair, to: out, comment: "gpulse CURVE key pair (gpulse-aggregator keygen)")
+        let pair = try KeyFile.create(at: out, comment: "gpulse CURVE key pair (gpulse-aggregator keygen)")
         print("wrote \(out) (mode 0600)")
         print("public key: \(pair.publicKey)")
         print("for each agent's config:   security: {mode: curve, aggregator_public_key: \"\(pair.publicKey)\"}")

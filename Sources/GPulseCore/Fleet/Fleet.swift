@@ -174,23 +174,13 @@ public struct Fleet: Sendable {
     /// A copy of pool `name`'s series.
     public func pool(_ name: String) -> PoolSeries? { poolPosition(name).map { poolSeries[$0] } }
 
-    /// Where `name` is, or would go, in the sorted `names`.
-    private static func insertionPoint(_ name: String, in names: [String]) -> Int {
-        var lo = 0, hi = names.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if names[mid] < name { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
-    }
-
     private static func position(of name: String, in names: [String]) -> Int? {
-        let i = insertionPoint(name, in: names)
+        let i = names.insertionIndex(of: name)
         return i < names.count && names[i] == name ? i : nil
     }
 
     private mutating func addPool(_ series: PoolSeries) {
-        let i = Self.insertionPoint(series.name, in: poolNames)
+        let i = poolNames.insertionIndex(of: series.name)
         poolNames.insert(series.name, at: i)
         poolSeries.insert(series, at: i)
     }

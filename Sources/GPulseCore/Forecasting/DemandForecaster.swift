@@ -226,18 +226,11 @@ public struct DemandForecaster: Sendable {
 
     /// Removes `old` (if any) from the sorted `values` and inserts `new` in order.
     static func replace(_ old: Double?, with new: Double, in values: inout [Double]) {
-        if let old, let i = firstIndex(notBelow: old, in: values), values[i] == old { values.remove(at: i) }
-        values.insert(new, at: firstIndex(notBelow: new, in: values) ?? values.count)
-    }
-
-    /// The first index whose value is not below `x` (nil when all are), by binary search.
-    private static func firstIndex(notBelow x: Double, in values: [Double]) -> Int? {
-        var lo = 0, hi = values.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if values[mid] < x { lo = mid + 1 } else { hi = mid }
+        if let old {
+            let i = values.insertionIndex(of: old)
+            if i < values.count && values[i] == old { values.remove(at: i) }
         }
-        return lo < values.count ? lo : nil
+        values.insert(new, at: values.insertionIndex(of: new))
     }
 
     /// The `q` quantile of sorted `values`, interpolated between neighbouring ranks.

@@ -52,7 +52,7 @@ public struct HoltWinters: OnlineForecaster, Codable {
     /// Each pair's one-step squared error, weighted by `errorMemory`^age.
     private var squaredErrors: [Double]
     /// The pair forecasts come from.
-    public private(set) var active: Int
+    private var active: Int
     private static let errorMemory = 0.999
     private var profile: SeasonalProfile
     private var count = 0

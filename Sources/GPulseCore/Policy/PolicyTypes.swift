@@ -157,7 +157,7 @@ public struct ReplicaBounds: Sendable, Hashable {
 /// policies. A scale-up waits `upCooldown` after the last scale-up; a scale-down waits
 /// `downCooldown` after the last action of either kind, so a fresh scale-up is not undone at once.
 public struct ActionGuard: Sendable, Hashable, Codable {
-    public enum Direction: Sendable, Codable { case up, down }
+    public enum Direction: Sendable { case up, down }
 
     public var upCooldownSeconds: Double
     public var downCooldownSeconds: Double
