@@ -295,6 +295,8 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
                     level: forecast.holtWinters.level, trend: forecast.holtWinters.trend, seasonal: forecast.holtWinters.seasonal,
                     damping: forecast.holtWinters.damping, fitLevel: forecast.holtWinters.fitLevel),
                 arOrder: forecast.arOrder, arForgetting: forecast.arForgetting, arTailSteps: forecast.arTailSteps, arDifferencing: forecast.arDifferencing,
-                errorDecay: forecast.errorDecay, intervalLevel: forecast.intervalLevel, residualMemory: forecast.residualMemory))
+                errorDecay: forecast.errorDecay, intervalLevel: forecast.intervalLevel, residualMemory: forecast.residualMemory),
+            replicaSlots: pools.mapValues(\.slotsPerReplica), defaultReplicaSlots: pool("default").slotsPerReplica,
+            burstClasses: Set(instanceClasses.filter { $0.value.kind == CapacityKind.serverless.rawValue }.keys))
     }
 }

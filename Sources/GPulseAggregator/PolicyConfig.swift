@@ -22,7 +22,9 @@ public struct InstanceClassConfig: Decodable, Sendable, Equatable {
     public var leadTimeS = 0.0
     public var preemptionsPerHour = 0.0
     public var capacity = 1.0
-    public init(kind: String, hourlyPrice: Double, leadTimeS: Double, preemptionsPerHour: Double = 0, capacity: Double = 1) {
+    public var commitmentHours = 24.0
+    public init(kind: String, hourlyPrice: Double, leadTimeS: Double, preemptionsPerHour: Double = 0, capacity: Double = 1, commitmentHours: Double = 24) {
+        self.commitmentHours = commitmentHours
         self.kind = kind
         self.hourlyPrice = hourlyPrice
         self.leadTimeS = leadTimeS
@@ -36,6 +38,7 @@ public struct InstanceClassConfig: Decodable, Sendable, Equatable {
         leadTimeS = try c.value("lead_time_s", leadTimeS)
         preemptionsPerHour = try c.value("preemptions_per_hour", preemptionsPerHour)
         capacity = try c.value("capacity", capacity)
+        commitmentHours = try c.value("commitment_hours", commitmentHours)
     }
 
     /// EXAMPLE prices (currency units per node-hour) for a GPU inference node; set your own.
@@ -110,8 +113,22 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
             tickS = try c.value("tick_s", tickS)
         }
     }
+    /// The pool's wait objective, which predictive and cost_aware size replicas for.
+    public struct SLO: Decodable, Sendable, Equatable {
+        public var maxWaitS = 2.0
+        public var percentile = 0.99
+        public var queueDrainS = 30.0
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            maxWaitS = try c.value("max_wait_s", maxWaitS)
+            percentile = try c.value("percentile", percentile)
+            queueDrainS = try c.value("queue_drain_s", queueDrainS)
+        }
+    }
     public struct CostAware: Decodable, Sendable, Equatable {
         public var slaPenaltyPerNodeHour = 20.0
+        public var reservedQuantile = 0.1
         public var reservedClass = "reserved"
         public var onDemandClass = "on_demand"
         public var spotClass = "spot"
@@ -130,6 +147,7 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
             spotClass = try c.value("spot_class", spotClass)
             serverlessClass = try c.value("serverless_class", serverlessClass)
             envelopeMinutes = try c.value("envelope_minutes", envelopeMinutes)
+            reservedQuantile = try c.value("reserved_quantile", reservedQuantile)
             deadlineS = try c.value("deadline_s", deadlineS)
             throughputPerReplica = try c.value("throughput_per_replica", throughputPerReplica)
             checkpointIntervalS = try c.value("checkpoint_interval_s", checkpointIntervalS)
@@ -145,6 +163,8 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
     public var maxReplicas = 100
     public var targetLoad = 0.7
     public var instanceClass = "on_demand"
+    public var slotsPerReplica = 8
+    public var slo = SLO()
     public var cooldown = Cooldown()
     public var threshold = Threshold()
     public var hpa = HPA()
@@ -160,6 +180,8 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
         maxReplicas = try c.value("max_replicas", maxReplicas)
         targetLoad = try c.value("target_load", targetLoad)
         instanceClass = try c.value("instance_class", instanceClass)
+        slotsPerReplica = try c.value("slots_per_replica", slotsPerReplica)
+        slo = try c.value("slo", slo)
         cooldown = try c.value("cooldown", cooldown)
         threshold = try c.value("threshold", threshold)
         hpa = try c.value("hpa", hpa)
@@ -176,6 +198,10 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
         if maxReplicas < max(1, minReplicas) { out.append(("max_replicas", "must be at least 1 and at least min_replicas (\(minReplicas))")) }
         if !(targetLoad > 0 && targetLoad <= 1) { out.append(("target_load", "must be in (0, 1]")) }
         if classes[instanceClass] == nil { out.append(("instance_class", "no instance class '\(instanceClass)' under instance_classes")) }
+        if !(1...100_000).contains(slotsPerReplica) { out.append(("slots_per_replica", "must be 1 to 100000 (requests one replica serves at once)")) }
+        if !(slo.maxWaitS > 0 && slo.maxWaitS <= 3600) { out.append(("slo.max_wait_s", "must be above 0 and at most 3600")) }
+        if !(slo.percentile >= 0.5 && slo.percentile < 1) { out.append(("slo.percentile", "must be at least 0.5 and below 1 (e.g. 0.99)")) }
+        if !(slo.queueDrainS > 0 && slo.queueDrainS <= 3600) { out.append(("slo.queue_drain_s", "must be above 0 and at most 3600")) }
         if !(cooldown.upS >= 0) { out.append(("cooldown.up_s", "must be at least 0")) }
         if !(cooldown.downS >= 0) { out.append(("cooldown.down_s", "must be at least 0")) }
         if !(0...60).contains(cooldown.maxActionsPerMinute) { out.append(("cooldown.max_actions_per_minute", "must be 0 to 60")) }
@@ -199,6 +225,7 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
             }
             if c.onDemandClass.isEmpty { out.append(("cost_aware.on_demand_class", "is required")) }
             if c.envelopeMinutes < 1 { out.append(("cost_aware.envelope_minutes", "must be at least 1")) }
+            if !(c.reservedQuantile >= 0 && c.reservedQuantile < 1) { out.append(("cost_aware.reserved_quantile", "must be at least 0 and below 1")) }
             if !(c.deadlineS > 0) { out.append(("cost_aware.deadline_s", "must be positive")) }
             if !(c.throughputPerReplica > 0) { out.append(("cost_aware.throughput_per_replica", "must be positive")) }
             if !(c.checkpointIntervalS > 0) { out.append(("cost_aware.checkpoint_interval_s", "must be positive")) }
@@ -212,6 +239,8 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
         let bounds = ReplicaBounds(min: minReplicas, max: maxReplicas)
         let actions = ActionGuard(upCooldownSeconds: cooldown.upS, downCooldownSeconds: cooldown.downS, maxActionsPerMinute: cooldown.maxActionsPerMinute)
         let instance = classes[instanceClass] ?? InstanceClass(name: instanceClass, kind: .onDemand, hourlyPrice: 0, leadTimeSeconds: 0)
+        let planner = CapacityPlanner(
+            objective: ServiceObjective(maxWaitSeconds: slo.maxWaitS, percentile: slo.percentile), queueDrainSeconds: slo.queueDrainS, targetLoad: targetLoad)
         switch policy {
         case "hpa":
             return HPAPolicy(
@@ -226,7 +255,7 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
                     panicThresholdPercentage: kpa.panicThresholdPercentage, maxScaleUpRate: kpa.maxScaleUpRate,
                     maxScaleDownRate: kpa.maxScaleDownRate, tickSeconds: kpa.tickS, bounds: bounds, instanceClass: instance))
         case "predictive":
-            return PredictivePolicy(settings: .init(targetLoad: targetLoad, bounds: bounds, guardSettings: actions, instanceClass: instance))
+            return PredictivePolicy(settings: .init(targetLoad: targetLoad, bounds: bounds, guardSettings: actions, instanceClass: instance, planner: planner))
         case "cost_aware":
             let c = costAware
             return CostAwarePolicy(
@@ -234,7 +263,7 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
                     targetLoad: targetLoad, bounds: bounds, guardSettings: actions, slaPenaltyPerNodeHour: c.slaPenaltyPerNodeHour,
                     reserved: classes[c.reservedClass], onDemand: classes[c.onDemandClass] ?? instance, spot: classes[c.spotClass],
                     serverless: classes[c.serverlessClass], deadlineSeconds: c.deadlineS, throughputPerReplica: c.throughputPerReplica,
-                    checkpointIntervalSeconds: c.checkpointIntervalS, restartSeconds: c.restartS))
+                    checkpointIntervalSeconds: c.checkpointIntervalS, restartSeconds: c.restartS, planner: planner))
         default:
             return ThresholdPolicy(
                 settings: .init(
@@ -301,7 +330,7 @@ extension AggregatorConfig {
             uniqueKeysWithValues: instanceClasses.map { name, c in
                 (name, InstanceClass(
                     name: name, kind: CapacityKind(rawValue: c.kind) ?? .onDemand, hourlyPrice: c.hourlyPrice, leadTimeSeconds: c.leadTimeS,
-                    preemptionsPerHour: c.preemptionsPerHour, capacity: c.capacity))
+                    preemptionsPerHour: c.preemptionsPerHour, capacity: c.capacity, commitmentHours: c.commitmentHours))
             })
     }
 
@@ -319,7 +348,7 @@ extension AggregatorConfig {
             let p = config.pool(name)
             return PoolSetup(
                 policy: p.makePolicy(classes: classes), workload: p.workload.isEmpty ? nil : (p.workload == "batch" ? .batch : .online),
-                envelopeMinutes: p.costAware.envelopeMinutes)
+                envelopeMinutes: p.costAware.envelopeMinutes, floorQuantile: p.costAware.reservedQuantile)
         }
     }
 
@@ -338,6 +367,9 @@ extension AggregatorConfig {
             if !(c.leadTimeS >= 0) { issues.append(.init(keyPath: "\(key).lead_time_s", message: "must be at least 0")) }
             if !(c.preemptionsPerHour >= 0) { issues.append(.init(keyPath: "\(key).preemptions_per_hour", message: "must be at least 0")) }
             if !(c.capacity > 0) { issues.append(.init(keyPath: "\(key).capacity", message: "must be positive")) }
+            if !(c.commitmentHours > 0 && c.commitmentHours <= 3 * 8760) {
+                issues.append(.init(keyPath: "\(key).commitment_hours", message: "must be above 0 and at most 26280 (3 years)"))
+            }
         }
         for (name, p) in pools.sorted(by: { $0.key < $1.key }) {
             issues += p.problems(classes: instanceClasses).map { .init(keyPath: "pools.\(name).\($0.0)", message: $0.1) }

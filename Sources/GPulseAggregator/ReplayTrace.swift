@@ -38,11 +38,16 @@ public struct TraceOptions: Sendable {
     public var skipSeconds: Double
     public var limitSeconds: Double?
     public var seed: UInt64
+    /// Rate traces whose first column is a number: seconds per unit of it (1: seconds, 60: a minute
+    /// index). nil: from the column's header (`*_s`/`second*` 1, `minute*` 60, `hour*` 3600), and an
+    /// error when the header does not say.
+    public var timeUnitSeconds: Int?
 
     public init(
         prefillTokensPerSecond: Double = 4000, decodeTokensPerSecond: Double = 20, rateServiceMeanSeconds: Double = 10, rateScale: Double = 1,
-        timeCompression: Double = 1, skipSeconds: Double = 0, limitSeconds: Double? = nil, seed: UInt64 = 1
+        timeCompression: Double = 1, skipSeconds: Double = 0, limitSeconds: Double? = nil, seed: UInt64 = 1, timeUnitSeconds: Int? = nil
     ) {
+        self.timeUnitSeconds = timeUnitSeconds
         self.prefillTokensPerSecond = prefillTokensPerSecond
         self.decodeTokensPerSecond = decodeTokensPerSecond
         self.rateServiceMeanSeconds = rateServiceMeanSeconds
@@ -172,11 +177,26 @@ public struct ReplayTrace: Sendable {
             rejected: rejected, rows: rows, method: method)
     }
 
+    /// Seconds per unit of a rate trace's numeric time column, from its header name; nil when the
+    /// name does not say (then the caller must be told, never guessed: a minute index read as
+    /// seconds replays the trace 60 times too fast).
+    static func timeUnit(header column: String) -> Int? {
+        let c = column.trimmingCharacters(in: .whitespaces).lowercased()
+        if c.hasPrefix("minute") || c.hasSuffix("_min") || c.hasSuffix("_minute") || c == "min" { return 60 }
+        if c.hasPrefix("hour") || c.hasSuffix("_h") || c.hasSuffix("_hour") { return 3600 }
+        if c.hasSuffix("_s") || c.hasPrefix("second") || c.hasSuffix("_seconds") || c.hasSuffix("_sec") || c == "s" { return 1 }
+        return nil
+    }
+
     static func rateTrace(lines: [Substring], header: String, name: String, options: TraceOptions) throws(LoadError) -> ReplayTrace {
-        let perSecond = header.lowercased().split(separator: ",").last.map { $0.trimmingCharacters(in: .whitespaces) == "requests_per_s" } ?? false
+        let headerColumns = header.lowercased().split(separator: ",", omittingEmptySubsequences: false)
+        let perSecond = headerColumns.last.map { $0.trimmingCharacters(in: .whitespaces) == "requests_per_s" } ?? false
+        let timeHeader = headerColumns.first.map(String.init) ?? ""
         var rejected: [(Int, String)] = []
         var points: [(time: Int, value: Double?)] = []
         var rows = 0
+        // A numeric time column needs a unit; timestamps carry their own.
+        var unit: Int?
         for (index, line) in lines.enumerated().dropFirst() {
             let text = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if text.isEmpty { continue }
@@ -186,8 +206,20 @@ public struct ReplayTrace: Sendable {
                 rejected.append((index + 1, "expected 2 columns, found \(fields.count)"))
                 continue
             }
-            guard let time = TraceSeries.seconds(fields[0]) else {
-                rejected.append((index + 1, "'\(fields[0])' is neither seconds nor YYYY-MM-DDTHH:MM[:SS]"))
+            var time: Int
+            if let stamp = TraceSeries.timestamp(fields[0]) {
+                time = Int(stamp.rounded(.down))
+            } else if let n = Double(fields[0]), n.isFinite, abs(n) < 1e12 {
+                if unit == nil {
+                    guard let u = options.timeUnitSeconds ?? timeUnit(header: timeHeader) else {
+                        throw LoadError(
+                            description: "\(name): the time column '\(timeHeader.trimmingCharacters(in: .whitespaces))' holds plain numbers and its name does not say their unit; pass --time-unit s, min or h (a minute index read as seconds would replay 60x too fast)")
+                    }
+                    unit = u
+                }
+                time = Int(n * Double(unit!))
+            } else {
+                rejected.append((index + 1, "'\(fields[0])' is neither a number nor YYYY-MM-DDTHH:MM[:SS]"))
                 continue
             }
             if fields[1].isEmpty {
@@ -231,9 +263,13 @@ public struct ReplayTrace: Sendable {
                     TraceRequest(arrival: t / options.timeCompression, service: serviceRNG.exponential(mean: options.rateServiceMeanSeconds)))
             }
         }
-        let span = min(end - options.skipSeconds, options.limitSeconds ?? .infinity)
+        // `end` is already counted from the skip (each row's `to` is).
+        let span = min(end, options.limitSeconds ?? .infinity)
+        guard span > 0 else {
+            throw LoadError(description: "\(name): --skip-seconds \(fmt(options.skipSeconds)) is past the trace's end (it spans \(fmt(end + options.skipSeconds)) s)")
+        }
         var method =
-            "Poisson arrivals drawn (seed \(options.seed)) at each row's rate, \(step) s rows; service exponential, mean \(fmt(options.rateServiceMeanSeconds)) s"
+            "Poisson arrivals drawn (seed \(options.seed)) at each row's rate, \(step) s rows\(unit.map { $0 == 1 ? "" : " (time column in units of \($0) s)" } ?? ""); service exponential, mean \(fmt(options.rateServiceMeanSeconds)) s"
         if options.rateScale != 1 { method += "; rate scaled by \(fmt(options.rateScale))" }
         if options.timeCompression != 1 { method += "; time compressed \(fmt(options.timeCompression))x" }
         if missing > 0 { method += "; \(missing) rows without data replayed as no arrivals" }

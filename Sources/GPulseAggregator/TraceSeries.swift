@@ -56,7 +56,7 @@ public struct TraceSeries: Sendable {
 
     /// Seconds from a number or from an ISO-like local timestamp (days counted from 1970-01-01).
     static func seconds(_ text: String) -> Int? {
-        if let n = Double(text), n.isFinite { return Int(n) }
+        if let n = Double(text), n.isFinite, abs(n) < 1e15 { return Int(n) }
         return timestamp(text).map { Int($0.rounded(.down)) }
     }
 

@@ -46,19 +46,33 @@ public struct ScaleDecision: Sendable, Hashable {
     public var loadIndex: Double
     /// Pool max of the load index, 0...1.
     public var loadIndexMax: Double
-    /// Sum of the load index over live nodes, replica units.
+    /// Offered load, replica units, from `demandSource`.
     public var demand: Double
     public var forecasts: [Forecast]
     public var policy: String
     public var reason: String
     /// Currency units per hour of `allocation`.
     public var expectedHourlyCost: Double
+    public var demandSource: DemandSource
+    /// What the pool's inference servers reported (arrival rate, service time, waiting, running).
+    public var traffic: PoolTraffic
+    /// The queueing model's P(wait > `sloMaxWaitSeconds`) at the desired replicas; nil when the
+    /// policy uses no queueing model.
+    public var predictedWaitProbability: Double?
+    /// The pool's wait objective; 0 when the policy has none.
+    public var sloMaxWaitSeconds: Double
 
     public init(
         pool: String, workload: WorkloadClass = .unspecified, action: Action, currentReplicas: Int32,
         desiredReplicas: Int32, allocation: [Allocation] = [], loadIndex: Double, loadIndexMax: Double = 0,
-        demand: Double, forecasts: [Forecast] = [], policy: String, reason: String, expectedHourlyCost: Double = 0
+        demand: Double, forecasts: [Forecast] = [], policy: String, reason: String, expectedHourlyCost: Double = 0,
+        demandSource: DemandSource = .loadIndex, traffic: PoolTraffic = .init(), predictedWaitProbability: Double? = nil,
+        sloMaxWaitSeconds: Double = 0
     ) {
+        self.demandSource = demandSource
+        self.traffic = traffic
+        self.predictedWaitProbability = predictedWaitProbability
+        self.sloMaxWaitSeconds = sloMaxWaitSeconds
         self.pool = pool
         self.workload = workload
         self.action = action

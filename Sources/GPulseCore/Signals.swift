@@ -18,6 +18,9 @@ public enum SignalKind: Int32, Sendable, CaseIterable, Hashable, Codable {
     case appRequestRate = 15
     case appBacklog = 16
     case cpuIOWait = 17
+    case appRequestsRunning = 18
+    case appCompletionRate = 19
+    case appServiceTimeMs = 20
 
     /// Values of these kinds are fractions and must lie in 0...1.
     public var isFraction: Bool {
@@ -35,9 +38,9 @@ public enum SignalKind: Int32, Sendable, CaseIterable, Hashable, Codable {
         case .gpuMemUsedBytes: "bytes"
         case .gpuPowerW: "W"
         case .gpuSMClockMHz: "MHz"
-        case .rttMs, .appLatencyMs: "ms"
-        case .appQueueDepth: "requests"
-        case .appRequestRate: "requests/s"
+        case .rttMs, .appLatencyMs, .appServiceTimeMs: "ms"
+        case .appQueueDepth, .appRequestsRunning: "requests"
+        case .appRequestRate, .appCompletionRate: "requests/s"
         case .appBacklog: "work units"
         }
     }
@@ -62,6 +65,9 @@ public enum SignalKind: Int32, Sendable, CaseIterable, Hashable, Codable {
         case .appRequestRate: "app_request_rate"
         case .appBacklog: "app_backlog"
         case .cpuIOWait: "cpu_iowait"
+        case .appRequestsRunning: "app_requests_running"
+        case .appCompletionRate: "app_completion_rate"
+        case .appServiceTimeMs: "app_service_time_ms"
         }
     }
 }

@@ -70,6 +70,13 @@ public final class DecisionEncoder {
         s.pointee.policy = arena.cString(scale.policy)
         s.pointee.reason = arena.cString(scale.reason)
         s.pointee.expected_hourly_cost = scale.expectedHourlyCost
+        s.pointee.demand_source = Gpulse__V1__ScaleDecision__DemandSource(rawValue: numericCast(scale.demandSource.rawValue))
+        s.pointee.arrival_rate = scale.traffic.arrivalRate ?? 0
+        s.pointee.service_time_s = scale.traffic.serviceSeconds ?? 0
+        s.pointee.requests_waiting = scale.traffic.waiting ?? 0
+        s.pointee.requests_running = scale.traffic.running ?? 0
+        s.pointee.predicted_wait_probability = scale.predictedWaitProbability ?? -1
+        s.pointee.slo_max_wait_s = scale.sloMaxWaitSeconds
 
         let allocations = arena.allocate(UnsafeMutablePointer<Gpulse__V1__Allocation>?.self, count: scale.allocation.count)
         for (i, a) in scale.allocation.enumerated() {
@@ -166,7 +173,12 @@ public struct DecisionDecoder: Sendable {
             action: ScaleDecision.Action(rawValue: Int32(truncatingIfNeeded: s.action.rawValue)) ?? .hold,
             currentReplicas: s.current_replicas, desiredReplicas: s.desired_replicas, allocation: allocation,
             loadIndex: s.load_index, loadIndexMax: s.load_index_max, demand: s.demand, forecasts: forecasts,
-            policy: text(s.policy), reason: text(s.reason), expectedHourlyCost: s.expected_hourly_cost)
+            policy: text(s.policy), reason: text(s.reason), expectedHourlyCost: s.expected_hourly_cost,
+            demandSource: DemandSource(rawValue: Int32(truncatingIfNeeded: s.demand_source.rawValue)) ?? .unspecified,
+            traffic: PoolTraffic(
+                arrivalRate: s.arrival_rate > 0 ? s.arrival_rate : nil, serviceSeconds: s.service_time_s > 0 ? s.service_time_s : nil,
+                waiting: s.requests_waiting > 0 ? s.requests_waiting : nil, running: s.requests_running > 0 ? s.requests_running : nil),
+            predictedWaitProbability: s.predicted_wait_probability >= 0 ? s.predicted_wait_probability : nil, sloMaxWaitSeconds: s.slo_max_wait_s)
     }
 
     private func text(_ pointer: UnsafeMutablePointer<CChar>?) -> String {

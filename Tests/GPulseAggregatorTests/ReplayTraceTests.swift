@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import GPulseAggregator
@@ -95,5 +96,95 @@ import Testing
         #expect(report.csvRows().count == 5)
         #expect(report.svg().hasPrefix("<svg"))
         #expect(report.svg().components(separatedBy: "<polyline").count == 11)
+    }
+
+    // servegen_m_small_rate_10min.csv's layout: 10-minute rows of requests per second.
+    static func rateRows(_ n: Int, header: String = "window_start_s,requests_per_s", step: Int = 600, value: String = "0.5") -> String {
+        ([header] + (0..<n).map { "\($0 * step),\(value)" }).joined(separator: "\n") + "\n"
+    }
+
+    @Test func skippingSecondsOfARateTraceCountsTheSkipOnce() throws {
+        let csv = Self.rateRows(24)  // 4 hours
+        let t = try ReplayTrace.parse(csv: csv, name: "r", format: nil, options: TraceOptions(skipSeconds: 3600, limitSeconds: 7200))
+        #expect(t.durationSeconds == 7200)
+        #expect(t.requests.allSatisfy { $0.arrival >= 0 && $0.arrival < 7200 })
+        let rest = try ReplayTrace.parse(csv: csv, name: "r", format: nil, options: TraceOptions(skipSeconds: 3600))
+        #expect(rest.durationSeconds == 3 * 3600)
+    }
+
+    @Test func aSkipPastTheEndIsAnErrorNotACrash() {
+        #expect(throws: ReplayTrace.LoadError.self) {
+            try ReplayTrace.parse(csv: Self.rateRows(6), name: "r", format: nil, options: TraceOptions(skipSeconds: 1e7))
+        }
+        #expect(throws: ReplayTrace.LoadError.self) {
+            try ReplayTrace.parse(csv: Self.azureCode, name: "code", format: nil, options: TraceOptions(skipSeconds: 1e7))
+        }
+    }
+
+    @Test func aMinuteIndexIsReadAsMinutesAndAnUnnamedNumberIsRefused() throws {
+        // "minute,count": 60 rows are an hour, not a minute.
+        let minutes = try ReplayTrace.parse(csv: Self.rateRows(60, header: "minute,count", step: 1, value: "30"), name: "m", format: nil, options: TraceOptions())
+        #expect(minutes.durationSeconds == 3600)
+        #expect(minutes.method.contains("60 s rows"))
+        // 30 a minute for an hour: about 1,800 requests (Poisson, seeded).
+        #expect(abs(minutes.requests.count - 1800) < 200)
+        do {
+            _ = try ReplayTrace.parse(csv: Self.rateRows(60, header: "t,count", step: 1), name: "m", format: nil, options: TraceOptions())
+            Issue.record("an unnamed numeric time column was accepted")
+        } catch {
+            #expect(error.description.contains("--time-unit"))
+        }
+        let given = try ReplayTrace.parse(csv: Self.rateRows(60, header: "t,count", step: 1, value: "30"), name: "m", format: nil, options: TraceOptions(timeUnitSeconds: 60))
+        #expect(given.durationSeconds == 3600)
+    }
+
+    @Test func outputsNeverOverwriteTheInput() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpulse-out-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A trace whose name is one of the outputs', in the output directory.
+        let trace = "\(dir)/x.md"
+        #expect(FileManager.default.createFile(atPath: trace, contents: Data(Self.rateRows(3).utf8)))
+        #expect(throws: ReplayReport.Outputs.Collision.self) { try ReplayReport.Outputs(directory: dir, traceName: "x.md", inputPath: trace) }
+        #expect(throws: ReplayReport.Outputs.Collision.self) { try ReplayReport.Outputs(directory: dir + "/.", traceName: "x.md", inputPath: trace) }
+        // The shared/data layout: outputs beside the trace never take its name.
+        let plain = "\(dir)/servegen.csv"
+        let outputs = try ReplayReport.Outputs(directory: dir, traceName: "servegen.csv", inputPath: plain)
+        #expect(!outputs.all.contains(plain))
+        #expect(outputs.csv == "\(dir)/servegen.replay.csv")
+    }
+
+    @Test func theSweepPicksTheCheapestSettingAtEqualOrBetterSLA() throws {
+        // A real (small) sweep: the first 20 minutes of the Azure code trace's layout, built from a
+        // seeded step of arrivals (2/s, then 6/s), replayed through threshold and a static grid.
+        var rng = SeededGenerator(seed: 9)
+        var t = 0.0
+        var rows = ["TIMESTAMP,ContextTokens,GeneratedTokens"]
+        while t < 1200 {
+            t += rng.exponential(mean: t < 600 ? 0.5 : 1.0 / 6)
+            let s = Int(t)
+            rows.append(String(format: "2023-11-16 18:%02d:%02d.%06d,2000,40", 17 + s / 60, s % 60, Int((t - Double(s)) * 1e6)))
+        }
+        let trace = try ReplayTrace.parse(csv: rows.joined(separator: "\n"), name: "step.csv", format: nil, options: TraceOptions())
+        let report = ReplayReport.run(
+            trace: trace, config: AggregatorConfig(), policies: ["threshold", "cost_aware"], seed: 1, sweep: SweepPlan(threshold: true, staticFleet: true))
+        #expect(report.sweep.filter { $0.family == "threshold" }.count == SweepPlan.thresholdGrid.count)
+        #expect(report.sweep.contains { $0.family == "static" })
+        for r in report.results {
+            for family in ["threshold", "static"] {
+                let eligible = report.sweep.filter { $0.family == family && $0.result.slaViolationRate <= r.slaViolationRate }
+                guard let best = report.cheapest(family, atMost: r) else {
+                    #expect(eligible.isEmpty)
+                    continue
+                }
+                #expect(best.result.slaViolationRate <= r.slaViolationRate)
+                #expect(eligible.allSatisfy { $0.result.totalCost >= best.result.totalCost })
+            }
+        }
+        // The static sizes are monotone: more replicas never cost less.
+        let statics = report.sweep.filter { $0.family == "static" }.map(\.result)
+        for (a, b) in zip(statics, statics.dropFirst()) { #expect(a.totalCost <= b.totalCost + 1e-9) }
+        #expect(report.markdown().contains("vs tuned threshold, equal SLA"))
+        #expect(report.goal().contains("cheapest tuned threshold") || report.goal().contains("no tuned threshold"))
     }
 }

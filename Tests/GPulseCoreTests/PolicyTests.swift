@@ -173,13 +173,15 @@ private let serverless = InstanceClass(name: "serverless", kind: .serverless, ho
     @Test func reservedBaselineOnDemandAboveAndServerlessForTheGapNow() {
         let f = Forecast(horizonSeconds: 300, mean: 7, lower: 7, upper: 7, level: 0)
         var policy = CostAwarePolicy(settings: .init(targetLoad: 0.7, slaPenaltyPerNodeHour: 20, reserved: reserved, onDemand: onDemand, serverless: serverless))
-        // Floor 3.6 → floor(3.6 / 0.7) = 5 reserved of ceil(7 / 0.7) = 10; demand now 5 on 4 live nodes
-        // is 5 / 0.7 − 4 = 3.14 replicas short → 4 serverless.
+        // No arrival rate is reported, so the planner sizes demand over the target load. Floor 3.6 →
+        // ceil(3.6 / 0.7) = 6 reserved (committed for the class's term) of ceil(7 / 0.7) = 10; demand
+        // now 5 on 4 live nodes needs ceil(5 / 0.7) = 8, 4 short → 4 serverless.
         let plan = policy.evaluate(input(at: 0, live: 4, load: 1.25, demand: 5, forecasts: [f], floor: 3.6))
         #expect(plan.desiredReplicas == 10)
-        #expect(plan.allocation.map(\.count) == [5, 5, 4])
+        #expect(plan.allocation.map(\.count) == [6, 4, 4])
         #expect(plan.allocation.map(\.instanceClass) == ["reserved", "on_demand", "serverless"])
-        #expect(abs(plan.expectedHourlyCost - (5 * 2.2 + 5 * 3.9 + 4 * 6.5)) < 1e-9)
+        #expect(abs(plan.expectedHourlyCost - (6 * 2.2 + 4 * 3.9 + 4 * 6.5)) < 1e-9)
+        #expect(policy.committed(nowNanos: 0) == 6)
     }
 
     @Test func aRestoredPolicyKeepsItsMixThroughTheCooldown() {
@@ -187,7 +189,7 @@ private let serverless = InstanceClass(name: "serverless", kind: .serverless, ho
         let settings = CostAwarePolicy.Settings(targetLoad: 0.7, slaPenaltyPerNodeHour: 20, reserved: reserved, onDemand: onDemand, serverless: serverless)
         var before = CostAwarePolicy(settings: settings)
         let first = before.evaluate(input(at: 0, live: 4, load: 1.25, demand: 5, forecasts: [f], floor: 3.6))
-        #expect(first.allocation.map(\.count) == [5, 5, 4])
+        #expect(first.allocation.map(\.count) == [6, 4, 4])
         // After the restart demand drops; the scale-down cooldown (300 s by default) still holds the
         // ten nodes of the mix from before, with no burst now that nothing is short.
         var after = CostAwarePolicy(settings: settings)
@@ -195,7 +197,8 @@ private let serverless = InstanceClass(name: "serverless", kind: .serverless, ho
         let low = Forecast(horizonSeconds: 300, mean: 2, lower: 2, upper: 2, level: 0)
         let held = after.evaluate(input(at: 60, live: 10, load: 0.2, demand: 2, forecasts: [low], floor: 1))
         #expect(held.desiredReplicas == 10 && held.reason.contains("scale-down cooldown"))
-        #expect(held.allocation.map(\.count) == [5, 5, 0])
+        #expect(held.allocation.map(\.count) == [6, 4, 0])
+        #expect(after.committed(nowNanos: 60) == 6)
     }
 
     @Test func batchRunsOnSpotUntilTheDeadlineNeedsOnDemand() {

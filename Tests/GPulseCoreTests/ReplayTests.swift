@@ -70,10 +70,10 @@ import Testing
     }
 
     @Test func billingFollowsTheModel() {
-        // Two on-demand nodes for 10 s at 3.6/h cost 0.02; serverless bills the slot-seconds served;
-        // reserved capacity is billed for the whole replay at its peak count.
+        // Idle on-demand nodes removed at once cost nothing; serverless bills the slot-seconds served;
+        // reserved capacity is billed for each commitment's whole term when it is bought.
         let serverless = InstanceClass(name: "serverless", kind: .serverless, hourlyPrice: 7.2, leadTimeSeconds: 0)
-        let reserved = InstanceClass(name: "reserved", kind: .reserved, hourlyPrice: 1.8, leadTimeSeconds: 0)
+        let reserved = InstanceClass(name: "reserved", kind: .reserved, hourlyPrice: 1.8, leadTimeSeconds: 0, commitmentHours: 1)
         var sim = SimulatedFleet(
             model: SimulationModel(slotsPerReplica: 2), classes: [Self.onDemand, serverless, reserved],
             requests: [TraceRequest(arrival: 0.5, service: 4)], initial: 2, initialClass: 0, seed: 1)
@@ -86,8 +86,31 @@ import Testing
         }
         #expect(sim.cost[0] == 0)  // the two idle on-demand nodes went at time 0, before a second was billed
         #expect(abs(sim.cost[1] - 7.2 * 4 / 3600 / 2) < 1e-12)
-        sim.settle(duration: 10)
-        #expect(abs(sim.cost[2] - 3 * 1.8 * 10 / 3600) < 1e-12)
+        // Three bought at 5 for an hour; dropping to one at 6 refunds nothing.
+        #expect(abs(sim.cost[2] - 3 * 1.8) < 1e-12)
+        #expect(sim.committed(classIndex: 2, at: 10) == 3)
+    }
+
+    @Test func reservedCommitmentsAreBilledForTheirTermAndRenewedAfterIt() {
+        // A 3.6 s term: 2 nodes bought at 0 expire at 3.6; holding 2 after that buys 2 again; going to
+        // 3 while 2 are committed buys 1.
+        let reserved = InstanceClass(name: "reserved", kind: .reserved, hourlyPrice: 1, leadTimeSeconds: 0, commitmentHours: 0.001)
+        var sim = SimulatedFleet(
+            model: SimulationModel(slotsPerReplica: 1), classes: [reserved], requests: [TraceRequest(arrival: 100, service: 1)], initial: 0,
+            initialClass: 0, seed: 1)
+        sim.setTargets([2], now: 0)
+        #expect(sim.committed(classIndex: 0, at: 0) == 2)
+        #expect(abs(sim.cost[0] - 2 * 0.001) < 1e-12)
+        for s in 1...4 {
+            sim.advance(to: Double(s))
+            _ = sim.boundary(at: Double(s))
+        }
+        // The boundary at 4 saw the term end and the controller renewed the two nodes still held.
+        #expect(sim.committed(classIndex: 0, at: 4) == 2)
+        #expect(abs(sim.cost[0] - 4 * 0.001) < 1e-12)
+        sim.setTargets([3], now: 4)
+        #expect(sim.committed(classIndex: 0, at: 4) == 3)
+        #expect(abs(sim.cost[0] - 5 * 0.001) < 1e-12)
     }
 
     @Test func bootingNodesServeOnlyAfterTheirLeadTime() {

@@ -28,13 +28,24 @@ public struct FleetSettings: Sendable, Hashable {
     public var refreshSeconds: Double
     public var loadIndex: LoadIndexSettings
     public var forecast: ForecastSettings
+    /// Concurrent requests one replica serves, by pool (`defaultReplicaSlots` for the others): the
+    /// unit that turns requests in service into replica units of demand.
+    public var replicaSlots: [String: Int]
+    public var defaultReplicaSlots: Int
+    /// Instance classes whose nodes are serverless burst replicas: their requests count in the pool's
+    /// traffic, but they are not live nodes (policies size nodes) and their load stays out of L.
+    public var burstClasses: Set<String>
 
     public init(
         staleAfterSeconds: Double = 5, downAfterSeconds: Double = 30, forgetAfterSeconds: Double = 3600,
         rawWindowSeconds: Double = 10, loadWindowSeconds: Double = 1, maxSamplesPerSeries: Int = 10_000,
         maxSeriesPerNode: Int = 256, secondsKept: Int = 3600, minutesKept: Int = 1440, refreshSeconds: Double = 0.1,
-        loadIndex: LoadIndexSettings = .init(), forecast: ForecastSettings = .init()
+        loadIndex: LoadIndexSettings = .init(), forecast: ForecastSettings = .init(), replicaSlots: [String: Int] = [:],
+        defaultReplicaSlots: Int = 8, burstClasses: Set<String> = []
     ) {
+        self.replicaSlots = replicaSlots
+        self.defaultReplicaSlots = defaultReplicaSlots
+        self.burstClasses = burstClasses
         self.staleAfterSeconds = staleAfterSeconds
         self.downAfterSeconds = downAfterSeconds
         self.forgetAfterSeconds = forgetAfterSeconds
@@ -48,6 +59,9 @@ public struct FleetSettings: Sendable, Hashable {
         self.loadIndex = loadIndex
         self.forecast = forecast
     }
+
+    /// Concurrent requests one replica of `pool` serves.
+    public func slots(pool: String) -> Int { max(1, replicaSlots[pool] ?? defaultReplicaSlots) }
 
     /// Problems as (key, message).
     public func problems() -> [(String, String)] {
@@ -124,12 +138,12 @@ extension NodeEntry {
         samples += UInt64(batch.sampleCount)
         agentDroppedSamples += batch.droppedSamples
         for loss in batch.probeLosses { probesLost += UInt64(loss.lost) }
-        for series in batch.series {
-            let key = SeriesKey(kind: series.kind, subject: series.subject)
-            if let w = windows.position(of: key) {
+        for (i, series) in batch.series.enumerated() {
+            if let w = windows.position(of: series, hint: i) {
                 windows.append(series, t0: batch.t0UnixNanos, at: w)
                 continue
             }
+            let key = SeriesKey(kind: series.kind, subject: series.subject)
             guard windows.count < settings.maxSeriesPerNode else {
                 seriesRefused += 1
                 continue
@@ -262,11 +276,16 @@ public struct Fleet: Sendable {
                 entry.state = state
                 switch state {
                 case .live:
-                    let (inputs, backlog) = Self.inputs(of: entry, settings: settings)
+                    let (inputs, backlog, traffic) = Self.inputs(of: entry, settings: settings)
                     let load = settings.loadIndex.loadIndex(inputs)
                     entry.inputs = inputs
                     entry.load = load
                     guard lastPool >= 0 else { break }
+                    if let traffic { tallies[lastPool].traffic.add(traffic) }
+                    if !settings.burstClasses.isEmpty && settings.burstClasses.contains(entry.labels.instanceClass) {
+                        tallies[lastPool].burstNodes += 1
+                        break
+                    }
                     if let load { tallies[lastPool].add(load) }
                     if let backlog { tallies[lastPool].backlog = (tallies[lastPool].backlog ?? 0) + backlog }
                 case .stale:
@@ -282,8 +301,16 @@ public struct Fleet: Sendable {
         let newSecond = second != lastTickSecond
         lastTickSecond = second
         for (i, name) in poolNames.enumerated() {
-            let point = tallies[i].point(second: second)
+            let traffic = tallies[i].traffic.total
+            var point = tallies[i].point(second: second)
+            if let traffic, let offered = traffic.offeredReplicas(slots: settings.slots(pool: name)) {
+                point.demand = offered
+                point.demandMax = offered
+            }
             poolSeries[i].current = point
+            poolSeries[i].traffic = traffic
+            poolSeries[i].demandSource = traffic?.source ?? .loadIndex
+            poolSeries[i].burstNodes = tallies[i].burstNodes
             poolSeries[i].backlog = tallies[i].backlog
             poolSeries[i].workload = tallies[i].majorityWorkload
             if newSecond && poolSeries[i].record(point) { bursts.append(name) }
@@ -292,14 +319,19 @@ public struct Fleet: Sendable {
         return (transitions, bursts)
     }
 
-    /// The load-index inputs of a node from its windows, and the backlog its applications report
-    /// (Σ over reporting apps of APP_BACKLOG, nil when none does), in one pass over the windows.
-    static func inputs(of entry: NodeEntry, settings: FleetSettings) -> (NodeInputs, backlog: Double?) {
+    /// The load-index inputs of a node from its windows, the backlog its applications report (Σ
+    /// over reporting apps of APP_BACKLOG, nil when none does) and their traffic, in one pass over
+    /// the windows. Gauges (waiting, running) are read over the load window; rates and service
+    /// times over the raw window, which smooths a rate counted per second.
+    static func inputs(of entry: NodeEntry, settings: FleetSettings) -> (NodeInputs, backlog: Double?, traffic: TrafficTally?) {
         let span = settings.loadWindowSeconds
+        let rateSpan = settings.rawWindowSeconds
         var gpus: [NodeInputs.GPU] = []
         var inputs = NodeInputs()
         var rtt: Double?
         var backlog: Double?
+        var traffic: TrafficTally?
+        var serviceMs: Double?
         // A linear search: a node has a handful of GPUs, and a dictionary would cost more.
         func gpu(_ uuid: String) -> Int {
             if let i = gpus.firstIndex(where: { $0.uuid == uuid }) { return i }
@@ -317,13 +349,58 @@ public struct Fleet: Sendable {
                 if let v = mean() { rtt = max(rtt ?? v, v) }
             case .appBacklog:
                 if let v = mean() { backlog = (backlog ?? 0) + v }
+            case .appQueueDepth:
+                if let v = mean() { traffic = traffic ?? .init(); traffic!.waiting = (traffic!.waiting ?? 0) + v }
+            case .appRequestsRunning:
+                if let v = mean() { traffic = traffic ?? .init(); traffic!.running = (traffic!.running ?? 0) + v }
+            case .appRequestRate:
+                if let v = entry.windows.windows[i].recentMean(seconds: rateSpan) { traffic = traffic ?? .init(); traffic!.arrivals = (traffic!.arrivals ?? 0) + v }
+            case .appCompletionRate:
+                if let v = entry.windows.windows[i].recentMean(seconds: rateSpan) { traffic = traffic ?? .init(); traffic!.completions = (traffic!.completions ?? 0) + v }
+            case .appServiceTimeMs:
+                if let v = entry.windows.windows[i].recentMean(seconds: rateSpan) { serviceMs = max(serviceMs ?? v, v) }
             default: break
             }
+        }
+        if let serviceMs {
+            // One node's service time, weighted in the pool by its completions (1 when it reports none).
+            let weight = max(traffic?.completions ?? 1, 1e-6)
+            traffic = traffic ?? .init()
+            traffic!.serviceWeighted = serviceMs / 1000 * weight
+            traffic!.serviceWeight = weight
         }
         if gpus.count > 1 { gpus.sort { $0.uuid < $1.uuid } }
         inputs.gpus = gpus
         inputs.rttMs = rtt
-        return (inputs, backlog)
+        return (inputs, backlog, traffic)
+    }
+
+    /// Sums of the traffic signals over nodes; each nil until some node reports it.
+    struct TrafficTally: Sendable {
+        var waiting: Double?
+        var running: Double?
+        var arrivals: Double?
+        var completions: Double?
+        var serviceWeighted: Double?
+        var serviceWeight: Double?
+
+        mutating func add(_ other: TrafficTally) {
+            // Written out: this runs for every node at every refresh.
+            if let v = other.waiting { waiting = (waiting ?? 0) + v }
+            if let v = other.running { running = (running ?? 0) + v }
+            if let v = other.arrivals { arrivals = (arrivals ?? 0) + v }
+            if let v = other.completions { completions = (completions ?? 0) + v }
+            if let v = other.serviceWeighted { serviceWeighted = (serviceWeighted ?? 0) + v }
+            if let v = other.serviceWeight { serviceWeight = (serviceWeight ?? 0) + v }
+        }
+
+        /// The pool's traffic; nil when no node reports any.
+        var total: PoolTraffic? {
+            guard waiting != nil || running != nil || arrivals != nil || completions != nil || serviceWeight != nil else { return nil }
+            var service: Double?
+            if let w = serviceWeight, w > 0, let sum = serviceWeighted { service = sum / w }
+            return PoolTraffic(arrivalRate: arrivals, serviceSeconds: service, waiting: waiting, running: running, completionRate: completions)
+        }
     }
 
     /// What a tick sums up for one pool while it walks the nodes.
@@ -332,6 +409,9 @@ public struct Fleet: Sendable {
         var sum = 0.0
         var max = 0.0
         var backlog: Double?
+        var traffic = TrafficTally()
+        /// Live serverless burst replicas (not in `loads`).
+        var burstNodes = 0
         /// Nodes reporting each workload class (those that report none are not counted).
         var online = 0
         var batch = 0

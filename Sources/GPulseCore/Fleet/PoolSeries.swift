@@ -102,6 +102,12 @@ public struct PoolSeries: Sendable, Codable {
     /// Work units queued now (APP_BACKLOG summed over live nodes), at the same refresh; nil when no
     /// live node reports it.
     public internal(set) var backlog: Double?
+    /// What the pool's inference servers report now, at the same refresh; nil when none does.
+    public internal(set) var traffic: PoolTraffic?
+    /// Where `current.demand` came from, at the same refresh.
+    public internal(set) var demandSource: DemandSource = .loadIndex
+    /// Live serverless burst replicas, at the same refresh (not in `current.liveNodes`).
+    public internal(set) var burstNodes = 0
     /// The workload class most of the pool's nodes report (online on a tie or when none says), at
     /// the same refresh; nil before the first.
     public internal(set) var workload: WorkloadClass?
@@ -209,6 +215,7 @@ extension PoolSeries {
         out.minutes = minutes.resized(to: max(1, minutesKept))
         out.current = nil
         out.backlog = nil
+        out.traffic = nil
         guard forecaster.settings != forecast else { return (out, false) }
         out.forecaster = DemandForecaster(settings: forecast)
         for point in out.minutes.elements { out.forecaster.update(point.demand) }

@@ -95,6 +95,14 @@ public struct SeriesWindows: Sendable {
     /// Position of `key`'s window, or nil when the series has none yet.
     public func position(of key: SeriesKey) -> Int? { positions[key] }
 
+    /// Position of the window of `series`, trying `hint` first: an agent sends its series in the same
+    /// order batch after batch, so the i-th series of a batch is mostly at position i, and comparing
+    /// there is cheaper than hashing the subject.
+    func position(of series: Series, hint: Int) -> Int? {
+        if hint < keys.count && keys[hint].kind == series.kind && keys[hint].subject == series.subject { return hint }
+        return positions[SeriesKey(kind: series.kind, subject: series.subject)]
+    }
+
     /// Adds the window of a series seen for the first time.
     mutating func add(_ key: SeriesKey, _ window: SampleWindow) {
         precondition(positions[key] == nil, "series already has a window")

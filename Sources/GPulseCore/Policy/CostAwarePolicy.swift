@@ -6,12 +6,14 @@ import Darwin
 
 /// Buys capacity by workload class, pricing the risk of being short against the price of a node.
 ///
-/// Online pools: provision for the q* quantile of the demand forecast at the on-demand lead time,
-/// q* = p_sla / (p_sla + c_node), the newsvendor optimum when a node-hour short costs p_sla and a
-/// node-hour bought costs c_node. Of those nodes, the demand's lower envelope (the least 1-minute
-/// demand seen over the envelope window) is bought reserved and the rest on demand; the gap between
-/// the demand now and the live replicas, which no node can fill before its lead time, goes to
-/// serverless burst capacity.
+/// Online pools: the planner sizes the pool for the q* quantile of the demand forecast at the
+/// on-demand lead time (and never below the demand now), q* = p_sla / (p_sla + c_node), the
+/// newsvendor optimum when a node-hour short costs p_sla and a node-hour bought costs c_node; with
+/// the pool's arrival rate and service time that is Erlang C against the wait objective. Reserved
+/// capacity is a commitment: bought for the class's term when a low quantile of a day's offered
+/// demand (the floor) needs more than is committed, billed whether used or not, and always used
+/// before on-demand is bought. Serverless burst covers what ready nodes cannot serve now (the
+/// demand now beyond them plus what drains the queue) and is released as nodes become ready.
 ///
 /// Batch pools: spot nodes with checkpointing, sized to clear the reported backlog by the deadline
 /// after the work preemptions destroy; when spot can no longer make the deadline (too few nodes
@@ -35,12 +37,13 @@ public struct CostAwarePolicy: ScalingPolicy {
         public var checkpointIntervalSeconds: Double
         /// Batch: seconds a preempted job needs to resume from its checkpoint elsewhere.
         public var restartSeconds: Double
+        public var planner: CapacityPlanner
 
         public init(
             targetLoad: Double = 0.7, bounds: ReplicaBounds = .init(), guardSettings: ActionGuard = .init(),
             slaPenaltyPerNodeHour: Double, reserved: InstanceClass? = nil, onDemand: InstanceClass, spot: InstanceClass? = nil,
             serverless: InstanceClass? = nil, deadlineSeconds: Double = 4 * 3600, throughputPerReplica: Double = 1,
-            checkpointIntervalSeconds: Double = 600, restartSeconds: Double = 120
+            checkpointIntervalSeconds: Double = 600, restartSeconds: Double = 120, planner: CapacityPlanner? = nil
         ) {
             self.targetLoad = targetLoad
             self.bounds = bounds
@@ -54,6 +57,7 @@ public struct CostAwarePolicy: ScalingPolicy {
             self.throughputPerReplica = throughputPerReplica
             self.checkpointIntervalSeconds = checkpointIntervalSeconds
             self.restartSeconds = restartSeconds
+            self.planner = planner ?? CapacityPlanner(targetLoad: targetLoad)
         }
 
         /// The newsvendor quantile p_sla / (p_sla + c_node), with the on-demand price as c_node.
@@ -71,59 +75,104 @@ public struct CostAwarePolicy: ScalingPolicy {
     public private(set) var actions: ActionGuard
     private var nodes: Int?
     private var mix: [Allocation] = []
+    /// Reserved purchases not yet expired.
+    public private(set) var commitments: [Commitment] = []
+    /// The reserved nodes the last floor needed: the floor changes once a minute, the policy runs
+    /// every second.
+    private var floorSizing: (floor: Double, wanted: Int)?
 
     public init(settings: Settings) {
         self.settings = settings
         actions = settings.guardSettings
     }
 
+    /// Reserved nodes committed at `nowNanos`.
+    public func committed(nowNanos: Int64) -> Int { commitments.reduce(0) { $0 + ($1.untilNanos > nowNanos ? $1.count : 0) } }
+
     public mutating func evaluate(_ input: PoolInput) -> ScalePlan {
-        let plan = input.workload == .batch ? batchPlan(input) : onlinePlan(input)
+        commitments.removeAll { $0.untilNanos <= input.nowNanos }
+        let (plan, purchase) = input.workload == .batch ? (batchPlan(input), nil) : onlinePlan(input)
         // Cooldowns and the action cap hold the node count; serverless burst is meant to react at once.
         // The first plan has no earlier mix to keep, so it always stands.
         let previous = nodes ?? input.liveReplicas
         if let wait = actions.admit(plan.desiredReplicas, over: previous, nowNanos: input.nowNanos), nodes != nil {
             let burst = plan.allocation.filter { $0.instanceClass == settings.serverless?.name }
-            return ScalePlan(desiredReplicas: previous, allocation: mix + burst, reason: plan.reason + "; keeping \(previous) nodes: \(wait)")
+            var kept = plan
+            kept.desiredReplicas = previous
+            kept.allocation = mix + burst
+            kept.reason = plan.reason + "; keeping \(previous) nodes: \(wait)"
+            return kept
         }
+        if let purchase { commitments.append(purchase) }
         nodes = plan.desiredReplicas
         mix = plan.allocation.filter { $0.instanceClass != settings.serverless?.name }
         return plan
     }
 
-    func onlinePlan(_ input: PoolInput) -> ScalePlan {
+    /// The plan, and the reserved purchase it makes (taken only if the plan is admitted).
+    mutating func onlinePlan(_ input: PoolInput) -> (ScalePlan, Commitment?) {
         let s = settings
         let q = s.serviceQuantile
-        let target = s.targetLoad
         var reason: String
         var need = input.demand
         if let f = input.forecast(covering: s.onDemand.leadTimeSeconds) {
-            need = f.quantile(q)
-            reason = "q* = \(format(q)) quantile of the \(f.horizonSeconds / 60)-min forecast: \(format(need))"
+            let quantile = f.quantile(q)
+            need = max(quantile, input.demand)
+            reason = "q* = \(format(q)) quantile of the \(f.horizonSeconds / 60)-min forecast \(format(quantile)), demand now \(format(input.demand))"
         } else {
             reason = "no forecast yet (cold start): demand now \(format(need))"
         }
-        let total = s.bounds.clamp(Int((max(0, need) / target - 1e-9).rounded(.up)))
+        reason += " (\(input.demandSource.name))"
+        let slots = input.slotsPerReplica
+        let sizing = s.planner.size(demand: need, traffic: input.traffic, slots: slots, maxReplicas: s.bounds.max)
+        reason += "; \(sizing.reason)"
+        // Without burst capacity, the queue's drain has to come from nodes.
+        var total = s.bounds.clamp(sizing.steady + (s.serverless == nil ? sizing.drain : 0))
+
+        var purchase: Commitment?
         var reserved = 0
         if let r = s.reserved {
+            let committed = committed(nowNanos: input.nowNanos)
+            reserved = committed
             if let floor = input.demandFloor {
-                reserved = min(total, Int((floor / target / r.capacity).rounded(.down)))
-                reason += "; reserved \(reserved) from the demand floor \(format(floor))"
+                let wanted: Int
+                if let known = floorSizing, known.floor == floor {
+                    wanted = known.wanted
+                } else {
+                    wanted = min(s.bounds.max, s.planner.size(demand: floor, traffic: input.traffic, slots: slots, maxReplicas: s.bounds.max).steady)
+                    floorSizing = (floor, wanted)
+                }
+                if wanted > committed, r.commitmentHours > 0 {
+                    purchase = Commitment(count: wanted - committed, untilNanos: input.nowNanos + Int64(r.commitmentHours * 3600e9))
+                    reserved = wanted
+                    reason += "; commit \(wanted - committed) more reserved for \(format(r.commitmentHours)) h (floor \(format(floor)) needs \(wanted))"
+                } else {
+                    reason += "; reserved \(committed) committed (floor \(format(floor)) needs \(wanted))"
+                }
+            } else if committed > 0 {
+                reason += "; reserved \(committed) committed"
             } else {
-                reason += "; no reserved baseline until the demand floor is learned"
+                reason += "; no reserved baseline until a day of demand is learned"
             }
+            // Committed nodes are paid for: they serve before any on-demand node is bought.
+            total = max(total, reserved)
         }
         let onDemand = total - reserved
         var allocation: [Allocation] = []
         if let r = s.reserved { allocation.append(r.allocation(reserved)) }
         allocation.append(s.onDemand.allocation(onDemand))
-        let shortNow = input.demand / target - Double(input.liveReplicas)
         if let b = s.serverless {
-            let burst = shortNow > 0 ? Int((shortNow / b.capacity - 1e-9).rounded(.up)) : 0
+            // What ready nodes cannot serve now: the steady need at today's demand beyond them, and the queue's drain.
+            let now = s.planner.size(demand: input.demand, traffic: input.traffic, slots: slots, maxReplicas: s.bounds.max + input.liveReplicas)
+            let short = max(0, now.steady - input.liveReplicas) + now.drain
+            let burst = short > 0 ? Int((Double(short) / b.capacity - 1e-9).rounded(.up)) : 0
             allocation.append(b.allocation(burst))
-            if burst > 0 { reason += "; serverless \(burst) for the \(format(shortNow)) replicas short until nodes arrive" }
+            if burst > 0 { reason += "; serverless \(burst) for \(short) replicas short of \(input.liveReplicas) ready until nodes arrive" }
         }
-        return ScalePlan(desiredReplicas: total, allocation: allocation, reason: reason)
+        let plan = ScalePlan(
+            desiredReplicas: total, allocation: allocation, reason: reason, waitProbability: sizing.waitProbability,
+            objectiveWaitSeconds: sizing.waitProbability == nil ? 0 : s.planner.objective.maxWaitSeconds)
+        return (plan, purchase)
     }
 
     func batchPlan(_ input: PoolInput) -> ScalePlan {
@@ -186,11 +235,12 @@ public func inverseNormal(_ p: Double) -> Double {
 }
 
 extension CostAwarePolicy {
-    public var memory: PolicyMemory? { PolicyMemory(policy: name, actions: actions, desiredReplicas: nodes, allocation: mix) }
+    public var memory: PolicyMemory? { PolicyMemory(policy: name, actions: actions, desiredReplicas: nodes, allocation: mix, commitments: commitments) }
 
     public mutating func restore(_ memory: PolicyMemory) {
         actions.adoptClocks(of: memory.actions)
         nodes = memory.desiredReplicas
         mix = memory.allocation
+        commitments = memory.commitments ?? []
     }
 }

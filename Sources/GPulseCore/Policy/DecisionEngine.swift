@@ -3,13 +3,23 @@ public struct PoolSetup: Sendable {
     public var policy: any ScalingPolicy
     /// Overrides the workload class the pool's agents report.
     public var workload: WorkloadClass?
-    /// Minutes of 1-minute demand whose minimum is the demand floor (the reserved baseline).
+    /// Minutes of 1-minute demand whose low quantile is the demand floor (the reserved baseline).
     public var envelopeMinutes: Int
+    /// The quantile of those minutes that is the floor (0: their minimum).
+    public var floorQuantile: Double
+    /// Replay only: the true future demand in place of the forecaster's (a perfect-forecast bound,
+    /// which no live pool can have).
+    public var oracle: PerfectForecast?
 
-    public init(policy: any ScalingPolicy, workload: WorkloadClass? = nil, envelopeMinutes: Int = 1440) {
+    public init(
+        policy: any ScalingPolicy, workload: WorkloadClass? = nil, envelopeMinutes: Int = 1440, floorQuantile: Double = 0.1,
+        oracle: PerfectForecast? = nil
+    ) {
         self.policy = policy
         self.workload = workload
         self.envelopeMinutes = envelopeMinutes
+        self.floorQuantile = floorQuantile
+        self.oracle = oracle
     }
 }
 
@@ -126,13 +136,16 @@ public struct DecisionEngine: Sendable {
             let setup = policies[name]!
             let minutesClosed = fleet.poolSeries[p].minutesClosed
             if floors[name]?.minutesClosed != minutesClosed {
-                floors[name] = (minutesClosed, fleet.poolSeries[p].demandFloor(minutes: setup.envelopeMinutes))
+                floors[name] = (minutesClosed, fleet.poolSeries[p].demandFloor(minutes: setup.envelopeMinutes, quantile: setup.floorQuantile))
             }
-            let input = PoolInput(
+            var input = PoolInput(
                 pool: name, workload: setup.workload ?? fleet.workload(pool: name), nowNanos: nowNanos, liveReplicas: point.liveNodes,
                 loadMean: point.loadMean, loadMax: point.loadMax, demand: point.demand,
                 forecasts: fleet.poolSeries[p].forecasts.map { $0.forecast(level: fleet.settings.forecast.intervalLevel) },
-                demandFloor: floors[name]!.value, backlog: fleet.poolSeries[p].backlog)
+                demandFloor: floors[name]!.value, backlog: fleet.poolSeries[p].backlog, demandSource: fleet.poolSeries[p].demandSource,
+                traffic: fleet.poolSeries[p].traffic ?? .init(), slotsPerReplica: fleet.settings.slots(pool: name),
+                burstReplicas: fleet.poolSeries[p].burstNodes)
+            if let oracle = setup.oracle { input.forecasts = oracle.forecasts(nowNanos: nowNanos, horizonMinutes: fleet.settings.forecast.horizons) }
             let plan = policies[name]!.policy.evaluate(input)
             let current = Int32(clamping: point.liveNodes)
             let desired = Int32(clamping: plan.desiredReplicas)
@@ -140,7 +153,8 @@ public struct DecisionEngine: Sendable {
                 pool: name, workload: input.workload, action: desired > current ? .scaleUp : desired < current ? .scaleDown : .hold,
                 currentReplicas: current, desiredReplicas: desired, allocation: plan.allocation, loadIndex: point.loadMean,
                 loadIndexMax: point.loadMax, demand: point.demand, forecasts: input.forecasts, policy: setup.policy.name,
-                reason: plan.reason, expectedHourlyCost: plan.expectedHourlyCost)
+                reason: plan.reason, expectedHourlyCost: plan.expectedHourlyCost, demandSource: input.demandSource, traffic: input.traffic,
+                predictedWaitProbability: plan.waitProbability, sloMaxWaitSeconds: plan.objectiveWaitSeconds)
             if let d = publish(.scale(scale), changed: { old in
                 guard case .scale(let o) = old else { return true }
                 // A new policy (config reload) is news too: subscribers learn which policy now decides.
@@ -216,10 +230,18 @@ extension HorizonForecast {
 }
 
 extension PoolSeries {
-    /// The least 1-minute demand over the last `minutes` minutes; nil until that many are recorded.
-    public func demandFloor(minutes window: Int) -> Double? {
+    /// The `quantile` (nearest rank; 0: the least) of the 1-minute demand over the last `minutes`
+    /// minutes; nil until that many are recorded. A low quantile rather than the minimum, so one
+    /// outage or quiet minute does not wipe out the reserved baseline.
+    public func demandFloor(minutes window: Int, quantile: Double = 0) -> Double? {
         guard window > 0, minutes.count >= window else { return nil }
-        return minutes.reduceNewest(window, Double.infinity) { min($0, $1.demand) }
+        guard quantile > 0 else { return minutes.reduceNewest(window, Double.infinity) { min($0, $1.demand) } }
+        var values: [Double] = []
+        values.reserveCapacity(window)
+        _ = minutes.reduceNewest(window, 0) { n, p in values.append(p.demand); return n }
+        values.sort()
+        let rank = max(1, Int((quantile * Double(values.count)).rounded(.up)))
+        return values[min(values.count, rank) - 1]
     }
 }
 

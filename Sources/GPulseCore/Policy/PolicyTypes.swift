@@ -9,8 +9,15 @@ public struct PoolInput: Sendable, Hashable {
     /// Mean and max of the load index over live nodes, over the load window.
     public var loadMean: Double
     public var loadMax: Double
-    /// D = Σ L over live nodes, in replica units.
+    /// Offered load in replica units, from `demandSource` (Σ L over live nodes as the fallback).
     public var demand: Double
+    public var demandSource: DemandSource
+    /// What the pool's inference servers report (serverless burst replicas included).
+    public var traffic: PoolTraffic
+    /// Concurrent requests one replica serves.
+    public var slotsPerReplica: Int
+    /// Live serverless burst replicas (not in `liveReplicas`).
+    public var burstReplicas: Int
     /// Demand forecasts, ascending horizons, replica units; empty during the cold start.
     public var forecasts: [Forecast]
     /// Lower envelope of the demand (minimum 1-minute demand over the envelope window); nil until
@@ -22,8 +29,13 @@ public struct PoolInput: Sendable, Hashable {
     public init(
         pool: String, workload: WorkloadClass = .online, nowNanos: Int64, liveReplicas: Int, loadMean: Double,
         loadMax: Double? = nil, demand: Double? = nil, forecasts: [Forecast] = [], demandFloor: Double? = nil,
-        backlog: Double? = nil
+        backlog: Double? = nil, demandSource: DemandSource = .loadIndex, traffic: PoolTraffic = .init(), slotsPerReplica: Int = 8,
+        burstReplicas: Int = 0
     ) {
+        self.demandSource = demandSource
+        self.traffic = traffic
+        self.slotsPerReplica = slotsPerReplica
+        self.burstReplicas = burstReplicas
         self.pool = pool
         self.workload = workload
         self.nowNanos = nowNanos
@@ -47,11 +59,17 @@ public struct ScalePlan: Sendable, Hashable {
     public var desiredReplicas: Int
     public var allocation: [Allocation]
     public var reason: String
+    /// The queueing model's P(wait > the objective) at the planned replicas; nil without one.
+    public var waitProbability: Double?
+    /// The wait objective the plan was sized for; 0 when the policy has none.
+    public var objectiveWaitSeconds: Double
 
-    public init(desiredReplicas: Int, allocation: [Allocation] = [], reason: String) {
+    public init(desiredReplicas: Int, allocation: [Allocation] = [], reason: String, waitProbability: Double? = nil, objectiveWaitSeconds: Double = 0) {
         self.desiredReplicas = desiredReplicas
         self.allocation = allocation
         self.reason = reason
+        self.waitProbability = waitProbability
+        self.objectiveWaitSeconds = objectiveWaitSeconds
     }
 
     /// Currency units per hour of the allocation.
@@ -91,12 +109,26 @@ public struct PolicyMemory: Sendable, Hashable, Codable {
     public var desiredReplicas: Int?
     /// The standing allocation (cost_aware's instance mix, serverless burst excluded).
     public var allocation: [Allocation]
+    /// Reserved purchases still committed (cost_aware); nil in snapshots from before commitments.
+    public var commitments: [Commitment]?
 
-    public init(policy: String, actions: ActionGuard, desiredReplicas: Int?, allocation: [Allocation] = []) {
+    public init(policy: String, actions: ActionGuard, desiredReplicas: Int?, allocation: [Allocation] = [], commitments: [Commitment]? = nil) {
+        self.commitments = commitments
         self.policy = policy
         self.actions = actions
         self.desiredReplicas = desiredReplicas
         self.allocation = allocation
+    }
+}
+
+/// Reserved nodes bought together: paid for until `untilNanos` whether used or not.
+public struct Commitment: Sendable, Hashable, Codable {
+    public var count: Int
+    public var untilNanos: Int64
+
+    public init(count: Int, untilNanos: Int64) {
+        self.count = count
+        self.untilNanos = untilNanos
     }
 }
 
@@ -121,11 +153,14 @@ public struct InstanceClass: Sendable, Hashable {
     public var preemptionsPerHour: Double
     /// Replica units one node of this class carries (1 = one reference node).
     public var capacity: Double
+    /// Reserved: hours each purchase is committed (and billed) for, used or not.
+    public var commitmentHours: Double
 
     public init(
         name: String, kind: CapacityKind, hourlyPrice: Double, leadTimeSeconds: Double, preemptionsPerHour: Double = 0,
-        capacity: Double = 1
+        capacity: Double = 1, commitmentHours: Double = 24
     ) {
+        self.commitmentHours = commitmentHours
         self.name = name
         self.kind = kind
         self.hourlyPrice = hourlyPrice

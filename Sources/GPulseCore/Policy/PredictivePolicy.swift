@@ -1,15 +1,22 @@
 /// Provisions now for the demand forecast at the instance class's lead time, so capacity arrives
-/// when the demand does: desired = ceil(max(forecast mean at lead time, demand now) / targetLoad).
-/// Never below today's demand: a forecast that undershoots must not take away serving replicas.
-/// During the cold start (no forecast yet) it follows the demand alone and says so.
+/// when the demand does: the planner's replicas for max(forecast mean at lead time, demand now)
+/// (Erlang C on the arrival rate and service time when the pool reports them, else demand over
+/// target load), plus what drains a standing queue. Never below today's demand: a forecast that
+/// undershoots must not take away serving replicas. During the cold start (no forecast yet) it
+/// follows the demand alone and says so.
 public struct PredictivePolicy: ScalingPolicy {
     public struct Settings: Sendable, Hashable {
         public var targetLoad: Double
         public var bounds: ReplicaBounds
         public var guardSettings: ActionGuard
         public var instanceClass: InstanceClass
+        public var planner: CapacityPlanner
 
-        public init(targetLoad: Double = 0.7, bounds: ReplicaBounds = .init(), guardSettings: ActionGuard = .init(), instanceClass: InstanceClass) {
+        public init(
+            targetLoad: Double = 0.7, bounds: ReplicaBounds = .init(), guardSettings: ActionGuard = .init(), instanceClass: InstanceClass,
+            planner: CapacityPlanner? = nil
+        ) {
+            self.planner = planner ?? CapacityPlanner(targetLoad: targetLoad)
             self.targetLoad = targetLoad
             self.bounds = bounds
             self.guardSettings = guardSettings
@@ -37,8 +44,10 @@ public struct PredictivePolicy: ScalingPolicy {
         } else {
             reason = "no forecast yet (cold start): demand now \(format(input.demand))"
         }
-        let proposal = settings.bounds.clamp(Int((need / settings.targetLoad - 1e-9).rounded(.up)))
-        reason += "; ceil(\(format(need)) / target \(format(settings.targetLoad))) → \(proposal)"
+        reason += " (\(input.demandSource.name))"
+        let sizing = settings.planner.size(demand: need, traffic: input.traffic, slots: input.slotsPerReplica, maxReplicas: settings.bounds.max)
+        let proposal = settings.bounds.clamp(sizing.total)
+        reason += "; \(sizing.reason) → \(proposal)"
         let previous = desired ?? input.liveReplicas
         var chosen = proposal
         if let wait = actions.admit(proposal, over: previous, nowNanos: input.nowNanos) {
@@ -46,7 +55,9 @@ public struct PredictivePolicy: ScalingPolicy {
             reason += "; keeping \(previous): \(wait)"
         }
         desired = chosen
-        return ScalePlan(desiredReplicas: chosen, allocation: [settings.instanceClass.allocation(chosen)], reason: reason)
+        return ScalePlan(
+            desiredReplicas: chosen, allocation: [settings.instanceClass.allocation(chosen)], reason: reason, waitProbability: sizing.waitProbability,
+            objectiveWaitSeconds: sizing.waitProbability == nil ? 0 : settings.planner.objective.maxWaitSeconds)
     }
 }
 

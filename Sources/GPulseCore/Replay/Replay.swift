@@ -94,24 +94,29 @@ public struct ReplayResult: Sendable {
     public var windowViolationRate: Double { windows > 0 ? Double(windowsViolated) / Double(windows) : 0 }
 }
 
-/// The batch a simulated node's agent sends each second: GPU utilization, queue depth and, when it
-/// finished requests that second, their mean latency. One value is refilled for every node and
-/// second, so the replay allocates no batch per node-second (the fleet only reads it).
+/// The batch a simulated replica's agent sends each second, as read from its inference server: GPU
+/// utilization, requests waiting and running, arrival and completion rates and, when it finished
+/// requests that second, their mean latency and service time. One value is refilled for every
+/// replica and second, so the replay allocates no batch per replica-second (the fleet only reads it).
 struct SimulatedAgentBatch {
     private(set) var batch: MetricsBatch
-    /// The latency series while the batch has none, kept so that putting it back allocates nothing.
-    private var spareLatency: Series?
+    /// The latency and service-time series while the batch has none, kept so that putting them
+    /// back allocates nothing.
+    private var spare: (latency: Series, service: Series)?
 
     init(pool: String, session: UInt64) {
+        func series(_ kind: SignalKind, _ subject: String = "sim-engine") -> Series {
+            Series(kind: kind, subject: subject, offsetsMicros: [0], values: [0])
+        }
         batch = MetricsBatch(
             labels: NodeLabels(nodeID: "", pool: pool, workload: .online), session: session, seq: 0, t0UnixNanos: 0,
             series: [
-                Series(kind: .gpuUtil, subject: "sim-gpu0", offsetsMicros: [0], values: [0]),
-                Series(kind: .appQueueDepth, offsetsMicros: [0], values: [0]),
+                series(.gpuUtil, "sim-gpu0"), series(.appQueueDepth), series(.appRequestsRunning), series(.appRequestRate),
+                series(.appCompletionRate),
             ],
             agentVersion: "replay-simulated")
-        batch.series.reserveCapacity(3)
-        spareLatency = Series(kind: .appLatencyMs, offsetsMicros: [0], values: [0])
+        batch.series.reserveCapacity(7)
+        spare = (series(.appLatencyMs), series(.appServiceTimeMs))
     }
 
     /// The batch for the second ending at `nowNanos`.
@@ -122,12 +127,30 @@ struct SimulatedAgentBatch {
         batch.t0UnixNanos = nowNanos
         batch.series[0].values[0] = Float(signal.gpuUtilization)
         batch.series[1].values[0] = Float(signal.queueDepth)
-        if let l = signal.latencyMs {
-            if let spare = spareLatency.take() { batch.series.append(spare) }
-            batch.series[2].values[0] = Float(l)
-        } else if spareLatency == nil {
-            spareLatency = batch.series.removeLast()
+        batch.series[2].values[0] = Float(signal.running)
+        batch.series[3].values[0] = Float(signal.arrivalRate)
+        batch.series[4].values[0] = Float(signal.completions)
+        if let l = signal.latencyMs, let service = signal.serviceMs {
+            if let (latency, serviceSeries) = spare.take() {
+                batch.series.append(latency)
+                batch.series.append(serviceSeries)
+            }
+            batch.series[5].values[0] = Float(l)
+            batch.series[6].values[0] = Float(service)
+        } else if spare == nil {
+            let service = batch.series.removeLast()
+            spare = (batch.series.removeLast(), service)
         }
+    }
+}
+
+/// A fleet that never changes: `replicas` nodes, whatever the load (the static baseline).
+public struct StaticPolicy: ScalingPolicy {
+    public let name = "static"
+    public var replicas: Int
+    public init(replicas: Int) { self.replicas = replicas }
+    public mutating func evaluate(_ input: PoolInput) -> ScalePlan {
+        ScalePlan(desiredReplicas: replicas, reason: "static fleet of \(replicas)")
     }
 }
 
@@ -135,13 +158,29 @@ struct SimulatedAgentBatch {
 /// as agents would, `Fleet` ingests their batches and `DecisionEngine` runs the policy, exactly as in
 /// the live aggregator; the engine's scale decisions set the fleet's targets.
 public enum Replay {
-    public static func run(_ s: ReplayScenario, setup: PoolSetup) -> ReplayResult {
+    public static func run(_ s: ReplayScenario, setup: PoolSetup, name: String? = nil) -> ReplayResult {
+        run(s, setup: setup, staticReplicas: nil, name: name ?? setup.policy.name)
+    }
+
+    /// A fixed fleet of `replicas` nodes of the pool's class for the whole trace, no policy: the
+    /// baseline a sweep of static sizes is made of. Nothing is ingested (nothing would be decided).
+    public static func runStatic(_ s: ReplayScenario, replicas: Int) -> ReplayResult {
+        run(s, setup: nil, staticReplicas: replicas, name: "static \(replicas)")
+    }
+
+    private static func run(_ s: ReplayScenario, setup: PoolSetup?, staticReplicas: Int?, name policyName: String) -> ReplayResult {
         let classIndex = Dictionary(uniqueKeysWithValues: s.classes.enumerated().map { ($1.name, $0) })
         let defaultIndex = classIndex[s.defaultClass] ?? 0
         var sim = SimulatedFleet(
-            model: s.model, classes: s.classes, requests: s.requests, initial: s.initialReplicas, initialClass: defaultIndex, seed: s.seed)
-        var fleet = Fleet(settings: s.fleet)
-        let policyName = setup.policy.name
+            model: s.model, classes: s.classes, requests: s.requests, initial: staticReplicas ?? s.initialReplicas, initialClass: defaultIndex,
+            seed: s.seed)
+        // The simulated replicas have the model's slots, and the serverless classes are burst replicas.
+        var fleetSettings = s.fleet
+        fleetSettings.replicaSlots = [:]
+        fleetSettings.defaultReplicaSlots = s.model.slotsPerReplica
+        fleetSettings.burstClasses = Set(s.classes.filter { $0.kind == .serverless }.map(\.name))
+        var fleet = Fleet(settings: fleetSettings)
+        let setup = setup ?? PoolSetup(policy: StaticPolicy(replicas: staticReplicas ?? 1))
         var engine = DecisionEngine(settings: EngineSettings(resendSeconds: 10, validForSeconds: 30) { _ in setup }, idPrefix: "replay")
         let session = s.seed | 1
         let epoch = s.startUnixSeconds * 1_000_000_000
@@ -170,6 +209,14 @@ public enum Replay {
             if second == s.warmupSeconds { sim.startCounting() }
 
             let nowNanos = epoch + Int64(second) * 1_000_000_000
+            if staticReplicas != nil {
+                if second >= s.durationSeconds && sim.allArrived
+                    && (sim.finished == s.requests.count || second >= s.durationSeconds + s.drainLimitSeconds)
+                {
+                    break
+                }
+                continue
+            }
             for signal in signals {
                 batch.fill(signal, second: second, nowNanos: nowNanos)
                 _ = fleet.ingest(batch.batch, nowNanos: nowNanos)
@@ -202,7 +249,6 @@ public enum Replay {
                 break
             }
         }
-        sim.settle(duration: Double(max(0, second - s.warmupSeconds)))
         return summarize(s, sim: sim, policy: policyName, seconds: second, demand: demand, capacity: capacity, utilization: utilization,
                          actions: actions, reversals: reversals)
     }

@@ -63,17 +63,28 @@ public struct SimulatedFleet: Sendable {
         var lastChange: Double
         var latencySum = 0.0
         var latencyCount = 0
+        /// Service seconds (start of service to end) of the requests finished this second.
+        var serviceSum = 0.0
     }
 
-    /// What one ready node replica reports for the last second, as an agent would.
+    /// What one ready replica (node or serverless) reports for the last second, as an agent reading
+    /// its inference server would.
     public struct NodeSignal: Sendable, Hashable {
         public var nodeID: String
         public var instanceClass: String
         public var gpuUtilization: Double
         /// Mean latency of the requests it finished in the second, ms; nil when none finished.
         public var latencyMs: Double?
-        /// Its share of the pool's queue.
+        /// Its share of the pool's queue (requests waiting).
         public var queueDepth: Double
+        /// Requests it is serving at the end of the second.
+        public var running: Int
+        /// Its share of the pool's arrivals in the second, requests/s.
+        public var arrivalRate: Double
+        /// Requests it finished in the second.
+        public var completions: Int
+        /// Mean service time of those, ms; nil when none finished.
+        public var serviceMs: Double?
     }
 
     /// Pool totals for the last second.
@@ -102,10 +113,8 @@ public struct SimulatedFleet: Sendable {
     /// Latency of each request (seconds), NaN until it finishes.
     public private(set) var latency: [Float]
     public private(set) var finished = 0
-    /// Currency units by class index (reserved classes are settled by `settle(duration:)`).
+    /// Currency units by class index (reserved: each commitment's whole term, billed when bought).
     public private(set) var cost: [Double]
-    /// The most replicas of each reserved class held at once.
-    public private(set) var reservedPeak: [Int]
     /// Slot-seconds served, by class index.
     public private(set) var servedSlotSeconds: [Double]
     /// Slot-seconds paid for (node replicas existing, serverless slots busy), by class index.
@@ -114,6 +123,11 @@ public struct SimulatedFleet: Sendable {
     /// Slot-seconds of work redone after preemptions.
     public private(set) var lostWorkSeconds = 0.0
     private var nextReplicaID = 0
+    /// Arrivals since the last boundary.
+    private var arrivalsThisSecond = 0
+    /// Reserved purchases by class index: nodes committed until a time, billed for the whole term
+    /// when bought (`commitmentHours` of the class), used or not.
+    public private(set) var commitments: [[(count: Int, until: Double)]]
 
     /// `requests` sorted by arrival; `initial` ready replicas of `classes[initialClass]` at time 0.
     public init(model: SimulationModel, classes: [InstanceClass], requests: [TraceRequest], initial: Int, initialClass: Int, seed: UInt64) {
@@ -124,10 +138,10 @@ public struct SimulatedFleet: Sendable {
         latency = Array(repeating: .nan, count: requests.count)
         rng = SeededGenerator(seed: seed).stream(2)
         cost = Array(repeating: 0, count: classes.count)
-        reservedPeak = Array(repeating: 0, count: classes.count)
         servedSlotSeconds = Array(repeating: 0, count: classes.count)
         billedSlotSeconds = Array(repeating: 0, count: classes.count)
         targets = Array(repeating: 0, count: classes.count)
+        commitments = Array(repeating: [], count: classes.count)
         targets[initialClass] = initial
         for _ in 0..<initial { add(classIndex: initialClass, now: 0, ready: true) }
     }
@@ -174,6 +188,7 @@ public struct SimulatedFleet: Sendable {
             } else {
                 queue.pushBack(Int32(nextArrival))
                 nextArrival += 1
+                arrivalsThisSecond += 1
                 dispatch(now: arrival)
             }
         }
@@ -197,32 +212,40 @@ public struct SimulatedFleet: Sendable {
             let c = classes[classIndex]
             busyTotal += busy
             servedSlotSeconds[classIndex] += busy
-            if c.kind == .serverless {
-                if replicas[r].state == .ready { capacity += 1 }
-            } else {
+            if c.kind != .serverless {
                 billedSlotSeconds[classIndex] += slots
                 if c.kind != .reserved { cost[classIndex] += c.hourlyPrice / 3600 }
-                if replicas[r].state == .ready {
-                    capacity += 1
+            }
+            if replicas[r].state == .ready {
+                capacity += 1
+                let util = min(1, busy / slots)
+                if c.kind != .serverless {
                     readyNodes += 1
-                    let util = min(1, busy / slots)
                     utilSum += util
-                    let count = replicas[r].latencyCount
-                    signals.append(
-                        NodeSignal(
-                            nodeID: replicas[r].nodeID, instanceClass: c.name, gpuUtilization: util,
-                            latencyMs: count > 0 ? replicas[r].latencySum / Double(count) * 1000 : nil, queueDepth: 0))
                 }
+                let count = replicas[r].latencyCount
+                signals.append(
+                    NodeSignal(
+                        nodeID: replicas[r].nodeID, instanceClass: c.name, gpuUtilization: util,
+                        latencyMs: count > 0 ? replicas[r].latencySum / Double(count) * 1000 : nil, queueDepth: 0,
+                        running: replicas[r].busy, arrivalRate: 0, completions: count,
+                        serviceMs: count > 0 ? replicas[r].serviceSum / Double(count) * 1000 : nil))
             }
             replicas[r].busySlotSeconds = 0
             replicas[r].latencySum = 0
             replicas[r].latencyCount = 0
+            replicas[r].serviceSum = 0
         }
         for i in classes.indices where classes[i].kind == .reserved {
-            reservedPeak[i] = max(reservedPeak[i], count(classIndex: i))
+            commitments[i].removeAll { $0.until <= time }
         }
         let share = signals.isEmpty ? 0 : Double(queue.count) / Double(signals.count)
-        for i in signals.indices { signals[i].queueDepth = share }
+        let arrivalShare = signals.isEmpty ? 0 : Double(arrivalsThisSecond) / Double(signals.count)
+        arrivalsThisSecond = 0
+        for i in signals.indices {
+            signals[i].queueDepth = share
+            signals[i].arrivalRate = arrivalShare
+        }
         let second = Second(
             demand: (busyTotal + Double(queue.count)) / slots, capacity: capacity,
             meanUtilization: readyNodes > 0 ? utilSum / Double(readyNodes) : nil)
@@ -244,25 +267,23 @@ public struct SimulatedFleet: Sendable {
         return (signals, second)
     }
 
-    /// Forgets the costs and service so far (the end of a warm-up); reserved peaks start again.
+    /// Forgets the costs and service so far (the end of a warm-up), commitments made so far included.
     public mutating func startCounting() {
         for i in classes.indices {
+            commitments[i].removeAll()
             cost[i] = 0
             servedSlotSeconds[i] = 0
             billedSlotSeconds[i] = 0
-            reservedPeak[i] = 0
         }
         preemptions = 0
         lostWorkSeconds = 0
     }
 
-    /// Bills each reserved class for `duration` seconds at its peak count.
-    public mutating func settle(duration: Double) {
-        for i in classes.indices where classes[i].kind == .reserved {
-            cost[i] = Double(reservedPeak[i]) * classes[i].hourlyPrice * duration / 3600
-            billedSlotSeconds[i] = Double(reservedPeak[i]) * Double(model.slotsPerReplica) * duration
-        }
+    /// Reserved nodes of class `i` committed at `time`.
+    public func committed(classIndex i: Int, at time: Double) -> Int {
+        commitments[i].reduce(0) { $0 + ($1.until > time ? $1.count : 0) }
     }
+
 
     // MARK: - Internals
 
@@ -270,6 +291,16 @@ public struct SimulatedFleet: Sendable {
         for i in classes.indices {
             var have = count(classIndex: i)
             let want = targets.indices.contains(i) ? targets[i] : 0
+            if classes[i].kind == .reserved {
+                // Every reserved node held is committed: holding more than is committed buys the rest for a term.
+                let committed = committed(classIndex: i, at: now)
+                if want > committed {
+                    let term = classes[i].commitmentHours * 3600
+                    commitments[i].append((want - committed, now + term))
+                    cost[i] += Double(want - committed) * classes[i].hourlyPrice * term / 3600
+                    billedSlotSeconds[i] += Double(want - committed) * Double(model.slotsPerReplica) * term
+                }
+            }
             while have < want {
                 add(classIndex: i, now: now, ready: classes[i].leadTimeSeconds <= 0)
                 have += 1
@@ -337,6 +368,7 @@ public struct SimulatedFleet: Sendable {
         finished += 1
         replica.latencySum += l
         replica.latencyCount += 1
+        replica.serviceSum += time - started
         let c = classes[replica.classIndex]
         if c.kind == .serverless {
             cost[replica.classIndex] += c.hourlyPrice * (time - started) / (3600 * Double(model.slotsPerReplica))

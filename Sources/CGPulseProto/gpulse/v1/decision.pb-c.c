@@ -461,7 +461,39 @@ const ProtobufCEnumDescriptor gpulse__v1__scale_decision__action__descriptor =
   gpulse__v1__scale_decision__action__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCFieldDescriptor gpulse__v1__scale_decision__field_descriptors[13] =
+static const ProtobufCEnumValue gpulse__v1__scale_decision__demand_source__enum_values_by_number[4] =
+{
+  { "DEMAND_SOURCE_UNSPECIFIED", "GPULSE__V1__SCALE_DECISION__DEMAND_SOURCE__DEMAND_SOURCE_UNSPECIFIED", 0 },
+  { "LOAD_INDEX", "GPULSE__V1__SCALE_DECISION__DEMAND_SOURCE__LOAD_INDEX", 1 },
+  { "QUEUE", "GPULSE__V1__SCALE_DECISION__DEMAND_SOURCE__QUEUE", 2 },
+  { "ARRIVAL_RATE", "GPULSE__V1__SCALE_DECISION__DEMAND_SOURCE__ARRIVAL_RATE", 3 },
+};
+static const ProtobufCIntRange gpulse__v1__scale_decision__demand_source__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex gpulse__v1__scale_decision__demand_source__enum_values_by_name[4] =
+{
+  { "ARRIVAL_RATE", 3 },
+  { "DEMAND_SOURCE_UNSPECIFIED", 0 },
+  { "LOAD_INDEX", 1 },
+  { "QUEUE", 2 },
+};
+const ProtobufCEnumDescriptor gpulse__v1__scale_decision__demand_source__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "gpulse.v1.ScaleDecision.DemandSource",
+  "DemandSource",
+  "Gpulse__V1__ScaleDecision__DemandSource",
+  "gpulse.v1",
+  4,
+  gpulse__v1__scale_decision__demand_source__enum_values_by_number,
+  4,
+  gpulse__v1__scale_decision__demand_source__enum_values_by_name,
+  1,
+  gpulse__v1__scale_decision__demand_source__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCFieldDescriptor gpulse__v1__scale_decision__field_descriptors[20] =
 {
   {
     "pool",
@@ -619,12 +651,98 @@ static const ProtobufCFieldDescriptor gpulse__v1__scale_decision__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "demand_source",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Gpulse__V1__ScaleDecision, demand_source),
+    &gpulse__v1__scale_decision__demand_source__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "arrival_rate",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Gpulse__V1__ScaleDecision, arrival_rate),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "service_time_s",
+    16,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Gpulse__V1__ScaleDecision, service_time_s),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "requests_waiting",
+    17,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Gpulse__V1__ScaleDecision, requests_waiting),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "requests_running",
+    18,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Gpulse__V1__ScaleDecision, requests_running),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "predicted_wait_probability",
+    19,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Gpulse__V1__ScaleDecision, predicted_wait_probability),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "slo_max_wait_s",
+    20,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Gpulse__V1__ScaleDecision, slo_max_wait_s),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gpulse__v1__scale_decision__field_indices_by_name[] = {
   2,   /* field[2] = action */
   5,   /* field[5] = allocation */
+  14,   /* field[14] = arrival_rate */
   3,   /* field[3] = current_replicas */
   7,   /* field[7] = demand */
+  13,   /* field[13] = demand_source */
   4,   /* field[4] = desired_replicas */
   11,   /* field[11] = expected_hourly_cost */
   8,   /* field[8] = forecast */
@@ -632,13 +750,18 @@ static const unsigned gpulse__v1__scale_decision__field_indices_by_name[] = {
   12,   /* field[12] = load_index_max */
   9,   /* field[9] = policy */
   0,   /* field[0] = pool */
+  18,   /* field[18] = predicted_wait_probability */
   10,   /* field[10] = reason */
+  17,   /* field[17] = requests_running */
+  16,   /* field[16] = requests_waiting */
+  15,   /* field[15] = service_time_s */
+  19,   /* field[19] = slo_max_wait_s */
   1,   /* field[1] = workload */
 };
 static const ProtobufCIntRange gpulse__v1__scale_decision__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 13 }
+  { 0, 20 }
 };
 const ProtobufCMessageDescriptor gpulse__v1__scale_decision__descriptor =
 {
@@ -648,7 +771,7 @@ const ProtobufCMessageDescriptor gpulse__v1__scale_decision__descriptor =
   "Gpulse__V1__ScaleDecision",
   "gpulse.v1",
   sizeof(Gpulse__V1__ScaleDecision),
-  13,
+  20,
   gpulse__v1__scale_decision__field_descriptors,
   gpulse__v1__scale_decision__field_indices_by_name,
   1,  gpulse__v1__scale_decision__number_ranges,

@@ -537,7 +537,7 @@ const ProtobufCEnumDescriptor gpulse__v1__workload_class__descriptor =
   gpulse__v1__workload_class__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue gpulse__v1__signal_kind__enum_values_by_number[18] =
+static const ProtobufCEnumValue gpulse__v1__signal_kind__enum_values_by_number[21] =
 {
   { "SIGNAL_UNSPECIFIED", "GPULSE__V1__SIGNAL_KIND__SIGNAL_UNSPECIFIED", 0 },
   { "CPU_UTIL", "GPULSE__V1__SIGNAL_KIND__CPU_UTIL", 1 },
@@ -557,16 +557,22 @@ static const ProtobufCEnumValue gpulse__v1__signal_kind__enum_values_by_number[1
   { "APP_REQUEST_RATE", "GPULSE__V1__SIGNAL_KIND__APP_REQUEST_RATE", 15 },
   { "APP_BACKLOG", "GPULSE__V1__SIGNAL_KIND__APP_BACKLOG", 16 },
   { "CPU_IOWAIT", "GPULSE__V1__SIGNAL_KIND__CPU_IOWAIT", 17 },
+  { "APP_REQUESTS_RUNNING", "GPULSE__V1__SIGNAL_KIND__APP_REQUESTS_RUNNING", 18 },
+  { "APP_COMPLETION_RATE", "GPULSE__V1__SIGNAL_KIND__APP_COMPLETION_RATE", 19 },
+  { "APP_SERVICE_TIME_MS", "GPULSE__V1__SIGNAL_KIND__APP_SERVICE_TIME_MS", 20 },
 };
 static const ProtobufCIntRange gpulse__v1__signal_kind__value_ranges[] = {
-{0, 0},{0, 18}
+{0, 0},{0, 21}
 };
-static const ProtobufCEnumValueIndex gpulse__v1__signal_kind__enum_values_by_name[18] =
+static const ProtobufCEnumValueIndex gpulse__v1__signal_kind__enum_values_by_name[21] =
 {
   { "APP_BACKLOG", 16 },
+  { "APP_COMPLETION_RATE", 19 },
   { "APP_LATENCY_MS", 13 },
   { "APP_QUEUE_DEPTH", 14 },
+  { "APP_REQUESTS_RUNNING", 18 },
   { "APP_REQUEST_RATE", 15 },
+  { "APP_SERVICE_TIME_MS", 20 },
   { "CPU_IOWAIT", 17 },
   { "CPU_UTIL", 1 },
   { "GPU_MEM_USED_BYTES", 7 },
@@ -589,9 +595,9 @@ const ProtobufCEnumDescriptor gpulse__v1__signal_kind__descriptor =
   "SignalKind",
   "Gpulse__V1__SignalKind",
   "gpulse.v1",
-  18,
+  21,
   gpulse__v1__signal_kind__enum_values_by_number,
-  18,
+  21,
   gpulse__v1__signal_kind__enum_values_by_name,
   1,
   gpulse__v1__signal_kind__value_ranges,

@@ -32,6 +32,27 @@ typedef enum _Gpulse__V1__ScaleDecision__Action {
   GPULSE__V1__SCALE_DECISION__ACTION__SCALE_DOWN = 2
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GPULSE__V1__SCALE_DECISION__ACTION)
 } Gpulse__V1__ScaleDecision__Action;
+/*
+ * Where `demand` came from, best first: the pool's arrival rate times its service time (keeps
+ * growing when the pool is short), requests waiting plus running, else the load index sum
+ * (which saturates at the live replicas).
+ */
+typedef enum _Gpulse__V1__ScaleDecision__DemandSource {
+  GPULSE__V1__SCALE_DECISION__DEMAND_SOURCE__DEMAND_SOURCE_UNSPECIFIED = 0,
+  /*
+   * sum of L over live nodes
+   */
+  GPULSE__V1__SCALE_DECISION__DEMAND_SOURCE__LOAD_INDEX = 1,
+  /*
+   * (requests waiting + running) / slots per replica
+   */
+  GPULSE__V1__SCALE_DECISION__DEMAND_SOURCE__QUEUE = 2,
+  /*
+   * arrival rate x service time / slots per replica
+   */
+  GPULSE__V1__SCALE_DECISION__DEMAND_SOURCE__ARRIVAL_RATE = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GPULSE__V1__SCALE_DECISION__DEMAND_SOURCE)
+} Gpulse__V1__ScaleDecision__DemandSource;
 typedef enum _Gpulse__V1__NodeEvent__Kind {
   /*
    * first batch, or batches again after STALE/DOWN
@@ -134,7 +155,7 @@ struct  Gpulse__V1__ScaleDecision
    */
   double load_index;
   /*
-   * sum of L over live nodes, replica units
+   * offered load in replica units, from demand_source
    */
   double demand;
   /*
@@ -158,10 +179,38 @@ struct  Gpulse__V1__ScaleDecision
    * pool max of L over live nodes, fraction 0..1
    */
   double load_index_max;
+  Gpulse__V1__ScaleDecision__DemandSource demand_source;
+  /*
+   * requests per second arriving at the pool; 0 when not reported
+   */
+  double arrival_rate;
+  /*
+   * mean service time per request, seconds; 0 when not reported
+   */
+  double service_time_s;
+  /*
+   * requests queued in the pool now
+   */
+  double requests_waiting;
+  /*
+   * requests being served in the pool now
+   */
+  double requests_running;
+  /*
+   * queueing model's P(wait > slo_max_wait_s) at desired_replicas;
+   */
+  double predicted_wait_probability;
+  /*
+   * negative when the policy uses no queueing model
+   */
+  /*
+   * the pool's wait objective, seconds; 0 when the policy has none
+   */
+  double slo_max_wait_s;
 };
 #define GPULSE__V1__SCALE_DECISION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gpulse__v1__scale_decision__descriptor) \
-    , (char *)protobuf_c_empty_string, GPULSE__V1__WORKLOAD_CLASS__WORKLOAD_UNSPECIFIED, GPULSE__V1__SCALE_DECISION__ACTION__HOLD, 0, 0, 0,NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0 }
+    , (char *)protobuf_c_empty_string, GPULSE__V1__WORKLOAD_CLASS__WORKLOAD_UNSPECIFIED, GPULSE__V1__SCALE_DECISION__ACTION__HOLD, 0, 0, 0,NULL, 0, 0, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, GPULSE__V1__SCALE_DECISION__DEMAND_SOURCE__DEMAND_SOURCE_UNSPECIFIED, 0, 0, 0, 0, 0, 0 }
 
 
 struct  Gpulse__V1__OffloadDecision
@@ -398,6 +447,7 @@ extern const ProtobufCMessageDescriptor gpulse__v1__forecast__descriptor;
 extern const ProtobufCMessageDescriptor gpulse__v1__allocation__descriptor;
 extern const ProtobufCMessageDescriptor gpulse__v1__scale_decision__descriptor;
 extern const ProtobufCEnumDescriptor    gpulse__v1__scale_decision__action__descriptor;
+extern const ProtobufCEnumDescriptor    gpulse__v1__scale_decision__demand_source__descriptor;
 extern const ProtobufCMessageDescriptor gpulse__v1__offload_decision__descriptor;
 extern const ProtobufCMessageDescriptor gpulse__v1__node_event__descriptor;
 extern const ProtobufCEnumDescriptor    gpulse__v1__node_event__kind__descriptor;

@@ -107,13 +107,19 @@ typedef enum _Gpulse__V1__SignalKind {
    */
   GPULSE__V1__SIGNAL_KIND__APP_LATENCY_MS = 13,
   /*
-   * requests waiting in the application's queue; subject = app name
+   * requests waiting in the application's queue (admitted, not yet being served);
    */
   GPULSE__V1__SIGNAL_KIND__APP_QUEUE_DEPTH = 14,
   /*
-   * requests per second the application admitted; subject = app name
+   * subject = app name. With APP_REQUESTS_RUNNING it keeps growing when the pool is short.
+   */
+  /*
+   * requests per second arriving at the application (the offered arrival rate, not its
    */
   GPULSE__V1__SIGNAL_KIND__APP_REQUEST_RATE = 15,
+  /*
+   * throughput); subject = app name
+   */
   /*
    * batch work outstanding, in the application's work units; subject = app name
    */
@@ -121,7 +127,19 @@ typedef enum _Gpulse__V1__SignalKind {
   /*
    * fraction 0..1 of CPU time waiting for I/O; subject as CPU_UTIL
    */
-  GPULSE__V1__SIGNAL_KIND__CPU_IOWAIT = 17
+  GPULSE__V1__SIGNAL_KIND__CPU_IOWAIT = 17,
+  /*
+   * requests being served now (in flight: scheduled, not finished); subject = app name
+   */
+  GPULSE__V1__SIGNAL_KIND__APP_REQUESTS_RUNNING = 18,
+  /*
+   * requests per second finished; subject = app name
+   */
+  GPULSE__V1__SIGNAL_KIND__APP_COMPLETION_RATE = 19,
+  /*
+   * mean service time of the requests finished recently (from start of service to
+   */
+  GPULSE__V1__SIGNAL_KIND__APP_SERVICE_TIME_MS = 20
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GPULSE__V1__SIGNAL_KIND)
 } Gpulse__V1__SignalKind;
 
