@@ -18,6 +18,9 @@ struct AggregatorMetrics {
 
     private struct PoolGauges {
         var loadMean, loadMax, demand, nodes, live, desired: Gauge
+        var arrivalRate, serviceSeconds, waiting, running, predictedWait: Gauge
+        /// One gauge per demand source, 1 for the one in use.
+        var source: [DemandSource: Gauge]
         var forecasts: [Int: (mean: Gauge, lower: Gauge, upper: Gauge)] = [:]
         var allocation: [String: Gauge] = [:]
     }
@@ -133,21 +136,39 @@ struct AggregatorMetrics {
                 pools[name] = PoolGauges(
                     loadMean: registry.makeGauge(name: "gpulse_pool_load_index_mean", labels: l, help: "Mean load index L over the pool's live nodes (0 to 1)."),
                     loadMax: registry.makeGauge(name: "gpulse_pool_load_index_max", labels: l, help: "Largest load index L among the pool's live nodes (0 to 1)."),
-                    demand: registry.makeGauge(name: "gpulse_pool_demand", labels: l, help: "Pool demand D, the sum of L over live nodes."),
+                    demand: registry.makeGauge(name: "gpulse_pool_demand", labels: l, help: "Pool offered demand, replica units (see gpulse_pool_demand_source)."),
                     nodes: registry.makeGauge(name: "gpulse_pool_nodes", labels: l, help: "Nodes the registry knows in the pool, any state."),
                     live: registry.makeGauge(name: "gpulse_pool_live_replicas", labels: l, help: "Live nodes (replicas) in the pool."),
-                    desired: registry.makeGauge(name: "gpulse_pool_desired_replicas", labels: l, help: "Replicas the standing scale decision asks for; NaN before the first decision."))
+                    desired: registry.makeGauge(name: "gpulse_pool_desired_replicas", labels: l, help: "Replicas the standing scale decision asks for; NaN before the first decision."),
+                    arrivalRate: registry.makeGauge(name: "gpulse_pool_arrival_rate", labels: l, help: "Requests per second arriving at the pool's inference servers; NaN when none reports it."),
+                    serviceSeconds: registry.makeGauge(name: "gpulse_pool_service_time_seconds", labels: l, help: "Mean service time per request the pool's inference servers report; NaN when none does."),
+                    waiting: registry.makeGauge(name: "gpulse_pool_requests_waiting", labels: l, help: "Requests queued in the pool; NaN when no server reports it."),
+                    running: registry.makeGauge(name: "gpulse_pool_requests_running", labels: l, help: "Requests being served in the pool; NaN when no server reports it."),
+                    predictedWait: registry.makeGauge(
+                        name: "gpulse_pool_predicted_wait_probability", labels: l,
+                        help: "The standing decision's predicted P(wait > the pool's slo.max_wait_s) at its desired replicas; NaN without a queueing model."),
+                    source: Dictionary(uniqueKeysWithValues: [DemandSource.arrivalRate, .queue, .loadIndex].map { src in
+                        (src, registry.makeGauge(
+                            name: "gpulse_pool_demand_source", labels: l + [("source", src.name)],
+                            help: "1 for the source the pool's demand comes from now (arrival_rate, queue or load_index), else 0."))
+                    }))
             }
             var g = pools[name]!
             let point = series.latest
             g.loadMean.set(point?.loadMean ?? 0)
             g.loadMax.set(point?.loadMax ?? 0)
-            g.demand.set(point?.demand ?? 0)
+            g.demand.set(series.current?.demand ?? point?.demand ?? 0)
+            g.arrivalRate.set(series.traffic?.arrivalRate ?? Double.nan)
+            g.serviceSeconds.set(series.traffic?.serviceSeconds ?? Double.nan)
+            g.waiting.set(series.traffic?.waiting ?? Double.nan)
+            g.running.set(series.traffic?.running ?? Double.nan)
+            for (src, gauge) in g.source { gauge.set(src == series.demandSource ? 1.0 : 0.0) }
             g.nodes.set(Double(nodesPerPool[name] ?? 0))
             g.live.set(Double(point?.liveNodes ?? 0))
             var scale: ScaleDecision?
             if case .scale(let s) = standing["scale/\(name)"]?.body { scale = s }
             g.desired.set(scale.map { Double($0.desiredReplicas) } ?? .nan)
+            g.predictedWait.set(scale?.predictedWaitProbability ?? Double.nan)
             for a in scale?.allocation ?? [] {
                 if g.allocation[a.instanceClass] == nil {
                     g.allocation[a.instanceClass] = registry.makeGauge(

@@ -51,7 +51,10 @@ public enum DecisionFormat {
         switch d.body {
         case .scale(let s):
             var text = "\(time) \(d.topic) \(s.action.name) \(s.currentReplicas)→\(s.desiredReplicas) [\(s.policy)] "
-            text += "L=\(fixed(s.loadIndex)) max=\(fixed(s.loadIndexMax)) D=\(fixed(s.demand))"
+            text += "L=\(fixed(s.loadIndex)) max=\(fixed(s.loadIndexMax)) D=\(fixed(s.demand))(\(s.demandSource.name))"
+            if let λ = s.traffic.arrivalRate { text += " λ=\(fixed(λ))/s" }
+            if let w = s.traffic.waiting { text += " waiting=\(fixed(w))" }
+            if let p = s.predictedWaitProbability { text += " P(wait>\(fixed(s.sloMaxWaitSeconds))s)=\(fixed(p * 100))%" }
             for f in s.forecasts {
                 text += " f\(f.horizonSeconds / 60)m=\(fixed(f.mean))"
                 if f.level > 0 { text += "[\(fixed(f.lower)),\(fixed(f.upper))]" }
@@ -82,6 +85,10 @@ public enum DecisionFormat {
                 "load_index": s.loadIndex, "load_index_max": s.loadIndexMax, "demand": s.demand,
                 "forecast": s.forecasts.map { ["horizon_s": $0.horizonSeconds, "mean": $0.mean, "lower": $0.lower, "upper": $0.upper, "level": $0.level] },
                 "policy": s.policy, "reason": s.reason, "expected_hourly_cost": s.expectedHourlyCost,
+                "demand_source": s.demandSource.name.uppercased(), "arrival_rate": s.traffic.arrivalRate ?? 0,
+                "service_time_s": s.traffic.serviceSeconds ?? 0, "requests_waiting": s.traffic.waiting ?? 0,
+                "requests_running": s.traffic.running ?? 0, "predicted_wait_probability": s.predictedWaitProbability ?? -1,
+                "slo_max_wait_s": s.sloMaxWaitSeconds,
             ] as [String: Any]
         case .offload(let o):
             object["offload"] = [

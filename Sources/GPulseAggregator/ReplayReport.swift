@@ -33,9 +33,9 @@ public struct SweepPlan: Sendable, Hashable {
     }()
 
     /// Static fleet sizes around the trace's peak minute of offered load (true demand, replica
-    /// units): from 0.6× to 2× the peak.
+    /// units): from 0.6× to 4× the peak (bursts within a minute need more than its mean).
     public static func staticSizes(peakDemand: Double, maxReplicas: Int) -> [Int] {
-        let factors = [0.6, 0.7, 0.8, 0.9, 1.0, 1.15, 1.3, 1.5, 2.0]
+        let factors = [0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0]
         return Array(Set(factors.map { max(1, min(maxReplicas, Int((peakDemand * $0).rounded(.up)))) })).sorted()
     }
 }

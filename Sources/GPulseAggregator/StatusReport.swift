@@ -52,7 +52,19 @@ public struct StatusReport: Codable, Sendable {
         public var liveNodes: Int
         public var loadMean: Double
         public var loadMax: Double
+        /// Offered load, replica units, and where it came from (arrival_rate, queue, load_index).
         public var demand: Double
+        public var demandSource: String
+        /// Requests per second arriving, mean service time (s), waiting and running, as the pool's
+        /// inference servers report them; nil when none does.
+        public var arrivalRate: Double?
+        public var serviceSeconds: Double?
+        public var requestsWaiting: Double?
+        public var requestsRunning: Double?
+        /// Live serverless burst replicas.
+        public var burstReplicas: Int
+        /// The standing decision's predicted P(wait > its objective) at the desired replicas.
+        public var predictedWaitProbability: Double?
         public var burst: Bool
         public var burstExcess: Double
         /// Minutes of demand the forecaster has learned from.
@@ -116,7 +128,10 @@ public struct StatusReport: Codable, Sendable {
             if case .scale(let s) = standing["scale/\(name)"]?.body { scale = s }
             return Pool(
                 name: name, nodes: entries.count { $0.value.labels.pool == name }, liveNodes: point?.liveNodes ?? 0,
-                loadMean: point?.loadMean ?? 0, loadMax: point?.loadMax ?? 0, demand: point?.demand ?? 0, burst: series.burst.active,
+                loadMean: point?.loadMean ?? 0, loadMax: point?.loadMax ?? 0, demand: series.current?.demand ?? point?.demand ?? 0,
+                demandSource: series.demandSource.name, arrivalRate: series.traffic?.arrivalRate, serviceSeconds: series.traffic?.serviceSeconds,
+                requestsWaiting: series.traffic?.waiting, requestsRunning: series.traffic?.running, burstReplicas: series.burstNodes,
+                predictedWaitProbability: scale?.predictedWaitProbability, burst: series.burst.active,
                 burstExcess: series.burst.excess, minutesLearned: series.forecaster.observations,
                 forecasts: series.forecasts.map {
                     Forecast(horizonMinutes: $0.steps, model: $0.model, demand: $0.value, lower: $0.lower, upper: $0.upper)
@@ -162,13 +177,17 @@ public struct StatusReport: Codable, Sendable {
             "",
             "pools:",
         ]
-        var poolRows = [["pool", "live/nodes", "L mean", "L max", "demand", "burst", "decision", "forecast (model) [interval]"]]
+        var poolRows = [["pool", "live/nodes", "L mean", "L max", "demand (source)", "arrivals/s × S", "waiting/running", "P(wait>SLO)", "burst", "decision", "forecast (model) [interval]"]]
         for p in pools {
             let f = p.forecasts.map { f in
                 "\(f.horizonMinutes)m \(format(f.demand, 2)) (\(f.model))" + (f.lower.map { l in " [\(format(l, 2)), \(format(f.upper ?? .nan, 2))]" } ?? "")
             }.joined(separator: "; ")
             poolRows.append([
-                p.name, "\(p.liveNodes)/\(p.nodes)", format(p.loadMean, 3), format(p.loadMax, 3), format(p.demand, 3),
+                p.name, "\(p.liveNodes)/\(p.nodes)" + (p.burstReplicas > 0 ? " +\(p.burstReplicas) serverless" : ""), format(p.loadMean, 3), format(p.loadMax, 3),
+                "\(format(p.demand, 3)) (\(p.demandSource))",
+                p.arrivalRate.map { "\(format($0, 2)) × \(p.serviceSeconds.map { format($0, 2) + " s" } ?? "?")" } ?? "-",
+                "\(p.requestsWaiting.map { format($0, 1) } ?? "-")/\(p.requestsRunning.map { format($0, 1) } ?? "-")",
+                p.predictedWaitProbability.map { format($0 * 100, 2) + " %" } ?? "-",
                 p.burst ? "yes +\(format(p.burstExcess, 2))" : "no",
                 p.action.map { "\($0) → \(p.desiredReplicas ?? 0) (\(p.policy ?? ""))" } ?? "-",
                 f.isEmpty ? "learning (\(p.minutesLearned) min seen)" : f,

@@ -5,17 +5,27 @@ import GPulseTransport
 /// What an inference server pushes to the agent's report endpoint, one JSON object per ZeroMQ
 /// message. Every field but `app` is optional; send what you have.
 ///
-///     {"app": "vllm-0", "latency_ms": 182.5, "queue_depth": 7, "request_rate": 41.0, "backlog": 0}
+///     {"app": "vllm-0", "latency_ms": 182.5, "queue_depth": 7, "request_rate": 41.0, "running": 24,
+///      "completion_rate": 39.5, "service_time_ms": 610, "backlog": 0}
+///
+/// `request_rate` (arrivals), `service_time_ms`, `queue_depth` and `running` are what the
+/// aggregator's capacity planner sizes a pool from: they keep growing when the pool is short.
 public struct AppReport: Codable, Sendable, Hashable {
     public var app: String
     /// Latency of one request (or a recent mean), milliseconds.
     public var latencyMs: Double?
     /// Requests waiting.
     public var queueDepth: Double?
-    /// Requests per second admitted.
+    /// Requests per second arriving.
     public var requestRate: Double?
     /// Batch work outstanding, in the application's own units.
     public var backlog: Double?
+    /// Requests being served now.
+    public var running: Double?
+    /// Requests per second finished.
+    public var completionRate: Double?
+    /// Mean service time of recent requests (start of service to end, queueing excluded), ms.
+    public var serviceTimeMs: Double?
 
     enum CodingKeys: String, CodingKey {
         case app
@@ -23,14 +33,23 @@ public struct AppReport: Codable, Sendable, Hashable {
         case queueDepth = "queue_depth"
         case requestRate = "request_rate"
         case backlog
+        case running
+        case completionRate = "completion_rate"
+        case serviceTimeMs = "service_time_ms"
     }
 
-    public init(app: String, latencyMs: Double? = nil, queueDepth: Double? = nil, requestRate: Double? = nil, backlog: Double? = nil) {
+    public init(
+        app: String, latencyMs: Double? = nil, queueDepth: Double? = nil, requestRate: Double? = nil, backlog: Double? = nil, running: Double? = nil,
+        completionRate: Double? = nil, serviceTimeMs: Double? = nil
+    ) {
         self.app = app
         self.latencyMs = latencyMs
         self.queueDepth = queueDepth
         self.requestRate = requestRate
         self.backlog = backlog
+        self.running = running
+        self.completionRate = completionRate
+        self.serviceTimeMs = serviceTimeMs
     }
 
     /// Decodes one report; nil for anything that is not a valid report (counted by the caller).
@@ -38,7 +57,9 @@ public struct AppReport: Codable, Sendable, Hashable {
         guard let report = try? JSONDecoder().decode(AppReport.self, from: Data(bytes)), !report.app.isEmpty, report.app.utf8.count <= 128 else {
             return nil
         }
-        let values = [report.latencyMs, report.queueDepth, report.requestRate, report.backlog].compactMap { $0 }
+        let values = [
+            report.latencyMs, report.queueDepth, report.requestRate, report.backlog, report.running, report.completionRate, report.serviceTimeMs,
+        ].compactMap { $0 }
         return values.allSatisfy({ $0.isFinite && $0 >= 0 }) ? report : nil
     }
 }
@@ -51,7 +72,12 @@ public final class AppReportSampler: Sampler {
     private let socket: ZMQSocket
     private let signals: SignalTable
     private var buffer = MessageBuffer(reservingCapacity: 4096)
-    private var ids: [String: (latency: SignalID, queue: SignalID, rate: SignalID, backlog: SignalID)] = [:]
+    private var ids: [String: AppSignals] = [:]
+
+    /// The signal of each report field for one app.
+    struct AppSignals {
+        var latency, queue, rate, backlog, running, completions, service: SignalID
+    }
     public private(set) var accepted: UInt64 = 0
     public private(set) var rejected: UInt64 = 0
     public var rejectedInputs: UInt64 { rejected }
@@ -84,17 +110,21 @@ public final class AppReportSampler: Sampler {
             if let v = report.queueDepth { sink.emit(id.queue, Float(v), at: now) }
             if let v = report.requestRate { sink.emit(id.rate, Float(v), at: now) }
             if let v = report.backlog { sink.emit(id.backlog, Float(v), at: now) }
+            if let v = report.running { sink.emit(id.running, Float(v), at: now) }
+            if let v = report.completionRate { sink.emit(id.completions, Float(v), at: now) }
+            if let v = report.serviceTimeMs { sink.emit(id.service, Float(v), at: now) }
         }
     }
 
     /// Nil past 256 distinct apps: a reporter cycling through names must not grow the tables without limit.
-    private func signalIDs(_ app: String) -> (latency: SignalID, queue: SignalID, rate: SignalID, backlog: SignalID)? {
+    private func signalIDs(_ app: String) -> AppSignals? {
         if let known = ids[app] { return known }
         guard ids.count < 256 else { return nil }
-        let made = (
-            signals.id(.appLatencyMs, subject: app), signals.id(.appQueueDepth, subject: app),
-            signals.id(.appRequestRate, subject: app), signals.id(.appBacklog, subject: app)
-        )
+        let made = AppSignals(
+            latency: signals.id(.appLatencyMs, subject: app), queue: signals.id(.appQueueDepth, subject: app),
+            rate: signals.id(.appRequestRate, subject: app), backlog: signals.id(.appBacklog, subject: app),
+            running: signals.id(.appRequestsRunning, subject: app), completions: signals.id(.appCompletionRate, subject: app),
+            service: signals.id(.appServiceTimeMs, subject: app))
         ids[app] = made
         return made
     }

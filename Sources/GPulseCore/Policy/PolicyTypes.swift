@@ -200,6 +200,8 @@ public struct ActionGuard: Sendable, Hashable, Codable {
     public var maxActionsPerMinute: Int
     public private(set) var lastUpNanos: Int64?
     public private(set) var lastActionNanos: Int64?
+    /// The replicas the last admitted scale-up asked for (absolute-count policies).
+    public private(set) var lastUpTarget: Int?
     private var recent: [Int64] = []
 
     public init(upCooldownSeconds: Double = 60, downCooldownSeconds: Double = 300, maxActionsPerMinute: Int = 2) {
@@ -228,14 +230,25 @@ public struct ActionGuard: Sendable, Hashable, Codable {
     }
 
     /// For policies that propose an absolute replica count: lets `proposal` replace `previous` and
-    /// records the action, or returns why it must wait (then `previous` stands).
+    /// records the action, or returns why it must wait (then `previous` stands). The up cooldown
+    /// holds back a repeat, not growth: a scale-up to at least 10 % (one replica) more than the last
+    /// scale-up asked for goes ahead inside it (the demand outgrew what that one was sized for, and
+    /// waiting would add capacity one cooldown at a time); the action cap still applies.
     public mutating func admit(_ proposal: Int, over previous: Int, nowNanos: Int64) -> String? {
         guard proposal != previous else { return nil }
         let direction: Direction = proposal > previous ? .up : .down
-        if let wait = blocked(direction, nowNanos: nowNanos) { return wait }
+        if let wait = blocked(direction, nowNanos: nowNanos) {
+            let outgrown = direction == .up && !capReached(nowNanos: nowNanos)
+                && lastUpTarget.map { Double(proposal) >= max(Double($0 + 1), Double($0) * 1.1) } ?? false
+            guard outgrown else { return wait }
+        }
         record(direction, nowNanos: nowNanos)
+        if direction == .up { lastUpTarget = proposal }
         return nil
     }
+
+    /// True when the last minute already holds `maxActionsPerMinute` actions.
+    func capReached(nowNanos: Int64) -> Bool { recent.filter { nowNanos - $0 < 60_000_000_000 }.count >= maxActionsPerMinute }
 
     public mutating func record(_ direction: Direction, nowNanos: Int64) {
         if direction == .up { lastUpNanos = nowNanos }
@@ -248,6 +261,7 @@ public struct ActionGuard: Sendable, Hashable, Codable {
     public mutating func adoptClocks(of saved: ActionGuard) {
         lastUpNanos = saved.lastUpNanos
         lastActionNanos = saved.lastActionNanos
+        lastUpTarget = saved.lastUpTarget
         recent = saved.recent
     }
 
