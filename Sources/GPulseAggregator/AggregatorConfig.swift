@@ -269,7 +269,9 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         if !(1...10_000_000).contains(ingest.receiveQueueBatches) {
             issues.append(ConfigIssue(keyPath: "ingest.receive_queue_batches", message: "must be 1 to 10000000"))
         }
-        if !(ingest.maxClockAheadS > 0) { issues.append(ConfigIssue(keyPath: "ingest.max_clock_ahead_s", message: "must be positive")) }
+        if !(ingest.maxClockAheadS > 0 && ingest.maxClockAheadS <= 86_400) {
+            issues.append(ConfigIssue(keyPath: "ingest.max_clock_ahead_s", message: "must be above 0 and at most 86400 (a day)"))
+        }
         if !(ingest.reportIntervalS > 0) { issues.append(ConfigIssue(keyPath: "ingest.report_interval_s", message: "must be positive")) }
         // GPulseCore names its forecast horizons in steps; here they are whole minutes.
         for (key, message) in fleetSettings.problems() {

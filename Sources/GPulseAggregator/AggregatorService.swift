@@ -252,6 +252,8 @@ struct IngestLoop {
     var nextSnapshot = 0.0
     /// Batches with a sample further ahead of this host's clock are refused (`ingest.max_clock_ahead_s`).
     var maxAheadNanos: Int64 { Int64(config.ingest.maxClockAheadS * 1e9) }
+    /// Batches whose newest sample is older than `registry.forget_after_s` are refused (past_timestamp).
+    var maxBehindNanos: Int64 { Int64(config.registry.forgetAfterS * 1e9) }
 
     init(
         config: AggregatorConfig, logger: Logger, pull: ZMQSocket, pub: ZMQSocket, control: ZMQSocket, metrics: AggregatorMetrics? = nil,
@@ -334,9 +336,15 @@ struct IngestLoop {
                 }
                 // A sample from the future would stand as its series' newest and make every real one
                 // after it look old (ignored) until the node goes down: a bad clock or a forged batch.
-                let ahead = decoded.batch.newestSampleNanos - now
+                let ahead = decoded.batch.newestSampleNanos.subtractingSaturating(now)
                 guard ahead <= maxAheadNanos else {
                     refused("future_timestamp", "newest sample \(ahead / 1_000_000_000) s ahead of this host's clock", decoded.batch)
+                    continue
+                }
+                // Older than a silent node is remembered: no window can use it, and times that far back
+                // are a broken clock or a forged batch.
+                guard ahead >= -maxBehindNanos else {
+                    refused("past_timestamp", "newest sample \(ahead / -1_000_000_000) s behind this host's clock", decoded.batch)
                     continue
                 }
                 let (outcome, transition) = fleet.ingest(decoded.batch, nowNanos: now)

@@ -26,7 +26,7 @@ public struct IngestLedger: Sendable {
     /// Reasons a message can be rejected for: the decoder's and the frame check's.
     public static let rejectionReasons =
         WireError.decodeReasons + [
-            "wrong_frame_count", "future_timestamp", "duplicate_node_id", "node_id_not_bound", "unauthenticated", "mechanism_mismatch",
+            "wrong_frame_count", "future_timestamp", "past_timestamp", "duplicate_node_id", "node_id_not_bound", "unauthenticated", "mechanism_mismatch",
             "handshake_protocol_error", "handshake_failed",
         ]
 
@@ -42,10 +42,10 @@ public struct IngestLedger: Sendable {
             return
         }
         batchesAccepted += 1
-        samplesAccepted += UInt64(decoded.batch.sampleCount)
-        agentDroppedSamples += decoded.batch.droppedSamples
+        samplesAccepted.addSaturating(UInt64(decoded.batch.sampleCount))
+        agentDroppedSamples.addSaturating(decoded.batch.droppedSamples)
         switch outcome {
-        case .gap(let n): missingBatches += UInt64(n)
+        case .gap(let n): missingBatches.addSaturating(UInt64(n))
         case .restarted: agentRestarts += 1
         case .first, .inOrder, .duplicate, .conflict: break
         }

@@ -354,9 +354,11 @@ extension AggregatorConfig {
 
     func decisionProblems() -> [ConfigIssue] {
         var issues: [ConfigIssue] = []
-        if !(decisions.resendIntervalS > 0) { issues.append(.init(keyPath: "decisions.resend_interval_s", message: "must be positive")) }
-        if !(decisions.validForS >= decisions.resendIntervalS) {
-            issues.append(.init(keyPath: "decisions.valid_for_s", message: "must be at least resend_interval_s (\(decisions.resendIntervalS))"))
+        if !(decisions.resendIntervalS > 0 && decisions.resendIntervalS <= 86_400) {
+            issues.append(.init(keyPath: "decisions.resend_interval_s", message: "must be above 0 and at most 86400 (a day)"))
+        }
+        if !(decisions.validForS >= decisions.resendIntervalS && decisions.validForS <= 7 * 86_400) {
+            issues.append(.init(keyPath: "decisions.valid_for_s", message: "must be at least resend_interval_s (\(decisions.resendIntervalS)) and at most 604800 (a week)"))
         }
         for (name, c) in instanceClasses.sorted(by: { $0.key < $1.key }) {
             let key = "instance_classes.\(name)"

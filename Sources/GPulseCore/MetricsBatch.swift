@@ -89,9 +89,17 @@ public struct MetricsBatch: Sendable, Hashable {
     }
 
     /// Total values over all series.
-    public var sampleCount: Int { series.reduce(0) { $0 + $1.values.count } }
-    /// Time of the newest sample (t0 + the largest offset); t0 for a batch without samples.
+    public var sampleCount: Int {
+        // By index: a reduce over the series copies each one, retaining and releasing its arrays.
+        var n = 0
+        for i in series.indices { n += series[i].values.count }
+        return n
+    }
+    /// Time of the newest sample (t0 + the largest offset); t0 for a batch without samples. Saturates
+    /// at Int64.max rather than wrapping, so a t0 near the end of time reads as far in the future.
     public var newestSampleNanos: Int64 {
-        t0UnixNanos &+ Int64(series.reduce(0) { max($0, $1.offsetsMicros.max() ?? 0) }) * 1000
+        var newest: UInt32 = 0
+        for i in series.indices { newest = max(newest, series[i].offsetsMicros.max() ?? 0) }
+        return t0UnixNanos.addingSaturating(Int64(newest) * 1000)
     }
 }

@@ -29,6 +29,9 @@ public struct SequenceTracker: Sendable, Hashable, Codable {
 
     public init() {}
 
+    /// Sequence jumps at or beyond this are a new session, not missing batches.
+    public static let maxGap: UInt64 = 1 << 32
+
     public mutating func observe(session: UInt64, seq: UInt64) -> Outcome {
         guard let current = self.session else {
             self.session = session
@@ -56,7 +59,13 @@ public struct SequenceTracker: Sendable, Hashable, Codable {
         lastSeq = seq
         received += 1
         if skipped == 0 { return .inOrder }
-        missing += skipped
+        // No agent loses 2^32 batches (13 years at 10 a second): a jump that large is a forged or
+        // corrupt sequence number, taken as a new session rather than as that many missing batches.
+        guard skipped < Self.maxGap else {
+            restarts += 1
+            return .restarted
+        }
+        missing.addSaturating(skipped)
         return .gap(missing: skipped)
     }
 }

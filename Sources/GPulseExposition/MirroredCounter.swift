@@ -22,7 +22,8 @@ public final class MirroredCounter: Sendable {
     /// Whole counts stay integers in the exposition (`12`, not `12.0`).
     public func advance(to total: UInt64) {
         let d = delta(to: Double(total))
-        if d > 0 { counter.increment(by: Int64(d)) }
+        // A total an agent drove past 2^63 (dropped samples it claims) must not trap the conversion.
+        if d > 0 { counter.increment(by: d < 9.2e18 ? Int64(d) : Int64.max) }
     }
 
     private func delta(to total: Double) -> Double {

@@ -227,3 +227,22 @@ private func input(at s: Double, live: Int, traffic: PoolTraffic, forecasts: [Fo
         #expect(blind.capacity[1200..<1210].reduce(0, +) / 10 < atStep)
     }
 }
+
+@Suite struct BurstBackedQuantileTests {
+    @Test func aBurstThatStartsWithinTheObjectiveCostsOnlyItsPremium() {
+        // p_sla 20, on-demand 3.9: 20 / 23.9 without burst, and with a serverless class whose 10 s cold
+        // start is longer than the 2 s a request may wait (it cannot save the SLA).
+        let alone = CostAwarePolicy.Settings(slaPenaltyPerNodeHour: 20, onDemand: onDemand)
+        #expect(abs(alone.serviceQuantile - 20 / 23.9) < 1e-12)
+        let slow = CostAwarePolicy.Settings(slaPenaltyPerNodeHour: 20, onDemand: onDemand, serverless: serverless)
+        #expect(abs(slow.serviceQuantile - 20 / 23.9) < 1e-12)
+        // A warm burst (1 s) buys a short node-hour for 2.6 more: q* = 2.6 / (2.6 + 3.9) = 0.4.
+        var warm = serverless
+        warm.leadTimeSeconds = 1
+        let backed = CostAwarePolicy.Settings(slaPenaltyPerNodeHour: 20, onDemand: onDemand, serverless: warm)
+        #expect(abs(backed.serviceQuantile - 0.4) < 1e-12)
+        // A penalty below the premium still decides.
+        let cheapPenalty = CostAwarePolicy.Settings(slaPenaltyPerNodeHour: 1.3, onDemand: onDemand, serverless: warm)
+        #expect(abs(cheapPenalty.serviceQuantile - 1.3 / 5.2) < 1e-12)
+    }
+}

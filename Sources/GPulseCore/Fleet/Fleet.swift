@@ -66,7 +66,10 @@ public struct FleetSettings: Sendable, Hashable {
     /// Problems as (key, message).
     public func problems() -> [(String, String)] {
         var out: [(String, String)] = []
-        if !(staleAfterSeconds > 0) { out.append(("registry.stale_after_s", "must be positive")) }
+        let month = 30.0 * 86_400
+        if !(staleAfterSeconds > 0 && staleAfterSeconds <= 86_400) { out.append(("registry.stale_after_s", "must be above 0 and at most 86400 (a day)")) }
+        if !(forgetAfterSeconds <= month) { out.append(("registry.forget_after_s", "must be at most 2592000 (30 days)")) }
+        if !(rawWindowSeconds <= 3600) { out.append(("windows.raw_s", "must be at most 3600 (an hour of raw samples per series)")) }
         if !(downAfterSeconds > staleAfterSeconds) { out.append(("registry.down_after_s", "must be longer than stale_after_s (\(staleAfterSeconds))")) }
         if !(forgetAfterSeconds >= downAfterSeconds) { out.append(("registry.forget_after_s", "must be at least down_after_s (\(downAfterSeconds))")) }
         if !(rawWindowSeconds >= loadWindowSeconds && loadWindowSeconds > 0) {
@@ -108,6 +111,9 @@ public struct NodeEntry: Sendable {
     /// Load index over the last load window, at the last tick (nil: no inputs).
     public internal(set) var load: Double?
     public internal(set) var inputs = NodeInputs()
+    /// Its instance class is a serverless burst class (`FleetSettings.burstClasses`), kept with the
+    /// labels so the refresh does not hash the class name for every node.
+    public internal(set) var isBurst = false
 
     /// Bytes held by this node's raw windows.
     public var windowBytes: Int { windows.bytes }
@@ -117,8 +123,9 @@ extension NodeEntry {
     /// Takes a batch from this node's agent. Returns the sequence outcome, the state the node came
     /// back from when the batch made a stale or down node live again, and whether its pool changed.
     mutating func take(
-        _ batch: MetricsBatch, nowNanos: Int64, settings: FleetSettings
+        _ batch: borrowing MetricsBatch, nowNanos: Int64, settings: FleetSettings
     ) -> (SequenceTracker.Outcome, wasState: NodeState?, poolChanged: Bool) {
+        let firstBatch = sequence.received == 0
         let outcome = sequence.observe(session: batch.session, seq: batch.seq)
         // Another agent's batch under this id: nothing of it is taken, not even its liveness.
         guard outcome != .conflict else { return (outcome, nil, false) }
@@ -128,21 +135,25 @@ extension NodeEntry {
             state = .live
         }
         var poolChanged = false
-        if labels != batch.labels {
+        if labels != batch.labels || (firstBatch && !settings.burstClasses.isEmpty) {
             poolChanged = labels.pool != batch.labels.pool
             labels = batch.labels
+            isBurst = settings.burstClasses.contains(labels.instanceClass)
         }
         lastSeenNanos = nowNanos
         if agentVersion != batch.agentVersion { agentVersion = batch.agentVersion }
         guard outcome != .duplicate else { return (outcome, wasState, poolChanged) }
-        samples += UInt64(batch.sampleCount)
-        agentDroppedSamples += batch.droppedSamples
-        for loss in batch.probeLosses { probesLost += UInt64(loss.lost) }
-        for (i, series) in batch.series.enumerated() {
-            if let w = windows.position(of: series, hint: i) {
-                windows.append(series, t0: batch.t0UnixNanos, at: w)
+        samples.addSaturating(UInt64(batch.sampleCount))
+        agentDroppedSamples.addSaturating(batch.droppedSamples)
+        for i in batch.probeLosses.indices { probesLost.addSaturating(UInt64(batch.probeLosses[i].lost)) }
+        // By index, reading each series in place: an enumerated copy retains and releases its arrays,
+        // for every series of every batch.
+        for i in batch.series.indices {
+            if let w = windows.position(of: batch.series[i], hint: i) {
+                windows.append(batch.series[i], t0: batch.t0UnixNanos, at: w)
                 continue
             }
+            let series = batch.series[i]
             let key = SeriesKey(kind: series.kind, subject: series.subject)
             guard windows.count < settings.maxSeriesPerNode else {
                 seriesRefused += 1
@@ -207,7 +218,7 @@ public struct Fleet: Sendable {
     public init(settings: FleetSettings) { self.settings = settings }
 
     /// Takes one validated batch received at `nowNanos` (aggregator clock).
-    public mutating func ingest(_ batch: MetricsBatch, nowNanos: Int64) -> (outcome: SequenceTracker.Outcome, transition: NodeTransition?) {
+    public mutating func ingest(_ batch: borrowing MetricsBatch, nowNanos: Int64) -> (outcome: SequenceTracker.Outcome, transition: NodeTransition?) {
         let id = batch.labels.nodeID
         var transition: NodeTransition?
         let index: Dictionary<String, NodeEntry>.Index
@@ -276,13 +287,12 @@ public struct Fleet: Sendable {
                 entry.state = state
                 switch state {
                 case .live:
-                    let (inputs, backlog, traffic) = Self.inputs(of: entry, settings: settings)
-                    let load = settings.loadIndex.loadIndex(inputs)
-                    entry.inputs = inputs
+                    let (backlog, traffic) = Self.refreshInputs(of: &entry, settings: settings)
+                    let load = settings.loadIndex.loadIndex(entry.inputs)
                     entry.load = load
                     guard lastPool >= 0 else { break }
                     if let traffic { tallies[lastPool].traffic.add(traffic) }
-                    if !settings.burstClasses.isEmpty && settings.burstClasses.contains(entry.labels.instanceClass) {
+                    if entry.isBurst {
                         tallies[lastPool].burstNodes += 1
                         break
                     }
@@ -323,10 +333,14 @@ public struct Fleet: Sendable {
     /// over reporting apps of APP_BACKLOG, nil when none does) and their traffic, in one pass over
     /// the windows. Gauges (waiting, running) are read over the load window; rates and service
     /// times over the raw window, which smooths a rate counted per second.
-    static func inputs(of entry: NodeEntry, settings: FleetSettings) -> (NodeInputs, backlog: Double?, traffic: TrafficTally?) {
+    /// Writes `entry.inputs` in place (its GPU list keeps its storage: this runs for every node at
+    /// every refresh).
+    static func refreshInputs(of entry: inout NodeEntry, settings: FleetSettings) -> (backlog: Double?, traffic: TrafficTally?) {
         let span = settings.loadWindowSeconds
         let rateSpan = settings.rawWindowSeconds
-        var gpus: [NodeInputs.GPU] = []
+        var gpus = entry.inputs.gpus
+        entry.inputs.gpus = []
+        gpus.removeAll(keepingCapacity: true)
         var inputs = NodeInputs()
         var rtt: Double?
         var backlog: Double?
@@ -372,7 +386,8 @@ public struct Fleet: Sendable {
         if gpus.count > 1 { gpus.sort { $0.uuid < $1.uuid } }
         inputs.gpus = gpus
         inputs.rttMs = rtt
-        return (inputs, backlog, traffic)
+        entry.inputs = inputs
+        return (backlog, traffic)
     }
 
     /// Sums of the traffic signals over nodes; each nil until some node reports it.
@@ -446,9 +461,10 @@ public struct Fleet: Sendable {
 }
 
 extension SampleWindow {
-    mutating func appendSeries(_ series: Series, t0: Int64) {
-        for (offset, value) in zip(series.offsetsMicros, series.values) {
-            append(time: t0 + Int64(offset) * 1000, value: value)
+    mutating func appendSeries(_ series: borrowing Series, t0: Int64) {
+        let n = min(series.offsetsMicros.count, series.values.count)
+        for j in 0..<n {
+            append(time: t0.addingSaturating(Int64(series.offsetsMicros[j]) * 1000), value: series.values[j])
         }
     }
 }

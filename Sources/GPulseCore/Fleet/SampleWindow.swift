@@ -22,7 +22,11 @@ public struct SampleWindow: Sendable {
     public var newestTime: Int64? { count > 0 ? times[index(count - 1)] : nil }
     public var newestValue: Float? { count > 0 ? values[index(count - 1)] : nil }
 
-    private func index(_ i: Int) -> Int { (head + i) % times.count }
+    private func index(_ i: Int) -> Int { wrap(head + i) }
+
+    /// `k` mod the ring's size, for 0 ≤ k < 2 × size (head and i are both below it): a compare
+    /// instead of a division, on the path every sample takes.
+    @inline(__always) private func wrap(_ k: Int) -> Int { k >= times.count ? k - times.count : k }
 
     /// Appends a sample (times must not go backwards within a series; older ones are ignored) and
     /// drops what has left the span.
@@ -41,17 +45,17 @@ public struct SampleWindow: Sendable {
         } else if count == times.count {
             times[head] = time
             values[head] = value
-            head = (head + 1) % times.count
+            head = wrap(head + 1)
             evictedEarly += 1
         } else {
-            let slot = (head + count) % times.count
+            let slot = wrap(head + count)
             times[slot] = time
             values[slot] = value
             count += 1
         }
-        let cutoff = time - spanNanos
+        let cutoff = time.subtractingSaturating(spanNanos)
         while count > 0 && times[head] < cutoff {
-            head = (head + 1) % times.count
+            head = wrap(head + 1)
             count -= 1
         }
     }
@@ -76,7 +80,7 @@ public struct SampleWindow: Sendable {
     public func recentMean(seconds: Double) -> Double? {
         guard let newest = newestTime else { return nil }
         // (newest - span, newest]: a 1 Hz series on a 1 s window reads one sample, not two.
-        return mean(since: newest - Int64(seconds * 1e9) + 1) ?? newestValue.map(Double.init)
+        return mean(since: newest.subtractingSaturating(Int64(seconds * 1e9)).addingSaturating(1)) ?? newestValue.map(Double.init)
     }
 }
 
@@ -98,7 +102,7 @@ public struct SeriesWindows: Sendable {
     /// Position of the window of `series`, trying `hint` first: an agent sends its series in the same
     /// order batch after batch, so the i-th series of a batch is mostly at position i, and comparing
     /// there is cheaper than hashing the subject.
-    func position(of series: Series, hint: Int) -> Int? {
+    func position(of series: borrowing Series, hint: Int) -> Int? {
         if hint < keys.count && keys[hint].kind == series.kind && keys[hint].subject == series.subject { return hint }
         return positions[SeriesKey(kind: series.kind, subject: series.subject)]
     }
@@ -111,7 +115,7 @@ public struct SeriesWindows: Sendable {
         windows.append(window)
     }
 
-    mutating func append(_ series: Series, t0: Int64, at position: Int) {
+    mutating func append(_ series: borrowing Series, t0: Int64, at position: Int) {
         windows[position].appendSeries(series, t0: t0)
     }
 

@@ -60,8 +60,18 @@ public struct CostAwarePolicy: ScalingPolicy {
             self.planner = planner ?? CapacityPlanner(targetLoad: targetLoad)
         }
 
-        /// The newsvendor quantile p_sla / (p_sla + c_node), with the on-demand price as c_node.
-        public var serviceQuantile: Double { slaPenaltyPerNodeHour / (slaPenaltyPerNodeHour + onDemand.hourlyPrice) }
+        /// The newsvendor quantile u / (u + c_node) for on-demand nodes (c_node their price), where u,
+        /// what a node-hour short costs, is the SLA penalty; or, with a serverless class that starts
+        /// within the wait objective, the premium of buying that hour as burst instead (c_burst −
+        /// c_node) when that is less (the newsvendor with an emergency supplier). A burst that takes
+        /// longer to start than a request may wait does not save the SLA, so it does not lower q*.
+        public var serviceQuantile: Double {
+            var underage = slaPenaltyPerNodeHour
+            if let b = serverless, b.leadTimeSeconds <= planner.objective.maxWaitSeconds {
+                underage = min(underage, max(0, b.hourlyPrice - onDemand.hourlyPrice))
+            }
+            return underage / (underage + onDemand.hourlyPrice)
+        }
 
         /// Share of spot work that survives preemptions: 1 − λ·(checkpoint/2 + restart) per hour.
         public var spotEfficiency: Double {
@@ -100,7 +110,7 @@ public struct CostAwarePolicy: ScalingPolicy {
             var kept = plan
             kept.desiredReplicas = previous
             kept.allocation = mix + burst
-            kept.reason = plan.reason + "; keeping \(previous) nodes: \(wait)"
+            if input.explain { kept.reason = plan.reason + "; keeping \(previous) nodes: \(wait)" }
             return kept
         }
         if let purchase { commitments.append(purchase) }
@@ -113,19 +123,19 @@ public struct CostAwarePolicy: ScalingPolicy {
     mutating func onlinePlan(_ input: PoolInput) -> (ScalePlan, Commitment?) {
         let s = settings
         let q = s.serviceQuantile
-        var reason: String
+        var reason = Reason(wanted: input.explain)
         var need = input.demand
         if let f = input.forecast(covering: s.onDemand.leadTimeSeconds) {
             let quantile = f.quantile(q)
             need = max(quantile, input.demand)
-            reason = "q* = \(format(q)) quantile of the \(f.horizonSeconds / 60)-min forecast \(format(quantile)), demand now \(format(input.demand))"
+            reason.add("q* = \(format(q)) quantile of the \(f.horizonSeconds / 60)-min forecast \(format(quantile)), demand now \(format(input.demand))")
         } else {
-            reason = "no forecast yet (cold start): demand now \(format(need))"
+            reason.add("no forecast yet (cold start): demand now \(format(need))")
         }
-        reason += " (\(input.demandSource.name))"
+        reason.add(" (\(input.demandSource.name))")
         let slots = input.slotsPerReplica
         let sizing = s.planner.size(demand: need, traffic: input.traffic, slots: slots, maxReplicas: s.bounds.max)
-        reason += "; \(sizing.reason)"
+        reason.add("; \(sizing.reason)")
         // Without burst capacity, the queue's drain has to come from nodes.
         var total = s.bounds.clamp(sizing.steady + (s.serverless == nil ? sizing.drain : 0))
 
@@ -145,14 +155,14 @@ public struct CostAwarePolicy: ScalingPolicy {
                 if wanted > committed, r.commitmentHours > 0 {
                     purchase = Commitment(count: wanted - committed, untilNanos: input.nowNanos + Int64(r.commitmentHours * 3600e9))
                     reserved = wanted
-                    reason += "; commit \(wanted - committed) more reserved for \(format(r.commitmentHours)) h (floor \(format(floor)) needs \(wanted))"
+                    reason.add("; commit \(wanted - committed) more reserved for \(format(r.commitmentHours)) h (floor \(format(floor)) needs \(wanted))")
                 } else {
-                    reason += "; reserved \(committed) committed (floor \(format(floor)) needs \(wanted))"
+                    reason.add("; reserved \(committed) committed (floor \(format(floor)) needs \(wanted))")
                 }
             } else if committed > 0 {
-                reason += "; reserved \(committed) committed"
+                reason.add("; reserved \(committed) committed")
             } else {
-                reason += "; no reserved baseline until a day of demand is learned"
+                reason.add("; no reserved baseline until a day of demand is learned")
             }
             // Committed nodes are paid for: they serve before any on-demand node is bought.
             total = max(total, reserved)
@@ -167,10 +177,10 @@ public struct CostAwarePolicy: ScalingPolicy {
             let short = max(0, now.steady - input.liveReplicas) + now.drain
             let burst = short > 0 ? Int((Double(short) / b.capacity - 1e-9).rounded(.up)) : 0
             allocation.append(b.allocation(burst))
-            if burst > 0 { reason += "; serverless \(burst) for \(short) replicas short of \(input.liveReplicas) ready until nodes arrive" }
+            if burst > 0 { reason.add("; serverless \(burst) for \(short) replicas short of \(input.liveReplicas) ready until nodes arrive") }
         }
         let plan = ScalePlan(
-            desiredReplicas: total, allocation: allocation, reason: reason, waitProbability: sizing.waitProbability,
+            desiredReplicas: total, allocation: allocation, reason: reason.text, waitProbability: sizing.waitProbability,
             objectiveWaitSeconds: sizing.waitProbability == nil ? 0 : s.planner.objective.maxWaitSeconds)
         return (plan, purchase)
     }

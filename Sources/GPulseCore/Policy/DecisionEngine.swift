@@ -31,11 +31,14 @@ public struct EngineSettings: Sendable {
     /// The setup of a pool, asked for once when the pool first appears.
     public var pool: @Sendable (String) -> PoolSetup
     public var offload: [OffloadPolicy.Settings]
+    /// Whether decisions carry their policy's reason (replay, which reads none, turns it off).
+    public var explain: Bool
 
     public init(
-        resendSeconds: Double = 10, validForSeconds: Double = 30, offload: [OffloadPolicy.Settings] = [],
+        resendSeconds: Double = 10, validForSeconds: Double = 30, offload: [OffloadPolicy.Settings] = [], explain: Bool = true,
         pool: @escaping @Sendable (String) -> PoolSetup
     ) {
+        self.explain = explain
         self.resendSeconds = resendSeconds
         self.validForSeconds = validForSeconds
         self.pool = pool
@@ -61,8 +64,14 @@ public struct DecisionEngine: Sendable {
     private var restoredMemories: [String: PolicyMemory] = [:]
     private var offloads: [String: OffloadPolicy]
     private var streams: [String: Stream] = [:]
-    /// Each pool's demand floor, recomputed only when a minute closes (it folds up to a day of minutes).
-    private var floors: [String: (minutesClosed: Int, value: Double?)] = [:]
+    /// Each pool's demand floor (it folds up to a day of minutes) and forecasts as decisions carry
+    /// them, recomputed only when a minute closes.
+    private struct PerMinute: Sendable {
+        var minutesClosed: Int
+        var floor: Double?
+        var forecasts: [Forecast]
+    }
+    private var perMinute: [String: PerMinute] = [:]
 
     public init(settings: EngineSettings, idPrefix: String, lastSeq: UInt64 = 0) {
         self.settings = settings
@@ -134,17 +143,21 @@ public struct DecisionEngine: Sendable {
                 policies[name] = setup
             }
             let setup = policies[name]!
+            // What is derived from minute points only changes when a minute closes.
             let minutesClosed = fleet.poolSeries[p].minutesClosed
-            if floors[name]?.minutesClosed != minutesClosed {
-                floors[name] = (minutesClosed, fleet.poolSeries[p].demandFloor(minutes: setup.envelopeMinutes, quantile: setup.floorQuantile))
+            if perMinute[name]?.minutesClosed != minutesClosed {
+                perMinute[name] = PerMinute(
+                    minutesClosed: minutesClosed, floor: fleet.poolSeries[p].demandFloor(minutes: setup.envelopeMinutes, quantile: setup.floorQuantile),
+                    forecasts: fleet.poolSeries[p].forecasts.map { $0.forecast(level: fleet.settings.forecast.intervalLevel) })
             }
+            let derived = perMinute[name]!
             var input = PoolInput(
                 pool: name, workload: setup.workload ?? fleet.workload(pool: name), nowNanos: nowNanos, liveReplicas: point.liveNodes,
                 loadMean: point.loadMean, loadMax: point.loadMax, demand: point.demand,
-                forecasts: fleet.poolSeries[p].forecasts.map { $0.forecast(level: fleet.settings.forecast.intervalLevel) },
-                demandFloor: floors[name]!.value, backlog: fleet.poolSeries[p].backlog, demandSource: fleet.poolSeries[p].demandSource,
+                forecasts: derived.forecasts, demandFloor: derived.floor, backlog: fleet.poolSeries[p].backlog, demandSource: fleet.poolSeries[p].demandSource,
                 traffic: fleet.poolSeries[p].traffic ?? .init(), slotsPerReplica: fleet.settings.slots(pool: name),
                 burstReplicas: fleet.poolSeries[p].burstNodes)
+            input.explain = settings.explain
             if let oracle = setup.oracle { input.forecasts = oracle.forecasts(nowNanos: nowNanos, horizonMinutes: fleet.settings.forecast.horizons) }
             let plan = policies[name]!.policy.evaluate(input)
             let current = Int32(clamping: point.liveNodes)
@@ -193,14 +206,15 @@ public struct DecisionEngine: Sendable {
     /// due, else keeps the standing one's numbers fresh without sending.
     private mutating func publish(_ body: Decision.Body, changed: (Decision.Body) -> Bool, nowNanos: Int64) -> Decision? {
         let topic = body.topic
-        guard var stream = streams[topic], !changed(stream.last.body) else {
+        // Updated in place: this runs for every pool at every evaluation, and a copy out of the
+        // dictionary and back would hash the topic twice and copy the standing decision.
+        guard let i = streams.index(forKey: topic), !changed(streams.values[i].last.body) else {
             let decision = next(body, nowNanos: nowNanos)
             streams[topic] = Stream(last: decision, sentNanos: nowNanos)
             return decision
         }
-        stream.last.body = body
-        streams[topic] = stream
-        return due(stream, nowNanos) ? resend(topic, stream, nowNanos: nowNanos) : nil
+        streams.values[i].last.body = body
+        return due(streams.values[i], nowNanos) ? resend(topic, streams.values[i], nowNanos: nowNanos) : nil
     }
 
     private mutating func resend(_ topic: String, _ stream: Stream, nowNanos: Int64) -> Decision {
@@ -229,6 +243,31 @@ extension HorizonForecast {
     }
 }
 
+extension Array where Element == Double {
+    /// The element that would stand at `k` if the array were sorted (Hoare's quickselect, expected
+    /// linear time; the array is reordered): the floor is taken once a minute over a day of minutes.
+    mutating func select(_ k: Int) -> Double {
+        var lo = 0
+        var hi = count - 1
+        while lo < hi {
+            let pivot = self[(lo + hi) / 2]
+            var i = lo
+            var j = hi
+            while i <= j {
+                while self[i] < pivot { i += 1 }
+                while self[j] > pivot { j -= 1 }
+                if i <= j {
+                    swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            if k <= j { hi = j } else if k >= i { lo = i } else { return self[k] }
+        }
+        return self[k]
+    }
+}
+
 extension PoolSeries {
     /// The `quantile` (nearest rank; 0: the least) of the 1-minute demand over the last `minutes`
     /// minutes; nil until that many are recorded. A low quantile rather than the minimum, so one
@@ -239,9 +278,8 @@ extension PoolSeries {
         var values: [Double] = []
         values.reserveCapacity(window)
         _ = minutes.reduceNewest(window, 0) { n, p in values.append(p.demand); return n }
-        values.sort()
         let rank = max(1, Int((quantile * Double(values.count)).rounded(.up)))
-        return values[min(values.count, rank) - 1]
+        return values.select(min(values.count, rank) - 1)
     }
 }
 

@@ -60,17 +60,17 @@ public struct HPAPolicy: ScalingPolicy {
         let current = specReplicas ?? input.liveReplicas
         let ready = input.liveReplicas
         let ratio = input.loadMean / settings.targetLoad
-        var reason: String
+        var reason = Reason(wanted: input.explain)
         var proposal: Int
         if ready == 0 {
             proposal = current
-            reason = "no ready replicas report a load: keeping \(current)"
+            reason.set("no ready replicas report a load: keeping \(current)")
         } else if abs(ratio - 1) <= settings.tolerance {
             proposal = current
-            reason = "L \(format(input.loadMean)) / target \(format(settings.targetLoad)) = \(format(ratio)), within tolerance \(format(settings.tolerance))"
+            reason.set("L \(format(input.loadMean)) / target \(format(settings.targetLoad)) = \(format(ratio)), within tolerance \(format(settings.tolerance))")
         } else {
             proposal = Int((ratio * Double(ready)).rounded(.up))
-            reason = "ceil(\(ready) × L \(format(input.loadMean)) / target \(format(settings.targetLoad))) = \(proposal)"
+            reason.set("ceil(\(ready) × L \(format(input.loadMean)) / target \(format(settings.targetLoad))) = \(proposal)")
         }
         // Stabilization: remember every recommendation; scale down only to the highest of the window.
         recommendations.removeAll { Double(now - $0.time) / 1e9 > settings.scaleDownStabilizationSeconds }
@@ -79,7 +79,7 @@ public struct HPAPolicy: ScalingPolicy {
         var desired = proposal
         if desired < current {
             desired = min(current, downLimit)
-            if desired != proposal { reason += "; stabilized at \(desired) (highest in \(format(settings.scaleDownStabilizationSeconds)) s)" }
+            if desired != proposal { reason.add("; stabilized at \(desired) (highest in \(format(settings.scaleDownStabilizationSeconds)) s)") }
         }
         // Rate limits over the policy period, counted from the replicas at the period's start.
         scaleEvents.removeAll { Double(now - $0.time) / 1e9 >= settings.periodSeconds }
@@ -89,21 +89,21 @@ public struct HPAPolicy: ScalingPolicy {
             let limit = max(byPercent, periodStart + settings.scaleUpPods)
             if desired > limit {
                 desired = limit
-                reason += "; scale-up rate limit \(limit)"
+                reason.add("; scale-up rate limit \(limit)")
             }
         } else if desired < current {
             let limit = Int((Double(periodStart) * (1 - settings.scaleDownPercent / 100)).rounded(.up))
             if desired < limit {
                 desired = limit
-                reason += "; scale-down rate limit \(limit)"
+                reason.add("; scale-down rate limit \(limit)")
             }
         }
         let clamped = settings.bounds.clamp(desired)
-        if clamped != desired { reason += "; clamped to [\(settings.bounds.min), \(settings.bounds.max)]" }
+        if clamped != desired { reason.add("; clamped to [\(settings.bounds.min), \(settings.bounds.max)]") }
         if clamped != current { scaleEvents.append((now, clamped - current)) }
         specReplicas = clamped
         let plan = ScalePlan(
-            desiredReplicas: clamped, allocation: settings.instanceClass.map { [$0.allocation(clamped)] } ?? [], reason: reason)
+            desiredReplicas: clamped, allocation: settings.instanceClass.map { [$0.allocation(clamped)] } ?? [], reason: reason.text)
         lastPlan = plan
         return plan
     }

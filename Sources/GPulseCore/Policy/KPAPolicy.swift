@@ -80,18 +80,20 @@ public struct KPAPolicy: ScalingPolicy {
             maxPanicPods = 0
         }
         var desired = stablePods
-        var reason = "stable: ceil(D \(format(stable)) over \(format(settings.stableWindowSeconds)) s / target \(format(settings.targetLoad))) = \(Int(dspc))"
+        var reason = Reason(wanted: input.explain)
+        reason.set("stable: ceil(D \(format(stable)) over \(format(settings.stableWindowSeconds)) s / target \(format(settings.targetLoad))) = \(Int(dspc))")
         if panicSince != nil {
             maxPanicPods = max(maxPanicPods, panicPods)
             desired = maxPanicPods
-            reason = "panic: ceil(D \(format(panic)) over \(format(Double(panicNanos) / 1e9)) s / target \(format(settings.targetLoad))) = \(Int(dppc)), "
-                + "≥ \(format(settings.panicThresholdPercentage)) % of \(Int(ready)) ready; holding \(maxPanicPods) (no scale-down while panicking)"
+            reason.set(
+                "panic: ceil(D \(format(panic)) over \(format(Double(panicNanos) / 1e9)) s / target \(format(settings.targetLoad))) = \(Int(dppc)), "
+                    + "≥ \(format(settings.panicThresholdPercentage)) % of \(Int(ready)) ready; holding \(maxPanicPods) (no scale-down while panicking)")
         }
-        if panicSince == nil && desired != Int(dspc) { reason += "; rate limited to [\(Int(maxDown)), \(Int(maxUp))]" }
+        if panicSince == nil && desired != Int(dspc) { reason.add("; rate limited to [\(Int(maxDown)), \(Int(maxUp))]") }
         let clamped = settings.bounds.clamp(desired)
-        if clamped != desired { reason += "; clamped to [\(settings.bounds.min), \(settings.bounds.max)]" }
+        if clamped != desired { reason.add("; clamped to [\(settings.bounds.min), \(settings.bounds.max)]") }
         let plan = ScalePlan(
-            desiredReplicas: clamped, allocation: settings.instanceClass.map { [$0.allocation(clamped)] } ?? [], reason: reason)
+            desiredReplicas: clamped, allocation: settings.instanceClass.map { [$0.allocation(clamped)] } ?? [], reason: reason.text)
         lastPlan = plan
         return plan
     }

@@ -18,6 +18,9 @@ public struct PoolInput: Sendable, Hashable {
     public var slotsPerReplica: Int
     /// Live serverless burst replicas (not in `liveReplicas`).
     public var burstReplicas: Int
+    /// Whether the plan's reason is wanted. Replay, which reads no reasons, asks for none: building
+    /// them was a tenth of a planner policy's time there.
+    public var explain = true
     /// Demand forecasts, ascending horizons, replica units; empty during the cold start.
     public var forecasts: [Forecast]
     /// Lower envelope of the demand (minimum 1-minute demand over the envelope window); nil until
@@ -269,6 +272,15 @@ public struct ActionGuard: Sendable, Hashable, Codable {
         let left = cooldown - Double(now - since) / 1e9
         return left > 0 ? left : nil
     }
+}
+
+/// A reason built only when it is wanted: each part's text is not even formatted otherwise.
+struct Reason {
+    let wanted: Bool
+    private(set) var text = ""
+    init(wanted: Bool) { self.wanted = wanted }
+    mutating func add(_ part: @autoclosure () -> String) { if wanted { text += part() } }
+    mutating func set(_ whole: @autoclosure () -> String) { if wanted { text = whole() } }
 }
 
 /// A number for a reason string: at most two decimals, no trailing zeros.

@@ -36,27 +36,27 @@ public struct PredictivePolicy: ScalingPolicy {
 
     public mutating func evaluate(_ input: PoolInput) -> ScalePlan {
         let lead = settings.instanceClass.leadTimeSeconds
-        var reason: String
+        var reason = Reason(wanted: input.explain)
         var need = input.demand
         if let f = input.forecast(covering: lead) {
             need = max(f.mean, input.demand)
-            reason = "forecast \(format(f.mean)) at \(f.horizonSeconds / 60) min (lead time \(format(lead)) s), demand now \(format(input.demand))"
+            reason.add("forecast \(format(f.mean)) at \(f.horizonSeconds / 60) min (lead time \(format(lead)) s), demand now \(format(input.demand))")
         } else {
-            reason = "no forecast yet (cold start): demand now \(format(input.demand))"
+            reason.add("no forecast yet (cold start): demand now \(format(input.demand))")
         }
-        reason += " (\(input.demandSource.name))"
+        reason.add(" (\(input.demandSource.name))")
         let sizing = settings.planner.size(demand: need, traffic: input.traffic, slots: input.slotsPerReplica, maxReplicas: settings.bounds.max)
         let proposal = settings.bounds.clamp(sizing.total)
-        reason += "; \(sizing.reason) → \(proposal)"
+        reason.add("; \(sizing.reason) → \(proposal)")
         let previous = desired ?? input.liveReplicas
         var chosen = proposal
         if let wait = actions.admit(proposal, over: previous, nowNanos: input.nowNanos) {
             chosen = previous
-            reason += "; keeping \(previous): \(wait)"
+            reason.add("; keeping \(previous): \(wait)")
         }
         desired = chosen
         return ScalePlan(
-            desiredReplicas: chosen, allocation: [settings.instanceClass.allocation(chosen)], reason: reason, waitProbability: sizing.waitProbability,
+            desiredReplicas: chosen, allocation: [settings.instanceClass.allocation(chosen)], reason: reason.text, waitProbability: sizing.waitProbability,
             objectiveWaitSeconds: sizing.waitProbability == nil ? 0 : settings.planner.objective.maxWaitSeconds)
     }
 }

@@ -41,43 +41,43 @@ public struct ThresholdPolicy: ScalingPolicy {
     public mutating func evaluate(_ input: PoolInput) -> ScalePlan {
         let now = input.nowNanos
         let current = input.liveReplicas
-        let l = format(input.loadMean)
+        let l = input.explain ? format(input.loadMean) : ""
         // An earlier change not yet visible in the live replicas stays wanted until it settles.
         var target = current
         if let d = desired, d != current, let last = actions.lastActionNanos, Double(now - last) / 1e9 < settings.settleSeconds {
             target = d
         }
-        var reason: String
+        var reason = Reason(wanted: input.explain)
         var acted = false
         if input.loadMean > settings.high {
             if let wait = actions.blocked(.up, nowNanos: now) {
-                reason = "L \(l) > high \(format(settings.high)) but \(wait)"
+                reason.set("L \(l) > high \(format(settings.high)) but \(wait)")
             } else {
                 target = max(target, current) + settings.step
                 actions.record(.up, nowNanos: now)
                 acted = true
-                reason = "L \(l) > high \(format(settings.high)): +\(settings.step)"
+                reason.set("L \(l) > high \(format(settings.high)): +\(settings.step)")
             }
         } else if input.loadMean < settings.low {
             if let wait = actions.blocked(.down, nowNanos: now) {
-                reason = "L \(l) < low \(format(settings.low)) but \(wait)"
+                reason.set("L \(l) < low \(format(settings.low)) but \(wait)")
             } else if min(target, current) <= settings.bounds.min {
-                reason = "L \(l) < low \(format(settings.low)), at min_replicas \(settings.bounds.min)"
+                reason.set("L \(l) < low \(format(settings.low)), at min_replicas \(settings.bounds.min)")
             } else {
                 target = min(target, current) - settings.step
                 actions.record(.down, nowNanos: now)
                 acted = true
-                reason = "L \(l) < low \(format(settings.low)): -\(settings.step)"
+                reason.set("L \(l) < low \(format(settings.low)): -\(settings.step)")
             }
         } else {
-            reason = "L \(l) within [\(format(settings.low)), \(format(settings.high))]"
+            reason.set("L \(l) within [\(format(settings.low)), \(format(settings.high))]")
         }
-        if target != current && !acted { reason += "; change to \(target) in flight" }
+        if target != current && !acted { reason.add("; change to \(target) in flight") }
         let clamped = settings.bounds.clamp(target)
-        if clamped != target { reason += "; clamped to [\(settings.bounds.min), \(settings.bounds.max)]" }
+        if clamped != target { reason.add("; clamped to [\(settings.bounds.min), \(settings.bounds.max)]") }
         desired = clamped
         return ScalePlan(
-            desiredReplicas: clamped, allocation: settings.instanceClass.map { [$0.allocation(clamped)] } ?? [], reason: reason)
+            desiredReplicas: clamped, allocation: settings.instanceClass.map { [$0.allocation(clamped)] } ?? [], reason: reason.text)
     }
 }
 

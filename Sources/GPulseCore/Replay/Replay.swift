@@ -114,7 +114,7 @@ struct SimulatedAgentBatch {
                 series(.gpuUtil, "sim-gpu0"), series(.appQueueDepth), series(.appRequestsRunning), series(.appRequestRate),
                 series(.appCompletionRate),
             ],
-            agentVersion: "replay-simulated")
+            agentVersion: "sim-replay")  // 15 bytes at most: a small string, no reference count
         batch.series.reserveCapacity(7)
         spare = (series(.appLatencyMs), series(.appServiceTimeMs))
     }
@@ -181,7 +181,7 @@ public enum Replay {
         fleetSettings.burstClasses = Set(s.classes.filter { $0.kind == .serverless }.map(\.name))
         var fleet = Fleet(settings: fleetSettings)
         let setup = setup ?? PoolSetup(policy: StaticPolicy(replicas: staticReplicas ?? 1))
-        var engine = DecisionEngine(settings: EngineSettings(resendSeconds: 10, validForSeconds: 30) { _ in setup }, idPrefix: "replay")
+        var engine = DecisionEngine(settings: EngineSettings(resendSeconds: 10, validForSeconds: 30, explain: false) { _ in setup }, idPrefix: "replay")
         let session = s.seed | 1
         let epoch = s.startUnixSeconds * 1_000_000_000
 
@@ -195,7 +195,8 @@ public enum Replay {
         var actions = 0
         var reversals = 0
 
-        var batch = SimulatedAgentBatch(pool: s.pool, session: session)
+        // The pool's label is short for the same reason (the policy is set up whatever the name).
+        var batch = SimulatedAgentBatch(pool: s.pool.utf8.count <= 15 ? s.pool : "replay-pool", session: session)
         var second = 0
         while true {
             second += 1
