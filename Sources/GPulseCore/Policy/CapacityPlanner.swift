@@ -91,9 +91,12 @@ public enum ErlangC {
     public static func waitProbability(servers: Int, offered a: Double) -> Double {
         guard servers > 0, a < Double(servers) else { return 1 }
         guard a > 0 else { return 0 }
-        // Erlang B by its stable recursion, then C = B / (1 − ρ(1 − B)).
-        var b = 1.0
-        for k in 1...servers { b = a * b / (Double(k) + a * b) }
+        // Erlang B by its stable recursion, kept as 1/B (1/B(k) = 1 + (k/a)/B(k−1): no division in the
+        // loop), then C = B / (1 − ρ(1 − B)). 1/B overflowing to infinity reads as B = 0, which it is.
+        let inverseA = 1 / a
+        var r = 1.0
+        for k in 1...servers { r = 1 + r * Double(k) * inverseA }
+        let b = 1 / r
         let rho = a / Double(servers)
         return b / (1 - rho * (1 - b))
     }
@@ -115,16 +118,18 @@ public enum ErlangC {
         let allowed = max(0, 1 - objective.percentile)
         guard a > 0 else { return (max(0, minReplicas), 0) }
         guard maxReplicas > 0 else { return (0, 1) }
-        var b = 1.0
+        let inverseA = 1 / a
+        var r = 1.0  // 1 / Erlang B at k servers (see waitProbability)
         var k = 0
         var last = 1.0
         for n in 1...maxReplicas {
             let servers = n * c
             while k < servers {
                 k += 1
-                b = a * b / (Double(k) + a * b)
+                r = 1 + r * Double(k) * inverseA
             }
             guard a < Double(servers) else { continue }
+            let b = 1 / r
             let rho = a / Double(servers)
             let p = b / (1 - rho * (1 - b)) * exp(-(Double(servers) - a) * objective.maxWaitSeconds / s)
             last = p

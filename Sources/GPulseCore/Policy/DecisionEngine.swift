@@ -142,30 +142,35 @@ public struct DecisionEngine: Sendable {
                 if let memory = restoredMemories.removeValue(forKey: name), memory.policy == setup.policy.name { setup.policy.restore(memory) }
                 policies[name] = setup
             }
-            let setup = policies[name]!
+            // By index, in place: a copy of the setup would retain its policy and the oracle's table.
+            let at = policies.index(forKey: name)!
             // What is derived from minute points only changes when a minute closes.
             let minutesClosed = fleet.poolSeries[p].minutesClosed
             if perMinute[name]?.minutesClosed != minutesClosed {
                 perMinute[name] = PerMinute(
-                    minutesClosed: minutesClosed, floor: fleet.poolSeries[p].demandFloor(minutes: setup.envelopeMinutes, quantile: setup.floorQuantile),
+                    minutesClosed: minutesClosed,
+                    floor: fleet.poolSeries[p].demandFloor(minutes: policies.values[at].envelopeMinutes, quantile: policies.values[at].floorQuantile),
                     forecasts: fleet.poolSeries[p].forecasts.map { $0.forecast(level: fleet.settings.forecast.intervalLevel) })
             }
             let derived = perMinute[name]!
             var input = PoolInput(
-                pool: name, workload: setup.workload ?? fleet.workload(pool: name), nowNanos: nowNanos, liveReplicas: point.liveNodes,
-                loadMean: point.loadMean, loadMax: point.loadMax, demand: point.demand,
+                pool: name, workload: policies.values[at].workload ?? fleet.poolSeries[p].workload ?? .online, nowNanos: nowNanos,
+                liveReplicas: point.liveNodes, loadMean: point.loadMean, loadMax: point.loadMax, demand: point.demand,
                 forecasts: derived.forecasts, demandFloor: derived.floor, backlog: fleet.poolSeries[p].backlog, demandSource: fleet.poolSeries[p].demandSource,
                 traffic: fleet.poolSeries[p].traffic ?? .init(), slotsPerReplica: fleet.settings.slots(pool: name),
                 burstReplicas: fleet.poolSeries[p].burstNodes)
             input.explain = settings.explain
-            if let oracle = setup.oracle { input.forecasts = oracle.forecasts(nowNanos: nowNanos, horizonMinutes: fleet.settings.forecast.horizons) }
-            let plan = policies[name]!.policy.evaluate(input)
+            if policies.values[at].oracle != nil {
+                input.forecasts = policies.values[at].oracle!.forecasts(nowNanos: nowNanos, horizonMinutes: fleet.settings.forecast.horizons)
+            }
+            let plan = policies.values[at].policy.evaluate(input)
+            let policyName = policies.values[at].policy.name
             let current = Int32(clamping: point.liveNodes)
             let desired = Int32(clamping: plan.desiredReplicas)
             let scale = ScaleDecision(
                 pool: name, workload: input.workload, action: desired > current ? .scaleUp : desired < current ? .scaleDown : .hold,
                 currentReplicas: current, desiredReplicas: desired, allocation: plan.allocation, loadIndex: point.loadMean,
-                loadIndexMax: point.loadMax, demand: point.demand, forecasts: input.forecasts, policy: setup.policy.name,
+                loadIndexMax: point.loadMax, demand: point.demand, forecasts: input.forecasts, policy: policyName,
                 reason: plan.reason, expectedHourlyCost: plan.expectedHourlyCost, demandSource: input.demandSource, traffic: input.traffic,
                 predictedWaitProbability: plan.waitProbability, sloMaxWaitSeconds: plan.objectiveWaitSeconds)
             if let d = publish(.scale(scale), changed: { old in
