@@ -20,6 +20,37 @@ public struct AggregatorSnapshot: Sendable, Codable {
     public var policies: [String: PolicyMemory]?
 }
 
+extension AggregatorSnapshot {
+    /// The first value a checksum cannot vouch for: a file written by a broken or hostile build can be
+    /// whole and still hold numbers that would trap the restored aggregator (a sequence near 2^64, times
+    /// near Int64.min). nil when every value is one a running aggregator could have written by `nowNanos`.
+    public func absurdity(nowNanos: Int64) -> String? {
+        // Ten years back, a day ahead (clock steps); a running aggregator writes nothing outside that.
+        let earliest = nowNanos.subtractingSaturating(10 * 365 * 86_400 * 1_000_000_000)
+        let latest = nowNanos.addingSaturating(86_400 * 1_000_000_000)
+        let sane = earliest...latest
+        if decisionSeqReserved >= 1 << 62 { return "decision sequence reservation \(decisionSeqReserved) is beyond 2^62" }
+        if !sane.contains(writtenAtNanos) { return "written at \(writtenAtNanos) ns, not within ten years before now" }
+        for (id, node) in fleet.nodes.sorted(by: { $0.key < $1.key }) {
+            if !sane.contains(node.firstSeenNanos) || !sane.contains(node.lastSeenNanos) {
+                return "node \(id): first or last seen (\(node.firstSeenNanos), \(node.lastSeenNanos) ns) not within ten years before now"
+            }
+        }
+        for (name, pool) in fleet.pools.sorted(by: { $0.key < $1.key }) {
+            let seconds = sane.lowerBound / 1_000_000_000...sane.upperBound / 1_000_000_000
+            if let bad = (pool.seconds.elements + pool.minutes.elements).first(where: { !seconds.contains($0.time) || !$0.demand.isFinite }) {
+                return "pool \(name): a point at \(bad.time) s with demand \(bad.demand) is not one this aggregator could have recorded"
+            }
+        }
+        for (pool, memory) in policies ?? [:] {
+            for c in memory.commitments ?? [] where c.count < 0 || c.count > 1_000_000 {
+                return "pool \(pool): a reserved commitment of \(c.count) nodes"
+            }
+        }
+        return nil
+    }
+}
+
 /// Why a snapshot could not be written or read; the message names the file and the errno text.
 public struct SnapshotError: Error, CustomStringConvertible, Sendable {
     public var description: String
@@ -122,7 +153,11 @@ public struct SnapshotStore: Sendable {
             return .corrupt(reason: error.description, movedTo: moveAside(nowNanos: nowNanos))
         }
         do {
-            return .restored(try decode(bytes), bytes: bytes.count)
+            let snapshot = try decode(bytes)
+            if let absurd = snapshot.absurdity(nowNanos: nowNanos) {
+                return .corrupt(reason: "checksum good but \(absurd)", movedTo: moveAside(nowNanos: nowNanos))
+            }
+            return .restored(snapshot, bytes: bytes.count)
         } catch {
             return .corrupt(reason: error.description, movedTo: moveAside(nowNanos: nowNanos))
         }

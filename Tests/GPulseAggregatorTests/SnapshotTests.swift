@@ -171,6 +171,35 @@ private func scratchDirectory() -> String {
         #expect(back.fleet.nodes["n1"]?.sequence.lastSeq == 3)
     }
 
+    @Test(arguments: ["sequence", "ancient node", "future write"])
+    func aWholeFileWithAbsurdValuesIsMovedAsideToo(absurd: String) throws {
+        // The checksum vouches for the bytes, not for the numbers: a reservation near 2^64 would trap the
+        // next decision's seq += 1, a last-seen at Int64.min the next silence computation.
+        let dir = scratchDirectory()
+        let path = dir + "/agg.snapshot"
+        let store = SnapshotStore(path: path)
+        var snapshot = sample()
+        switch absurd {
+        case "sequence": snapshot.decisionSeqReserved = UInt64.max - 3
+        case "ancient node":
+            var fleet = Fleet(settings: FleetSettings())
+            _ = fleet.ingest(MetricsBatch(labels: NodeLabels(nodeID: "n1", pool: "p"), session: 1, seq: 3, t0UnixNanos: 0), nowNanos: Int64.min)
+            snapshot.fleet = fleet.snapshot
+        default: snapshot.writtenAtNanos = Int64.max
+        }
+        try store.write(try store.encode(snapshot))
+        guard case .corrupt(let reason, let movedTo) = store.load(nowNanos: 10 * second) else {
+            Issue.record("\(absurd): an absurd snapshot must not restore")
+            return
+        }
+        #expect(reason.hasPrefix("checksum good but"), "\(reason)")
+        #expect(movedTo == path + ".corrupt-10")
+        #expect(!FileManager.default.fileExists(atPath: path))
+        // The same snapshot with sane values restores.
+        try store.write(try store.encode(sample()))
+        guard case .restored = store.load(nowNanos: 10 * second) else { Issue.record("a sane snapshot must restore"); return }
+    }
+
     @Test(arguments: ["truncated", "flipped", "format", "garbage", "empty"])
     func aDamagedFileIsMovedAsideWithItsReason(damage: String) throws {
         let dir = scratchDirectory()
