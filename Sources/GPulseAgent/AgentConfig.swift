@@ -253,6 +253,8 @@ extension AgentConfig {
         if !(10...10_000).contains(aggregator.publishIntervalMs) { bad("aggregator.publish_interval_ms", "must be 10 to 10000, got \(aggregator.publishIntervalMs)") }
         if aggregator.sendQueueBatches < 1 { bad("aggregator.send_queue_batches", "must be at least 1") }
         if let problem = ListenAddress.Setting(prometheus.listen).problem { bad("prometheus.listen", problem) }
+        if let problem = EndpointSyntax.problem(aggregator.endpoint) { bad("aggregator.endpoint", problem) }
+        if let problem = EndpointSyntax.problem(samplers.appReports.endpoint) { bad("samplers.app_reports.endpoint", problem) }
         // 16 bytes a sample: 2^26 samples is 1 GiB, more than any publish interval needs.
         if !(1024...(1 << 26)).contains(bufferSamples) { bad("buffer_samples", "must be 1024 to 67108864 (1 GiB of samples), got \(bufferSamples)") }
         for (name, group) in groups.sorted(by: { $0.key < $1.key }) where !(1...1000).contains(group.rateHz) {

@@ -247,6 +247,9 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             issues.append(ConfigIssue(keyPath: "load_index.gpu_signal", message: "must be utilization, memory or max, got '\(loadIndex.gpuSignal)'"))
         }
         if let problem = ListenAddress.Setting(prometheus.listen).problem { issues.append(ConfigIssue(keyPath: "prometheus.listen", message: problem)) }
+        for (key, endpoint) in [("metrics", endpoints.metrics), ("decisions", endpoints.decisions), ("control", endpoints.control)] {
+            if let problem = EndpointSyntax.problem(endpoint) { issues.append(ConfigIssue(keyPath: "endpoints.\(key)", message: problem)) }
+        }
         if !(prometheus.healthzMaxStallS > 0) { issues.append(ConfigIssue(keyPath: "prometheus.healthz_max_stall_s", message: "must be positive")) }
         if !["curve", "plaintext"].contains(security.mode) {
             issues.append(ConfigIssue(keyPath: "security.mode", message: "must be curve or plaintext, got '\(security.mode)'"))

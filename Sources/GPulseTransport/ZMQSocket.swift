@@ -73,12 +73,28 @@ public final class ZMQSocket {
 
     public func bind(_ endpoint: String) throws(ZMQError) {
         let h = try open()
+        try enableIPv6(for: endpoint)
         guard zmq_bind(h, endpoint) == 0 else { throw ZMQError.current("zmq_bind", endpoint: endpoint) }
     }
 
     public func connect(_ endpoint: String) throws(ZMQError) {
         let h = try open()
+        try enableIPv6(for: endpoint)
         guard zmq_connect(h, endpoint) == 0 else { throw ZMQError.current("zmq_connect", endpoint: endpoint) }
+    }
+
+    /// libzmq speaks IPv4 only unless ZMQ_IPV6 is set: `tcp://[::1]:7461` would fail to bind ("not
+    /// available") and a connect to it would never complete, silently. Set for every bracketed address.
+    private func enableIPv6(for endpoint: String) throws(ZMQError) {
+        guard Self.isIPv6(endpoint) else { return }
+        try set([.ipv6(true)])
+    }
+
+    /// Whether `endpoint` is TCP to a bracketed IPv6 address (`tcp://[::1]:7461`, `tcp://[fe80::1%eth0]:1`).
+    static func isIPv6(_ endpoint: String) -> Bool {
+        guard endpoint.hasPrefix("tcp://") else { return false }
+        // A connect may name a source address first: tcp://source;destination.
+        return endpoint.dropFirst(6).contains("[")
     }
 
     /// The endpoint last bound, with the port libzmq picked for "tcp://127.0.0.1:*".

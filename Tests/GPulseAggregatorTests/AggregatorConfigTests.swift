@@ -22,6 +22,32 @@ import Testing
         }
     }
 
+    @Test func endpointsAndRangesThatWouldFailOrTrapAtRunAreConfigErrors() {
+        // Each of these passed check-config before and then failed or trapped `run`.
+        #expect {
+            _ = try AggregatorConfig.parse(yaml: """
+                security: {mode: plaintext}
+                endpoints: {metrics: "not an endpoint", decisions: "tcp://127.0.0.1:99999", control: "tcp://::1:7463"}
+                ingest: {max_clock_ahead_s: 1e300}
+                windows: {raw_s: 1e12, load_s: 1}
+                decisions: {resend_interval_s: 1e300, valid_for_s: 1e300}
+                registry: {forget_after_s: 1e12}
+                """)
+        } throws: { error in
+            let keys = Set((error as? ConfigError)?.issues.map(\.keyPath) ?? [])
+            return keys.isSuperset(of: [
+                "endpoints.metrics", "endpoints.decisions", "endpoints.control", "ingest.max_clock_ahead_s", "windows.raw_s",
+                "decisions.resend_interval_s", "decisions.valid_for_s", "registry.forget_after_s",
+            ])
+        }
+        for good in ["tcp://0.0.0.0:7461", "tcp://[::1]:7461", "tcp://127.0.0.1:*", "ipc:///run/gpulse/x.sock", "inproc://a", "tcp://eth0;10.0.0.5:7461"] {
+            #expect(EndpointSyntax.problem(good) == nil, "\(good)")
+        }
+        for bad in ["", "tcp://", "tcp://host", "tcp://:7461", "tcp://[::1:7461", "udp://x:1", "tcp://h:0", "ipc://"] {
+            #expect(EndpointSyntax.problem(bad) != nil, "\(bad)")
+        }
+    }
+
     @Test func badWeightsAreAClearError() {
         #expect {
             _ = try AggregatorConfig.parse(yaml: "load_index:\n  alpha: 0.5\n  beta: 0.5\n  gamma: 0.5\n")

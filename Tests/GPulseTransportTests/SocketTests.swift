@@ -36,6 +36,21 @@ import Testing
         #expect(try pull.receiveFrames() == [Array(repeating: 7, count: 5000)])
     }
 
+    @Test func ipv6LoopbackBindsAndDelivers() throws {
+        // Without ZMQ_IPV6, libzmq refuses to bind [::1] and a connect to it never completes.
+        let context = try ZMQContext()
+        let pull = try ZMQSocket(context: context, type: .pull)
+        try pull.bind("tcp://[::1]:*")
+        let endpoint = try pull.lastEndpoint()
+        #expect(endpoint.hasPrefix("tcp://[::1]:"))
+        let push = try ZMQSocket(context: context, type: .push)
+        try push.connect(endpoint)
+        try push.send([4, 2])
+        // Generous: a busy machine decides how soon the connection is up.
+        #expect(try pull.waitReadable(timeoutMilliseconds: 20_000))
+        #expect(try pull.receiveFrames() == [[4, 2]])
+    }
+
     @Test func nonBlockingReceiveOnEmptySocketReturnsNothing() throws {
         let context = try ZMQContext()
         let pull = try ZMQSocket(context: context, type: .pull)
