@@ -246,3 +246,47 @@ private func input(at s: Double, live: Int, traffic: PoolTraffic, forecasts: [Fo
         #expect(abs(cheapPenalty.serviceQuantile - 1.3 / 5.2) < 1e-12)
     }
 }
+
+@Suite struct PeakednessTests {
+    @Test func poissonCountsReadAsOneAndClumpedCountsAsTheirClumpSize() {
+        var rng = SeededGenerator(seed: 3)
+        var poisson = ArrivalDispersion()
+        var clumped = ArrivalDispersion()
+        for _ in 0..<20_000 {
+            // Poisson at 5/s: count the arrivals of one second.
+            var t = rng.exponential(mean: 0.2)
+            var n = 0.0
+            while t < 1 {
+                n += 1
+                t += rng.exponential(mean: 0.2)
+            }
+            poisson.observe(n)
+            // The same rate in clumps of 10 arriving together (0.5 clumps a second): IDC 10.
+            var clumps = 0.0
+            var u = rng.exponential(mean: 2)
+            while u < 1 {
+                clumps += 1
+                u += rng.exponential(mean: 2)
+            }
+            clumped.observe(10 * clumps)
+        }
+        #expect(abs(poisson.peakedness - 1) < 0.25, "\(poisson.peakedness)")
+        #expect(abs(clumped.peakedness - 10) < 2.5, "\(clumped.peakedness)")
+        var young = ArrivalDispersion()
+        for _ in 0..<59 { young.observe(10) }
+        #expect(young.peakedness == 1)  // not known before a minute
+    }
+
+    @Test func haywardSizesPeakedTrafficAsPoissonOnFewerServers() {
+        let objective = ServiceObjective(maxWaitSeconds: 2, percentile: 0.99)
+        let poisson = ErlangC.replicas(arrivalRate: 5, serviceSeconds: 2, slots: 8, objective: objective, maxReplicas: 100)
+        let same = ErlangC.replicas(arrivalRate: 5, serviceSeconds: 2, slots: 8, objective: objective, maxReplicas: 100, peakedness: 1)
+        #expect(poisson.replicas == same.replicas)
+        // z = 4: 10 Erlangs wait like 2.5 Erlangs on a quarter of the servers.
+        let peaked = ErlangC.replicas(arrivalRate: 5, serviceSeconds: 2, slots: 8, objective: objective, maxReplicas: 100, peakedness: 4)
+        #expect(peaked.replicas > poisson.replicas)
+        let servers = peaked.replicas * 8 / 4
+        #expect(ErlangC.waitExceeds(2, servers: servers, offered: 2.5, serviceSeconds: 2) <= 0.01)
+        #expect(ErlangC.waitExceeds(2, servers: (peaked.replicas - 1) * 8 / 4, offered: 2.5, serviceSeconds: 2) > 0.01)
+    }
+}
