@@ -323,10 +323,7 @@ public struct Fleet: Sendable {
             poolSeries[i].burstNodes = tallies[i].burstNodes
             poolSeries[i].backlog = tallies[i].backlog
             poolSeries[i].workload = tallies[i].majorityWorkload
-            if newSecond {
-                if let now = traffic?.arrivalsNow { poolSeries[i].dispersion.observe(now) }
-                if poolSeries[i].record(point) { bursts.append(name) }
-            }
+            if newSecond && poolSeries[i].record(point) { bursts.append(name) }
         }
         if transitions.count > 1 { transitions.sort { $0.nodeID < $1.nodeID } }
         return (transitions, bursts)
@@ -371,11 +368,7 @@ public struct Fleet: Sendable {
             case .appRequestsRunning:
                 if let v = mean() { traffic = traffic ?? .init(); traffic!.running = (traffic!.running ?? 0) + v }
             case .appRequestRate:
-                if let v = entry.windows.windows[i].recentMean(seconds: rateSpan) {
-                    traffic = traffic ?? .init()
-                    traffic!.arrivals = (traffic!.arrivals ?? 0) + v
-                    traffic!.arrivalsNow = (traffic!.arrivalsNow ?? 0) + Double(entry.windows.windows[i].newestValue ?? 0)
-                }
+                if let v = entry.windows.windows[i].recentMean(seconds: rateSpan) { traffic = traffic ?? .init(); traffic!.arrivals = (traffic!.arrivals ?? 0) + v }
             case .appCompletionRate:
                 if let v = entry.windows.windows[i].recentMean(seconds: rateSpan) { traffic = traffic ?? .init(); traffic!.completions = (traffic!.completions ?? 0) + v }
             case .appServiceTimeMs:
@@ -405,7 +398,6 @@ public struct Fleet: Sendable {
         var completions: Double?
         var serviceWeighted: Double?
         var serviceWeight: Double?
-        var arrivalsNow: Double?
 
         mutating func add(_ other: TrafficTally) {
             // Written out: this runs for every node at every refresh.
@@ -415,7 +407,6 @@ public struct Fleet: Sendable {
             if let v = other.completions { completions = (completions ?? 0) + v }
             if let v = other.serviceWeighted { serviceWeighted = (serviceWeighted ?? 0) + v }
             if let v = other.serviceWeight { serviceWeight = (serviceWeight ?? 0) + v }
-            if let v = other.arrivalsNow { arrivalsNow = (arrivalsNow ?? 0) + v }
         }
 
         /// The pool's traffic; nil when no node reports any.
@@ -423,9 +414,7 @@ public struct Fleet: Sendable {
             guard waiting != nil || running != nil || arrivals != nil || completions != nil || serviceWeight != nil else { return nil }
             var service: Double?
             if let w = serviceWeight, w > 0, let sum = serviceWeighted { service = sum / w }
-            var traffic = PoolTraffic(arrivalRate: arrivals, serviceSeconds: service, waiting: waiting, running: running, completionRate: completions)
-            traffic.arrivalsNow = arrivalsNow
-            return traffic
+            return PoolTraffic(arrivalRate: arrivals, serviceSeconds: service, waiting: waiting, running: running, completionRate: completions)
         }
     }
 

@@ -77,8 +77,6 @@ public struct PoolSeries: Sendable, Codable {
     public private(set) var minutes: RingBuffer<PoolPoint>
     public private(set) var forecaster: DemandForecaster
     public private(set) var burst = BurstDetector()
-    /// How bursty the pool's arrivals are (1 for Poisson), from its per-second arrival counts.
-    public internal(set) var dispersion = ArrivalDispersion()
     /// The minute being summed, closed into a minute point when a second of the next one arrives.
     private struct OpenMinute: Sendable, Codable {
         var start: Int64
@@ -182,7 +180,7 @@ public struct PoolSeries: Sendable, Codable {
 
 extension PoolSeries {
     private enum CodingKeys: String, CodingKey {
-        case name, seconds, minutes, forecaster, burst, minute, current, backlog, workload, forecasts, minutesClosed, dispersion
+        case name, seconds, minutes, forecaster, burst, minute, current, backlog, workload, forecasts, minutesClosed
     }
 
     /// Everything must decode except the forecaster: one saved by a build whose models had another
@@ -201,7 +199,6 @@ extension PoolSeries {
         workload = try c.decodeIfPresent(WorkloadClass.self, forKey: .workload)
         forecasts = try c.decode([HorizonForecast].self, forKey: .forecasts)
         minutesClosed = try c.decode(Int.self, forKey: .minutesClosed)
-        dispersion = try c.decodeIfPresent(ArrivalDispersion.self, forKey: .dispersion) ?? ArrivalDispersion()
     }
 
     /// The placeholder's settings: no models, which no valid configuration has, so `adopting` always

@@ -39,9 +39,6 @@ public struct PoolTraffic: Sendable, Hashable, Codable {
     public var running: Double?
     /// Requests per second finished (APP_COMPLETION_RATE).
     public var completionRate: Double?
-    /// The arrival rate's newest reading (its last second, not smoothed): what the pool's
-    /// peakedness is measured on.
-    public var arrivalsNow: Double?
 
     public init(
         arrivalRate: Double? = nil, serviceSeconds: Double? = nil, waiting: Double? = nil, running: Double? = nil, completionRate: Double? = nil
@@ -113,17 +110,11 @@ public enum ErlangC {
     /// The fewest replicas of `slots` servers each, from `minReplicas` up to `maxReplicas`, whose
     /// P(wait > objective) is at most 1 − percentile; `maxReplicas` (and its probability) when none
     /// is enough. One pass of the Erlang B recursion serves every candidate.
-    ///
-    /// Arrivals burstier than Poisson (`peakedness` z > 1, the variance-to-mean ratio of their
-    /// counts) are sized by Hayward's approximation: N servers at a Erlangs of traffic with peakedness z
-    /// wait like N/z servers at a/z Erlangs of Poisson traffic.
     public static func replicas(
-        arrivalRate λ: Double, serviceSeconds s: Double, slots: Int, objective: ServiceObjective, minReplicas: Int = 0, maxReplicas: Int,
-        peakedness: Double = 1
+        arrivalRate λ: Double, serviceSeconds s: Double, slots: Int, objective: ServiceObjective, minReplicas: Int = 0, maxReplicas: Int
     ) -> (replicas: Int, waitProbability: Double) {
         let c = max(1, slots)
-        let z = peakedness.isFinite ? max(1, peakedness) : 1
-        let a = max(0, λ) * max(0, s) / z
+        let a = max(0, λ) * max(0, s)
         let allowed = max(0, 1 - objective.percentile)
         guard a > 0 else { return (max(0, minReplicas), 0) }
         guard maxReplicas > 0 else { return (0, 1) }
@@ -132,8 +123,7 @@ public enum ErlangC {
         var k = 0
         var last = 1.0
         for n in 1...maxReplicas {
-            let servers = z == 1 ? n * c : Int((Double(n * c) / z).rounded(.down))
-            guard servers > 0 else { continue }
+            let servers = n * c
             while k < servers {
                 k += 1
                 r = 1 + r * Double(k) * inverseA
@@ -179,7 +169,6 @@ public struct CapacityPlanner: Sendable, Hashable {
         var slots: Int
         var waiting: Double
         var planner: CapacityPlanner
-        var peakedness = 1.0
 
         public var total: Int { steady + drain }
 
@@ -190,7 +179,6 @@ public struct CapacityPlanner: Sendable, Hashable {
             }
             let objective = planner.objective
             var reason = "Erlang C: λ \(format(λ))/s × S \(format(serviceSeconds)) s on \(steady) × \(slots) slots, P(wait > \(format(objective.maxWaitSeconds)) s) \(formatProbability(p))"
-            if peakedness > 1 { reason += " (arrivals \(format(peakedness))× burstier than Poisson, Hayward)" }
             if p > 1 - objective.percentile { reason += " (objective \(formatProbability(1 - objective.percentile)) not reachable within max_replicas)" }
             if drain > 0 { reason += "; +\(drain) drain \(format(waiting)) queued in \(format(planner.queueDrainSeconds)) s" }
             return reason
@@ -199,15 +187,14 @@ public struct CapacityPlanner: Sendable, Hashable {
 
     /// Replicas for `demand` (offered load, replica units) in a pool reporting `traffic`, with
     /// replicas of `slots` concurrent requests, at most `maxReplicas`.
-    public func size(demand: Double, traffic: PoolTraffic, slots: Int, maxReplicas: Int, peakedness: Double = 1) -> Sizing {
+    public func size(demand: Double, traffic: PoolTraffic, slots: Int, maxReplicas: Int) -> Sizing {
         let c = max(1, slots)
         if let s = traffic.serviceSeconds, s > 0, traffic.source == .arrivalRate {
             let λ = max(0, demand) * Double(c) / s
-            let (n, p) = ErlangC.replicas(
-                arrivalRate: λ, serviceSeconds: s, slots: c, objective: objective, maxReplicas: maxReplicas, peakedness: peakedness)
+            let (n, p) = ErlangC.replicas(arrivalRate: λ, serviceSeconds: s, slots: c, objective: objective, maxReplicas: maxReplicas)
             return Sizing(
                 steady: n, drain: drainReplicas(traffic: traffic, slots: c), waitProbability: p, arrivalRate: λ, demand: demand, serviceSeconds: s,
-                slots: c, waiting: traffic.waiting ?? 0, planner: self, peakedness: max(1, peakedness))
+                slots: c, waiting: traffic.waiting ?? 0, planner: self)
         }
         let n = Int((max(0, demand) / targetLoad - 1e-9).rounded(.up))
         return Sizing(
@@ -219,36 +206,6 @@ public struct CapacityPlanner: Sendable, Hashable {
     public func drainReplicas(traffic: PoolTraffic, slots: Int) -> Int {
         guard let w = traffic.waiting, w > 0, let s = traffic.serviceSeconds, s > 0, queueDrainSeconds > 0 else { return 0 }
         return Int((w * s / queueDrainSeconds / Double(max(1, slots)) - 1e-9).rounded(.up))
-    }
-}
-
-/// How much burstier than Poisson a pool's arrivals are: the variance-to-mean ratio (index of
-/// dispersion) of its per-second arrival counts. The mean follows about a minute, so a rate that
-/// drifts with the day is not read as burstiness; the variance of the counts around it is averaged
-/// over about ten minutes. 1 for Poisson arrivals, and until a minute of seconds has been seen.
-public struct ArrivalDispersion: Sendable, Hashable, Codable {
-    public private(set) var mean = 0.0
-    public private(set) var variance = 0.0
-    public private(set) var seconds = 0
-
-    public init() {}
-
-    public mutating func observe(_ arrivals: Double) {
-        guard arrivals.isFinite, arrivals >= 0 else { return }
-        seconds += 1
-        if seconds == 1 {
-            mean = arrivals
-            return
-        }
-        let deviation = arrivals - mean
-        variance += (deviation * deviation - variance) / 600
-        mean += deviation / 60
-    }
-
-    /// max(1, variance / mean) once 60 seconds are seen; 1 before.
-    public var peakedness: Double {
-        guard seconds >= 60, mean > 1e-9 else { return 1 }
-        return max(1, variance / mean)
     }
 }
 

@@ -134,7 +134,7 @@ public struct CostAwarePolicy: ScalingPolicy {
         }
         reason.add(" (\(input.demandSource.name))")
         let slots = input.slotsPerReplica
-        let sizing = s.planner.size(demand: need, traffic: input.traffic, slots: slots, maxReplicas: s.bounds.max, peakedness: input.peakedness)
+        let sizing = s.planner.size(demand: need, traffic: input.traffic, slots: slots, maxReplicas: s.bounds.max)
         reason.add("; \(sizing.reason)")
         // Without burst capacity, the queue's drain has to come from nodes.
         var total = s.bounds.clamp(sizing.steady + (s.serverless == nil ? sizing.drain : 0))
@@ -149,7 +149,7 @@ public struct CostAwarePolicy: ScalingPolicy {
                 if let known = floorSizing, known.floor == floor {
                     wanted = known.wanted
                 } else {
-                    wanted = min(s.bounds.max, s.planner.size(demand: floor, traffic: input.traffic, slots: slots, maxReplicas: s.bounds.max, peakedness: input.peakedness).steady)
+                    wanted = min(s.bounds.max, s.planner.size(demand: floor, traffic: input.traffic, slots: slots, maxReplicas: s.bounds.max).steady)
                     floorSizing = (floor, wanted)
                 }
                 if wanted > committed, r.commitmentHours > 0 {
@@ -173,7 +173,7 @@ public struct CostAwarePolicy: ScalingPolicy {
         allocation.append(s.onDemand.allocation(onDemand))
         if let b = s.serverless {
             // What ready nodes cannot serve now: the steady need at today's demand beyond them, and the queue's drain.
-            let now = s.planner.size(demand: input.demand, traffic: input.traffic, slots: slots, maxReplicas: s.bounds.max + input.liveReplicas, peakedness: input.peakedness)
+            let now = s.planner.size(demand: input.demand, traffic: input.traffic, slots: slots, maxReplicas: s.bounds.max + input.liveReplicas)
             let short = max(0, now.steady - input.liveReplicas) + now.drain
             let burst = short > 0 ? Int((Double(short) / b.capacity - 1e-9).rounded(.up)) : 0
             allocation.append(b.allocation(burst))

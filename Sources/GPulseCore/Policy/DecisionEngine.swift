@@ -160,7 +160,6 @@ public struct DecisionEngine: Sendable {
                 traffic: fleet.poolSeries[p].traffic ?? .init(), slotsPerReplica: fleet.settings.slots(pool: name),
                 burstReplicas: fleet.poolSeries[p].burstNodes)
             input.explain = settings.explain
-            input.peakedness = fleet.poolSeries[p].dispersion.peakedness
             if policies.values[at].oracle != nil {
                 input.forecasts = policies.values[at].oracle!.forecasts(nowNanos: nowNanos, horizonMinutes: fleet.settings.forecast.horizons)
             }

@@ -18,8 +18,6 @@ public struct PoolInput: Sendable, Hashable {
     public var slotsPerReplica: Int
     /// Live serverless burst replicas (not in `liveReplicas`).
     public var burstReplicas: Int
-    /// Variance-to-mean ratio of the pool's per-second arrivals (1: Poisson, or not yet known).
-    public var peakedness = 1.0
     /// Whether the plan's reason is wanted. Replay, which reads no reasons, asks for none: building
     /// them was a tenth of a planner policy's time there.
     public var explain = true

@@ -45,7 +45,7 @@ public struct PredictivePolicy: ScalingPolicy {
             reason.add("no forecast yet (cold start): demand now \(format(input.demand))")
         }
         reason.add(" (\(input.demandSource.name))")
-        let sizing = settings.planner.size(demand: need, traffic: input.traffic, slots: input.slotsPerReplica, maxReplicas: settings.bounds.max, peakedness: input.peakedness)
+        let sizing = settings.planner.size(demand: need, traffic: input.traffic, slots: input.slotsPerReplica, maxReplicas: settings.bounds.max)
         let proposal = settings.bounds.clamp(sizing.total)
         reason.add("; \(sizing.reason) → \(proposal)")
         let previous = desired ?? input.liveReplicas
