@@ -21,16 +21,9 @@ public struct SweepPlan: Sendable, Hashable {
     }
     public var isEmpty: Bool { !threshold && !staticFleet }
 
-    /// The threshold grid: high × low × step, low below high.
-    public static let thresholdGrid: [(high: Double, low: Double, step: Int)] = {
-        var out: [(Double, Double, Int)] = []
-        for high in [0.6, 0.7, 0.8, 0.9] {
-            for low in [0.2, 0.4] where low < high {
-                for step in [1, 3] { out.append((high, low, step)) }
-            }
-        }
-        return out
-    }()
+    /// The threshold grid: high × low × step (every low is below every high).
+    public static let thresholdGrid: [(high: Double, low: Double, step: Int)] =
+        [0.6, 0.7, 0.8, 0.9].flatMap { high in [0.2, 0.4].flatMap { low in [1, 3].map { (high, low, $0) } } }
 
     /// Static fleet sizes around the trace's peak minute of offered load (true demand, replica
     /// units): from 0.6× to 4× the peak (bursts within a minute need more than its mean).

@@ -124,6 +124,10 @@ private let serverless = InstanceClass(name: "serverless", kind: .serverless, ho
         let pool = fleet.pool("llm")!
         #expect(pool.current!.liveNodes == 1 && pool.burstNodes == 1)
         #expect(pool.traffic!.running == 16)
+        // A restored fleet knows its burst replicas again (the snapshot does not keep the flag).
+        var restored = Fleet(settings: FleetSettings(refreshSeconds: 1, burstClasses: ["serverless"]), restoring: fleet.snapshot)
+        _ = restored.tick(nowNanos: t0 + 1_000_000_000)
+        #expect(restored.pool("llm")!.burstNodes == 1)
     }
 }
 
@@ -150,6 +154,15 @@ private func input(at s: Double, live: Int, traffic: PoolTraffic, forecasts: [Fo
         #expect(plan.desiredReplicas == steady + drain)
         #expect(plan.waitProbability! <= 0.01)
         #expect(plan.reason.contains("arrival_rate") && plan.reason.contains("Erlang C"))
+        // Held by the scale-down cooldown at that size while demand halves: the wait it predicts is
+        // the one at the replicas it keeps, not at the fewer it sized.
+        let half = PoolTraffic(arrivalRate: 2.5, serviceSeconds: 10, waiting: 0, running: 20)
+        var held = PredictivePolicy(settings: .init(guardSettings: .init(upCooldownSeconds: 0, downCooldownSeconds: 600), instanceClass: onDemand))
+        _ = held.evaluate(input(at: 0, live: 4, traffic: traffic))
+        let kept = held.evaluate(input(at: 10, live: 4, traffic: half))
+        #expect(kept.desiredReplicas == plan.desiredReplicas)
+        let atKept = ErlangC.waitExceeds(2, servers: kept.desiredReplicas * 8, offered: 25, serviceSeconds: 10)
+        #expect(abs(kept.waitProbability! - atKept) < 1e-15)
     }
 
     @Test func serverlessCoversTheGapUntilNodesArriveAndIsReleasedAsTheyDo() {

@@ -31,15 +31,16 @@ SERVICE_MS = 10_000.0      # 10 s per request: 100 Erlangs against 2 x 8 slots
 
 def erlang_c_replicas(rate, service_s, slots, max_wait_s, percentile, max_replicas=100):
     """The fewest replicas whose M/M/N P(wait > max_wait_s) is at most 1 - percentile (written
-    here independently of the Swift planner, from the textbook formula)."""
+    here independently of the Swift planner, from the textbook Erlang B recursion)."""
     a = rate * service_s
     for n in range(1, max_replicas + 1):
         servers = n * slots
         if a >= servers:
             continue
-        terms = sum(a ** k / math.factorial(k) for k in range(servers))
-        last = a ** servers / math.factorial(servers) * servers / (servers - a)
-        c = last / (terms + last)
+        b = 1.0
+        for k in range(1, servers + 1):
+            b = a * b / (k + a * b)
+        c = b / (1 - a / servers * (1 - b))
         if c * math.exp(-(servers - a) * max_wait_s / service_s) <= 1 - percentile:
             return n
     return max_replicas

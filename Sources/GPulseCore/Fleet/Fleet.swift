@@ -112,8 +112,13 @@ public struct NodeEntry: Sendable {
     public internal(set) var load: Double?
     public internal(set) var inputs = NodeInputs()
     /// Its instance class is a serverless burst class (`FleetSettings.burstClasses`), kept with the
-    /// labels so the refresh does not hash the class name for every node.
+    /// labels so the refresh does not hash the class name for every node. Set whenever the labels are
+    /// (a new node, a label change, a restore under possibly other settings).
     public internal(set) var isBurst = false
+
+    mutating func classify(burstClasses: Set<String>) {
+        isBurst = !burstClasses.isEmpty && burstClasses.contains(labels.instanceClass)
+    }
 
     /// Bytes held by this node's raw windows.
     public var windowBytes: Int { windows.bytes }
@@ -125,7 +130,6 @@ extension NodeEntry {
     mutating func take(
         _ batch: borrowing MetricsBatch, nowNanos: Int64, settings: FleetSettings
     ) -> (SequenceTracker.Outcome, wasState: NodeState?, poolChanged: Bool) {
-        let firstBatch = sequence.received == 0
         let outcome = sequence.observe(session: batch.session, seq: batch.seq)
         // Another agent's batch under this id: nothing of it is taken, not even its liveness.
         guard outcome != .conflict else { return (outcome, nil, false) }
@@ -135,10 +139,10 @@ extension NodeEntry {
             state = .live
         }
         var poolChanged = false
-        if labels != batch.labels || (firstBatch && !settings.burstClasses.isEmpty) {
+        if labels != batch.labels {
             poolChanged = labels.pool != batch.labels.pool
             labels = batch.labels
-            isBurst = settings.burstClasses.contains(labels.instanceClass)
+            classify(burstClasses: settings.burstClasses)
         }
         lastSeenNanos = nowNanos
         if agentVersion != batch.agentVersion { agentVersion = batch.agentVersion }
@@ -164,6 +168,14 @@ extension NodeEntry {
             windows.add(key, window)
         }
         return (outcome, wasState, poolChanged)
+    }
+}
+
+extension Optional where Wrapped == Double {
+    /// Adds `value` to a sum that stays nil until something is added (a signal nobody reports is
+    /// not a zero).
+    @inline(__always) mutating func accumulate(_ value: Double?) {
+        if let value { self = (self ?? 0) + value }
     }
 }
 
@@ -226,7 +238,9 @@ public struct Fleet: Sendable {
         if let existing = nodes.index(forKey: id) {
             index = existing
         } else {
-            nodes[id] = NodeEntry(labels: batch.labels, firstSeenNanos: nowNanos, lastSeenNanos: nowNanos)
+            var entry = NodeEntry(labels: batch.labels, firstSeenNanos: nowNanos, lastSeenNanos: nowNanos)
+            entry.classify(burstClasses: settings.burstClasses)
+            nodes[id] = entry
             index = nodes.index(forKey: id)!
             transition = NodeTransition(nodeID: id, pool: batch.labels.pool, site: batch.labels.site, from: nil, to: .live, atNanos: nowNanos)
             poolMayBeNew = true
@@ -344,7 +358,7 @@ public struct Fleet: Sendable {
         var inputs = NodeInputs()
         var rtt: Double?
         var backlog: Double?
-        var traffic: TrafficTally?
+        var traffic = TrafficTally()
         var serviceMs: Double?
         // A linear search: a node has a handful of GPUs, and a dictionary would cost more.
         func gpu(_ uuid: String) -> Int {
@@ -363,14 +377,10 @@ public struct Fleet: Sendable {
                 if let v = mean() { rtt = max(rtt ?? v, v) }
             case .appBacklog:
                 if let v = mean() { backlog = (backlog ?? 0) + v }
-            case .appQueueDepth:
-                if let v = mean() { traffic = traffic ?? .init(); traffic!.waiting = (traffic!.waiting ?? 0) + v }
-            case .appRequestsRunning:
-                if let v = mean() { traffic = traffic ?? .init(); traffic!.running = (traffic!.running ?? 0) + v }
-            case .appRequestRate:
-                if let v = entry.windows.windows[i].recentMean(seconds: rateSpan) { traffic = traffic ?? .init(); traffic!.arrivals = (traffic!.arrivals ?? 0) + v }
-            case .appCompletionRate:
-                if let v = entry.windows.windows[i].recentMean(seconds: rateSpan) { traffic = traffic ?? .init(); traffic!.completions = (traffic!.completions ?? 0) + v }
+            case .appQueueDepth: traffic.waiting.accumulate(mean())
+            case .appRequestsRunning: traffic.running.accumulate(mean())
+            case .appRequestRate: traffic.arrivals.accumulate(entry.windows.windows[i].recentMean(seconds: rateSpan))
+            case .appCompletionRate: traffic.completions.accumulate(entry.windows.windows[i].recentMean(seconds: rateSpan))
             case .appServiceTimeMs:
                 if let v = entry.windows.windows[i].recentMean(seconds: rateSpan) { serviceMs = max(serviceMs ?? v, v) }
             default: break
@@ -378,16 +388,15 @@ public struct Fleet: Sendable {
         }
         if let serviceMs {
             // One node's service time, weighted in the pool by its completions (1 when it reports none).
-            let weight = max(traffic?.completions ?? 1, 1e-6)
-            traffic = traffic ?? .init()
-            traffic!.serviceWeighted = serviceMs / 1000 * weight
-            traffic!.serviceWeight = weight
+            let weight = max(traffic.completions ?? 1, 1e-6)
+            traffic.serviceWeighted = serviceMs / 1000 * weight
+            traffic.serviceWeight = weight
         }
         if gpus.count > 1 { gpus.sort { $0.uuid < $1.uuid } }
         inputs.gpus = gpus
         inputs.rttMs = rtt
         entry.inputs = inputs
-        return (backlog, traffic)
+        return (backlog, traffic.isEmpty ? nil : traffic)
     }
 
     /// Sums of the traffic signals over nodes; each nil until some node reports it.
@@ -399,19 +408,21 @@ public struct Fleet: Sendable {
         var serviceWeighted: Double?
         var serviceWeight: Double?
 
+        /// Field by field (not by key path: this runs for every node at every refresh).
         mutating func add(_ other: TrafficTally) {
-            // Written out: this runs for every node at every refresh.
-            if let v = other.waiting { waiting = (waiting ?? 0) + v }
-            if let v = other.running { running = (running ?? 0) + v }
-            if let v = other.arrivals { arrivals = (arrivals ?? 0) + v }
-            if let v = other.completions { completions = (completions ?? 0) + v }
-            if let v = other.serviceWeighted { serviceWeighted = (serviceWeighted ?? 0) + v }
-            if let v = other.serviceWeight { serviceWeight = (serviceWeight ?? 0) + v }
+            waiting.accumulate(other.waiting)
+            running.accumulate(other.running)
+            arrivals.accumulate(other.arrivals)
+            completions.accumulate(other.completions)
+            serviceWeighted.accumulate(other.serviceWeighted)
+            serviceWeight.accumulate(other.serviceWeight)
         }
+
+        var isEmpty: Bool { waiting == nil && running == nil && arrivals == nil && completions == nil && serviceWeight == nil }
 
         /// The pool's traffic; nil when no node reports any.
         var total: PoolTraffic? {
-            guard waiting != nil || running != nil || arrivals != nil || completions != nil || serviceWeight != nil else { return nil }
+            guard !isEmpty else { return nil }
             var service: Double?
             if let w = serviceWeight, w > 0, let sum = serviceWeighted { service = sum / w }
             return PoolTraffic(arrivalRate: arrivals, serviceSeconds: service, waiting: waiting, running: running, completionRate: completions)
@@ -498,7 +509,7 @@ extension Fleet {
     /// forecast settings changed) are listed in `forecastsRebuilt`.
     public init(settings: FleetSettings, restoring snapshot: Snapshot) {
         self.init(settings: settings)
-        nodes = snapshot.nodes
+        nodes = snapshot.nodes.mapValues { var n = $0; n.classify(burstClasses: settings.burstClasses); return n }
         for (name, saved) in snapshot.pools.sorted(by: { $0.key < $1.key }) {
             let adopted = saved.adopting(forecast: settings.forecast, secondsKept: settings.secondsKept, minutesKept: settings.minutesKept)
             addPool(adopted.series)

@@ -96,6 +96,11 @@ public enum ErlangC {
         let inverseA = 1 / a
         var r = 1.0
         for k in 1...servers { r = 1 + r * Double(k) * inverseA }
+        return erlangC(inverseB: r, servers: servers, offered: a)
+    }
+
+    /// Erlang C from 1 / Erlang B at the same servers and load: C = B / (1 − ρ(1 − B)).
+    @inline(__always) static func erlangC(inverseB r: Double, servers: Int, offered a: Double) -> Double {
         let b = 1 / r
         let rho = a / Double(servers)
         return b / (1 - rho * (1 - b))
@@ -129,9 +134,7 @@ public enum ErlangC {
                 r = 1 + r * Double(k) * inverseA
             }
             guard a < Double(servers) else { continue }
-            let b = 1 / r
-            let rho = a / Double(servers)
-            let p = b / (1 - rho * (1 - b)) * exp(-(Double(servers) - a) * objective.maxWaitSeconds / s)
+            let p = erlangC(inverseB: r, servers: servers, offered: a) * exp(-(Double(servers) - a) * objective.maxWaitSeconds / s)
             last = p
             if n >= minReplicas && p <= allowed { return (n, p) }
         }
@@ -171,6 +174,17 @@ public struct CapacityPlanner: Sendable, Hashable {
         var planner: CapacityPlanner
 
         public var total: Int { steady + drain }
+
+        /// The objective the sizing is for; 0 without a queueing model.
+        public var objectiveWaitSeconds: Double { waitProbability == nil ? 0 : planner.objective.maxWaitSeconds }
+
+        /// P(wait > objective) at `replicas` (a plan held by a cooldown or clamped to its bounds asks
+        /// for another count than it sized); nil without a queueing model.
+        public func waitProbability(atReplicas replicas: Int) -> Double? {
+            guard let λ = arrivalRate, waitProbability != nil else { return nil }
+            if replicas == steady { return waitProbability }
+            return ErlangC.waitExceeds(planner.objective.maxWaitSeconds, servers: replicas * slots, offered: λ * serviceSeconds, serviceSeconds: serviceSeconds)
+        }
 
         /// What was sized, with its numbers (built only when asked: policies run every second).
         public var reason: String {

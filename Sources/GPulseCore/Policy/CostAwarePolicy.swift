@@ -101,7 +101,7 @@ public struct CostAwarePolicy: ScalingPolicy {
 
     public mutating func evaluate(_ input: PoolInput) -> ScalePlan {
         commitments.removeAll { $0.untilNanos <= input.nowNanos }
-        let (plan, purchase) = input.workload == .batch ? (batchPlan(input), nil) : onlinePlan(input)
+        let (plan, purchase, sizing) = input.workload == .batch ? (batchPlan(input), nil, nil) : onlinePlan(input)
         // Cooldowns and the action cap hold the node count; serverless burst is meant to react at once.
         // The first plan has no earlier mix to keep, so it always stands.
         let previous = nodes ?? input.liveReplicas
@@ -110,6 +110,7 @@ public struct CostAwarePolicy: ScalingPolicy {
             var kept = plan
             kept.desiredReplicas = previous
             kept.allocation = mix + burst
+            kept.waitProbability = sizing?.waitProbability(atReplicas: previous)
             if input.explain { kept.reason = plan.reason + "; keeping \(previous) nodes: \(wait)" }
             return kept
         }
@@ -119,8 +120,8 @@ public struct CostAwarePolicy: ScalingPolicy {
         return plan
     }
 
-    /// The plan, and the reserved purchase it makes (taken only if the plan is admitted).
-    mutating func onlinePlan(_ input: PoolInput) -> (ScalePlan, Commitment?) {
+    /// The plan, the reserved purchase it makes (taken only if the plan is admitted) and the sizing behind it.
+    mutating func onlinePlan(_ input: PoolInput) -> (ScalePlan, Commitment?, CapacityPlanner.Sizing?) {
         let s = settings
         let q = s.serviceQuantile
         var reason = Reason(wanted: input.explain)
@@ -180,9 +181,9 @@ public struct CostAwarePolicy: ScalingPolicy {
             if burst > 0 { reason.add("; serverless \(burst) for \(short) replicas short of \(input.liveReplicas) ready until nodes arrive") }
         }
         let plan = ScalePlan(
-            desiredReplicas: total, allocation: allocation, reason: reason.text, waitProbability: sizing.waitProbability,
-            objectiveWaitSeconds: sizing.waitProbability == nil ? 0 : s.planner.objective.maxWaitSeconds)
-        return (plan, purchase)
+            desiredReplicas: total, allocation: allocation, reason: reason.text, waitProbability: sizing.waitProbability(atReplicas: total),
+            objectiveWaitSeconds: sizing.objectiveWaitSeconds)
+        return (plan, purchase, sizing)
     }
 
     func batchPlan(_ input: PoolInput) -> ScalePlan {

@@ -56,8 +56,8 @@ public struct PredictivePolicy: ScalingPolicy {
         }
         desired = chosen
         return ScalePlan(
-            desiredReplicas: chosen, allocation: [settings.instanceClass.allocation(chosen)], reason: reason.text, waitProbability: sizing.waitProbability,
-            objectiveWaitSeconds: sizing.waitProbability == nil ? 0 : settings.planner.objective.maxWaitSeconds)
+            desiredReplicas: chosen, allocation: [settings.instanceClass.allocation(chosen)], reason: reason.text,
+            waitProbability: sizing.waitProbability(atReplicas: chosen), objectiveWaitSeconds: sizing.objectiveWaitSeconds)
     }
 }
 
