@@ -110,7 +110,7 @@ public struct CostAwarePolicy: ScalingPolicy {
             var kept = plan
             kept.desiredReplicas = previous
             kept.allocation = mix + burst
-            kept.waitProbability = sizing?.waitProbability(atReplicas: previous)
+            kept.waitProbability = input.explain ? sizing?.waitProbability(atReplicas: previous) : nil
             if input.explain { kept.reason = plan.reason + "; keeping \(previous) nodes: \(wait)" }
             return kept
         }
@@ -181,7 +181,7 @@ public struct CostAwarePolicy: ScalingPolicy {
             if burst > 0 { reason.add("; serverless \(burst) for \(short) replicas short of \(input.liveReplicas) ready until nodes arrive") }
         }
         let plan = ScalePlan(
-            desiredReplicas: total, allocation: allocation, reason: reason.text, waitProbability: sizing.waitProbability(atReplicas: total),
+            desiredReplicas: total, allocation: allocation, reason: reason.text, waitProbability: input.explain ? sizing.waitProbability(atReplicas: total) : nil,
             objectiveWaitSeconds: sizing.objectiveWaitSeconds)
         return (plan, purchase, sizing)
     }

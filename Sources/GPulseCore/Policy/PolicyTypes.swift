@@ -18,8 +18,8 @@ public struct PoolInput: Sendable, Hashable {
     public var slotsPerReplica: Int
     /// Live serverless burst replicas (not in `liveReplicas`).
     public var burstReplicas: Int
-    /// Whether the plan's reason is wanted. Replay, which reads no reasons, asks for none: building
-    /// them was a tenth of a planner policy's time there.
+    /// Whether the plan's reason and predicted wait are wanted. Replay, which reads neither, asks for
+    /// none: building them was a tenth of a planner policy's time there.
     public var explain = true
     /// Demand forecasts, ascending horizons, replica units; empty during the cold start.
     public var forecasts: [Forecast]

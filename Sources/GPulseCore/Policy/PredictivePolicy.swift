@@ -57,7 +57,7 @@ public struct PredictivePolicy: ScalingPolicy {
         desired = chosen
         return ScalePlan(
             desiredReplicas: chosen, allocation: [settings.instanceClass.allocation(chosen)], reason: reason.text,
-            waitProbability: sizing.waitProbability(atReplicas: chosen), objectiveWaitSeconds: sizing.objectiveWaitSeconds)
+            waitProbability: input.explain ? sizing.waitProbability(atReplicas: chosen) : nil, objectiveWaitSeconds: sizing.objectiveWaitSeconds)
     }
 }
 
