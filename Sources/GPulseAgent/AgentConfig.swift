@@ -228,6 +228,13 @@ extension AgentConfig {
         try YAMLConfig.decode(AgentConfig.self, yaml: yaml, path: path, empty: AgentConfig())
     }
 
+    /// The file's values (a key of the wrong type keeps its default) and what was wrong with the
+    /// file's text itself (types, unknown keys), for callers that apply overrides and then report
+    /// these together with `validate()`'s, in one list.
+    public static func decodeCollecting(path: String) throws(ConfigError) -> (AgentConfig, [ConfigIssue]) {
+        try YAMLConfig.decodeCollecting(AgentConfig.self, yaml: try YAMLConfig.read(path: path), path: path, empty: AgentConfig())
+    }
+
     /// Checks values that decode but make no sense. `sends: false` (for `once`, which sends nothing)
     /// leaves out what only matters on the wire.
     public func validate(sends: Bool = true) -> [ConfigIssue] {

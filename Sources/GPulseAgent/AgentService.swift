@@ -41,6 +41,7 @@ public struct AgentService: Service {
         let ring = SampleRing(capacity: configuration.bufferSamples)
         let context = try ZMQContext()
         let registry = SamplerRegistry(config: configuration, context: context, signals: signals, logger: logger)
+        if let problem = registry.startProblem(config: configuration) { throw AgentStartError(description: problem) }
         let session = UInt64.random(in: 1...UInt64.max)
         let builder = BatchBuilder(labels: labels, session: session, signals: signals, agentVersion: Self.version)
         var publishSettings = configuration.publishSettings
@@ -70,6 +71,10 @@ public struct AgentService: Service {
             ])
 
         let metrics = AgentMetrics(loops: zip(registry.groups, loops).map { ($0.name, $1) }, publisher: publisher, ring: ring)
+        if let address = configuration.prometheus.address, !EndpointSyntax.isLoopbackHost(address.host) {
+            logger.warning(
+                "the agent's metrics endpoint is bound off loopback and has no authentication", metadata: ["listen": "\(address)"])
+        }
         let server = configuration.prometheus.address.map { address in
             MetricsServer(listen: address, registry: metrics.registry, logger: logger, beforeScrape: metrics.refresh, health: metrics.health)
         }
@@ -119,4 +124,9 @@ public struct AgentService: Service {
             ])
         registry.nvml?.close()
     }
+}
+
+/// The agent cannot do its job with this host and config (it would run but sample nothing useful).
+public struct AgentStartError: Error, CustomStringConvertible {
+    public var description: String
 }

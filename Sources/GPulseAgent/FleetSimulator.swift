@@ -57,7 +57,8 @@ public final class FleetSimulator: Sendable {
     /// Runs every virtual node for `seconds`, then closes the sockets (with a linger so queued batches
     /// leave) and returns the totals.
     public func run(seconds: Double) throws(ZMQError) -> Totals {
-        let context = try ZMQContext()
+        // One socket per virtual node: past libzmq's default of 1023 sockets a context refuses more.
+        let context = try ZMQContext(maxSockets: settings.nodes + 16)
         let threadCount = max(1, min(settings.threads, settings.nodes))
         var sockets: [[ZMQSocket]] = Array(repeating: [], count: threadCount)
         for i in 0..<settings.nodes {

@@ -82,4 +82,19 @@ public struct SamplerRegistry {
     }
 
     public var samplerNames: [String] { groups.flatMap { g in g.samplers.map { "\($0.name)@\(g.name)" } } }
+
+    /// Why this agent should not start although the config parsed: nothing samples at all, or the
+    /// host samplers that were asked for all failed (an empty or wrong `procfs_root`), which would
+    /// leave the node's load index without its CPU term while it reports healthy. nil when fine.
+    public func startProblem(config: AgentConfig) -> String? {
+        let host = [("cpu", config.samplers.cpu.enabled), ("memory", config.samplers.memory.enabled), ("network", config.samplers.network.enabled)]
+            .filter(\.1).map(\.0)
+        let running = Set(groups.flatMap { $0.samplers.map(\.name) })
+        if !host.isEmpty && !host.contains(where: { name in running.contains { $0.hasPrefix(name) } }) {
+            return "no host sampler could start (\(host.joined(separator: ", ")) asked for; procfs_root is '\(config.procfsRoot)'): "
+                + notes.joined(separator: "; ")
+        }
+        if groups.isEmpty { return "no sampler is running: " + (notes.isEmpty ? "every sampler is disabled in the config" : notes.joined(separator: "; ")) }
+        return nil
+    }
 }

@@ -37,12 +37,22 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         public var staleAfterS = 5.0
         public var downAfterS = 30.0
         public var forgetAfterS = 3600.0
+        public var maxNodes = 10_000
+        public var maxPools = 256
+        public var unlistedPools = UnlistedPools.accept
+        public var forgetPoolAfterS = 86_400.0
+        public var newNodesPerPeerPerS = 1000.0
         public init() {}
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: ConfigKey.self)
             staleAfterS = try c.value("stale_after_s", staleAfterS)
             downAfterS = try c.value("down_after_s", downAfterS)
             forgetAfterS = try c.value("forget_after_s", forgetAfterS)
+            maxNodes = try c.value("max_nodes", maxNodes)
+            maxPools = try c.value("max_pools", maxPools)
+            unlistedPools = try c.value("unlisted_pools", unlistedPools)
+            forgetPoolAfterS = try c.value("forget_pool_after_s", forgetPoolAfterS)
+            newNodesPerPeerPerS = try c.value("new_nodes_per_peer_per_s", newNodesPerPeerPerS)
         }
     }
     public struct Windows: Decodable, Sendable, Equatable {
@@ -234,8 +244,9 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
     }
 
     public static func parse(yaml: String, path: String = "<config>") throws(ConfigError) -> AggregatorConfig {
-        let config = try YAMLConfig.decode(AggregatorConfig.self, yaml: yaml, path: path, empty: AggregatorConfig())
-        let issues = config.validate()
+        // Wrong types and unknown keys are reported together with the range checks, in one list.
+        let (config, fileIssues) = try YAMLConfig.decodeCollecting(AggregatorConfig.self, yaml: yaml, path: path, empty: AggregatorConfig())
+        let issues = fileIssues + config.validate()
         guard issues.isEmpty else { throw ConfigError(path: path, issues: issues) }
         return config
     }
@@ -249,6 +260,13 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         if let problem = ListenAddress.Setting(prometheus.listen).problem { issues.append(ConfigIssue(keyPath: "prometheus.listen", message: problem)) }
         for (key, endpoint) in [("metrics", endpoints.metrics), ("decisions", endpoints.decisions), ("control", endpoints.control)] {
             if let problem = EndpointSyntax.problem(endpoint) { issues.append(ConfigIssue(keyPath: "endpoints.\(key)", message: problem)) }
+        }
+        // The control endpoint answers anyone who reaches it and has no CURVE of its own.
+        if EndpointSyntax.problem(endpoints.control) == nil && !EndpointSyntax.isLocal(endpoints.control) {
+            issues.append(
+                ConfigIssue(
+                    keyPath: "endpoints.control",
+                    message: "must be on loopback or ipc:// (e.g. tcp://127.0.0.1:7463): it has no authentication, CURVE or not; got '\(endpoints.control)'"))
         }
         if !(prometheus.healthzMaxStallS > 0) { issues.append(ConfigIssue(keyPath: "prometheus.healthz_max_stall_s", message: "must be positive")) }
         if !["curve", "plaintext"].contains(security.mode) {
@@ -302,6 +320,21 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
                 arOrder: forecast.arOrder, arForgetting: forecast.arForgetting, arTailSteps: forecast.arTailSteps, arDifferencing: forecast.arDifferencing,
                 errorDecay: forecast.errorDecay, intervalLevel: forecast.intervalLevel, residualMemory: forecast.residualMemory),
             replicaSlots: pools.mapValues(\.slotsPerReplica), defaultReplicaSlots: pool("default").slotsPerReplica,
-            burstClasses: Set(instanceClasses.filter { $0.value.kind == CapacityKind.serverless.rawValue }.keys))
+            burstClasses: Set(instanceClasses.filter { $0.value.kind == CapacityKind.serverless.rawValue }.keys), maxNodes: registry.maxNodes,
+            maxPools: registry.maxPools, listedPools: Set(pools.keys.filter { $0 != "default" }),
+            unlistedPools: registry.unlistedPools, forgetPoolAfterSeconds: registry.forgetPoolAfterS,
+            newNodesPerPeerPerSecond: registry.newNodesPerPeerPerS)
+    }
+}
+
+/// Read from the config file as one of its raw values; anything else is an error naming them.
+extension UnlistedPools: Decodable {
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let value = UnlistedPools(rawValue: text) else {
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "must be \(Self.allCases.map(\.rawValue).joined(separator: " or ")), got '\(text)'"))
+        }
+        self = value
     }
 }

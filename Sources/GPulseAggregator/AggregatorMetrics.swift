@@ -4,13 +4,13 @@ import Prometheus
 
 /// The aggregator's Prometheus metrics. Owned by the ingest thread, which brings them up to date
 /// once a second from the state it owns (fleet, ledger, standing decisions); the registry itself is
-/// thread-safe, so the HTTP endpoint reads it from its own thread. Label sets are bounded: pools and
-/// nodes are the fleet's own, reasons and actions are fixed lists. Series of a forgotten node or
-/// pool are removed, so the endpoint does not grow with churn.
+/// thread-safe, so the HTTP endpoint reads it from its own thread. Label sets are bounded: pools by
+/// `registry.max_pools`, nodes by `registry.max_nodes` (their series live in `NodeExposition`, not
+/// the registry, and a forgotten node leaves it), reasons and actions are fixed lists.
 struct AggregatorMetrics {
     let registry: PrometheusCollectorRegistry
 
-    private let batches, samples, duplicates, missing, agentDrops, restarts, unknownSeries, accepted, closed: MirroredCounter
+    private let batches, samples, duplicates, missing, agentDrops, restarts, unknownSeries, accepted, closed, subscribersRefused: MirroredCounter
     private var rejected: [String: MirroredCounter] = [:]
     private var decisions: [String: Counter] = [:]
     private let windowBytes: Gauge
@@ -26,12 +26,8 @@ struct AggregatorMetrics {
     }
     private var pools: [String: PoolGauges] = [:]
 
-    private struct NodeGauges {
-        var state: [NodeState: Gauge]
-        var age: Gauge
-        var pool: String
-    }
-    private var nodes: [String: NodeGauges] = [:]
+    /// Per-node series, rendered on scrape rather than registered (see `NodeExposition`).
+    let nodeTable = NodeExposition()
 
     /// The `process_*` metrics are not here: they are read on each scrape (`ProcessMetrics`), off this thread.
     init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -48,6 +44,8 @@ struct AggregatorMetrics {
         accepted = counter("gpulse_ingest_connections_accepted_total", "Agent connections accepted on the metrics socket.")
         closed = counter(
             "gpulse_ingest_connections_closed_total", "Agent connections ended: closed by the agent, or cut off by libzmq for an oversized or broken frame.")
+        subscribersRefused = counter(
+            "gpulse_decision_subscribers_refused_total", "Subscriber handshakes on the decision stream the CURVE allowlist refused.")
         windowBytes = registry.makeGauge(name: "gpulse_ingest_window_bytes", help: "Memory held by the raw per-node windows, bytes.")
         nodesByState = Dictionary(uniqueKeysWithValues: [NodeState.live, .stale, .down].map {
             ($0, registry.makeGauge(name: "gpulse_nodes", labels: [("state", $0.rawValue)], help: "Nodes known to the registry, by state."))
@@ -78,7 +76,8 @@ struct AggregatorMetrics {
         decisions[key]!.increment()
     }
 
-    mutating func update(fleet: Fleet, ledger: IngestLedger, standing: [String: Decision], nowNanos: Int64) {
+    mutating func update(fleet: Fleet, ledger: IngestLedger, standing: [String: Decision], nowNanos: Int64, subscribersRefused refusedSubscribers: UInt64 = 0) {
+        subscribersRefused.advance(to: refusedSubscribers)
         batches.advance(to: ledger.batchesAccepted)
         samples.advance(to: ledger.samplesAccepted)
         duplicates.advance(to: ledger.batchesDuplicate)
@@ -97,39 +96,43 @@ struct AggregatorMetrics {
         updatePools(fleet, nodesPerPool: nodesPerPool, standing: standing)
     }
 
-    /// Returns the number of nodes per pool, counted on the way.
+    /// Returns the number of nodes per pool, counted on the way. O(nodes), once a second.
     private mutating func updateNodes(_ fleet: Fleet, nowNanos: Int64) -> [String: Int] {
         var counts: [NodeState: Int] = [.live: 0, .stale: 0, .down: 0]
         var perPool: [String: Int] = [:]
+        var rows: [NodeExposition.Row] = []
+        rows.reserveCapacity(fleet.nodes.count)
         for (id, node) in fleet.nodes {
             counts[node.state, default: 0] += 1
             perPool[node.labels.pool, default: 0] += 1
-            if let g = nodes[id], g.pool != node.labels.pool { remove(node: id) }
-            if nodes[id] == nil {
-                let labels = [("node_id", id), ("pool", node.labels.pool)]
-                nodes[id] = NodeGauges(
-                    state: Dictionary(uniqueKeysWithValues: [NodeState.live, .stale, .down].map {
-                        ($0, registry.makeGauge(name: "gpulse_node_state", labels: labels + [("state", $0.rawValue)], help: "1 for the node's current registry state, 0 for the others."))
-                    }),
-                    age: registry.makeGauge(name: "gpulse_node_last_seen_age_seconds", labels: labels, help: "Seconds since the node's last accepted batch."),
-                    pool: node.labels.pool)
-            }
-            let g = nodes[id]!
-            for (state, gauge) in g.state { gauge.set(to: state == node.state ? 1.0 : 0.0) }
-            g.age.set(Double(max(0, nowNanos - node.lastSeenNanos)) / 1e9)
+            rows.append(.init(id: id, pool: node.labels.pool, state: node.state, ageSeconds: Double(max(0, nowNanos.subtractingSaturating(node.lastSeenNanos))) / 1e9))
         }
-        for id in nodes.keys where fleet.nodes[id] == nil { remove(node: id) }
+        nodeTable.replace(rows)
         for (state, gauge) in nodesByState { gauge.set(Double(counts[state] ?? 0)) }
         return perPool
     }
 
-    private mutating func remove(node id: String) {
-        guard let g = nodes.removeValue(forKey: id) else { return }
-        for gauge in g.state.values { registry.unregisterGauge(gauge) }
-        registry.unregisterGauge(g.age)
+    /// A reclaimed pool's series leave the endpoint.
+    private mutating func remove(pool name: String) {
+        guard let g = pools.removeValue(forKey: name) else { return }
+        var gauges = [g.loadMean, g.loadMax, g.demand, g.nodes, g.live, g.desired, g.arrivalRate, g.serviceSeconds, g.waiting, g.running, g.predictedWait]
+        gauges += g.source.values
+        gauges += g.allocation.values
+        for f in g.forecasts.values { gauges += [f.mean, f.lower, f.upper] }
+        for gauge in gauges { registry.unregisterGauge(gauge) }
+    }
+
+    /// The whole `/metrics` body: the registry, then the per-node table.
+    func exposition() -> [UInt8] {
+        var out = registry.emitToBuffer()
+        nodeTable.emit(into: &out)
+        return out
     }
 
     private mutating func updatePools(_ fleet: Fleet, nodesPerPool: [String: Int], standing: [String: Decision]) {
+        if pools.count > fleet.poolNames.count {
+            for name in pools.keys where fleet.poolPosition(name) == nil { remove(pool: name) }
+        }
         for (name, series) in zip(fleet.poolNames, fleet.poolSeries) {
             if pools[name] == nil {
                 let l = [("pool", name)]

@@ -83,9 +83,17 @@ public final class AggregatorService: Service, Sendable {
         var metrics: AggregatorMetrics?
         var metricsServer: MetricsServer?
         if let address = config.prometheus.address {
+            if !EndpointSyntax.isLoopbackHost(address.host) {
+                logger.warning(
+                    "the metrics endpoint is bound off loopback and has no authentication: anyone who reaches it reads fleet state (node ids, pools, decisions)",
+                    metadata: ["listen": "\(address)"])
+            }
             let m = AggregatorMetrics()
             let process = ProcessMetrics(registry: m.registry)
-            metricsServer = MetricsServer(listen: address, registry: m.registry, logger: logger, beforeScrape: process.update, health: health)
+            let nodes = m.nodeTable
+            metricsServer = MetricsServer(
+                listen: address, registry: m.registry, logger: logger, beforeScrape: process.update, appendToScrape: { nodes.emit(into: &$0) },
+                health: health)
             metrics = m
         } else {
             logger.notice("metrics endpoint off (prometheus.listen: off)")
@@ -347,6 +355,11 @@ struct IngestLoop {
                     refused("past_timestamp", "newest sample \(ahead / -1_000_000_000) s behind this host's clock", decoded.batch)
                     continue
                 }
+                // Caps on nodes and pools, and the per-peer rate of new node ids: bounded state.
+                if let refusal = fleet.admit(decoded.batch.labels, peer: buffer.peerAddress, nowNanos: now) {
+                    refused(refusal.rawValue, refusal.detail(fleet.settings), decoded.batch)
+                    continue
+                }
                 let (outcome, transition) = fleet.ingest(decoded.batch, nowNanos: now)
                 guard outcome != .conflict else {
                     refused("duplicate_node_id", "a second agent (session \(decoded.batch.session)) sends under this node id", decoded.batch)
@@ -418,7 +431,9 @@ struct IngestLoop {
         if metrics != nil, t - lastMetricsUpdate >= 1 {
             lastMetricsUpdate = t
             syncAuthenticationRefusals()
-            metrics?.update(fleet: fleet, ledger: ledger, standing: engine.current, nowNanos: now)
+            metrics?.update(
+                fleet: fleet, ledger: ledger, standing: engine.current, nowNanos: now,
+                subscribersRefused: authenticator?.deniedByDomain["decisions"] ?? 0)
         }
         if t - lastReport >= config.ingest.reportIntervalS {
             lastReport = t
@@ -484,7 +499,8 @@ struct IngestLoop {
             syncAuthenticationRefusals()
             let status = StatusReport(
                 fleet: fleet, ledger: ledger, nowNanos: SystemClock.wallNanos(), startedNanos: started, standing: engine.current,
-                published: publisher.published, resent: publisher.resent, snapshot: snapshots?.stats)
+                published: publisher.published, resent: publisher.resent,
+                subscribersRefused: authenticator?.deniedByDomain["decisions"] ?? 0, snapshot: snapshots?.stats)
             onStatus(status)
             reply = status.json(pretty: false)
         default:

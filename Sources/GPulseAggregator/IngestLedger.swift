@@ -28,7 +28,7 @@ public struct IngestLedger: Sendable {
         WireError.decodeReasons + [
             "wrong_frame_count", "future_timestamp", "past_timestamp", "duplicate_node_id", "node_id_not_bound", "unauthenticated", "mechanism_mismatch",
             "handshake_protocol_error", "handshake_failed",
-        ]
+        ] + Fleet.Refusal.allCases.map(\.rawValue)
 
     public init() {}
 

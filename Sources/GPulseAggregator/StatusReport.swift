@@ -86,6 +86,8 @@ public struct StatusReport: Codable, Sendable {
         /// Decisions sent for the first time, and re-sends of standing ones.
         public var published: UInt64
         public var resent: UInt64
+        /// Subscriber handshakes the CURVE allowlist refused on the decision stream (0 in plaintext).
+        public var subscribersRefused: UInt64?
     }
     public var version: String
     public var generatedAtUnix: Double
@@ -102,7 +104,7 @@ public struct StatusReport: Codable, Sendable {
 
     public init(
         fleet: Fleet, ledger: IngestLedger, nowNanos: Int64, startedNanos: Int64, standing: [String: Decision] = [:],
-        published: UInt64 = 0, resent: UInt64 = 0, snapshot: SnapshotStats? = nil
+        published: UInt64 = 0, resent: UInt64 = 0, subscribersRefused: UInt64 = 0, snapshot: SnapshotStats? = nil
     ) {
         self.snapshot = snapshot
         version = gpulseVersion
@@ -141,7 +143,7 @@ public struct StatusReport: Codable, Sendable {
             guard case .offload(let o) = d.body else { return nil }
             return Offload(site: o.site, target: o.target, fraction: o.fraction, reason: o.reason)
         }.sorted { $0.site < $1.site }
-        decisions = Decisions(published: published, resent: resent)
+        decisions = Decisions(published: published, resent: resent, subscribersRefused: subscribersRefused)
         windowBytes = fleet.windowBytes
         rssBytes = Self.residentBytes()
     }
@@ -198,7 +200,10 @@ public struct StatusReport: Codable, Sendable {
         if let offload, !offload.isEmpty {
             lines += ["", "offload:"] + offload.map { "  \($0.site) → \($0.target): \(format($0.fraction, 2)) (\($0.reason))" }
         }
-        if let decisions { lines += ["", "decisions: \(decisions.published) published, \(decisions.resent) re-sent"] }
+        if let decisions {
+            let refused = (decisions.subscribersRefused ?? 0) > 0 ? ", \(decisions.subscribersRefused!) subscriber handshakes refused" : ""
+            lines += ["", "decisions: \(decisions.published) published, \(decisions.resent) re-sent\(refused)"]
+        }
         if let s = snapshot {
             lines.append(
                 "snapshots: \(s.path), \(s.writes) written, \(s.failures) failed"

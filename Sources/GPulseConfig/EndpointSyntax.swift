@@ -21,4 +21,23 @@ public enum EndpointSyntax {
         guard let n = Int(port), (1...65_535).contains(n) else { return "\(usage) (port must be 1 to 65535, or *)" }
         return nil
     }
+
+    /// Whether only this host can reach `endpoint`: `ipc://`, `inproc://`, or TCP on 127.0.0.0/8,
+    /// `::1` or `localhost`.
+    public static func isLocal(_ endpoint: String) -> Bool {
+        if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return true }
+        guard endpoint.hasPrefix("tcp://") else { return false }
+        let address = endpoint.dropFirst(6).split(separator: ";", omittingEmptySubsequences: false).last ?? ""
+        guard let colon = address.lastIndex(of: ":") else { return false }
+        return isLoopbackHost(String(address[..<colon]))
+    }
+
+    /// `127.x.y.z`, `::1` (bracketed or not) or `localhost`.
+    public static func isLoopbackHost(_ host: String) -> Bool {
+        var h = host
+        if h.hasPrefix("[") && h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }
+        if h == "::1" || h == "localhost" { return true }
+        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
 }

@@ -38,14 +38,27 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
 /// ones its `init(from:)` reads with `value(_:_:)` or `required(_:)`, so they are written only there.
 public enum YAMLConfig {
     /// Decodes `yaml` as `T`, then reports every key that no section read; an empty file yields `empty`.
+    /// Throws with every problem found (wrong types and unknown keys alike).
     public static func decode<T: Decodable>(_ type: T.Type, yaml: String, path: String, empty: @autoclosure () -> T) throws(ConfigError) -> T {
+        let (value, issues) = try decodeCollecting(type, yaml: yaml, path: path, empty: empty())
+        guard issues.isEmpty else { throw ConfigError(path: path, issues: issues) }
+        return value
+    }
+
+    /// Decodes `yaml` as `T` and returns it with every problem found in one pass: a key of the wrong
+    /// type is noted and its default kept (so that later checks still see a usable value), keys no
+    /// section read are listed. Throws only when the text is not a YAML mapping at all. Callers add
+    /// their range checks to the list, so that a file with six problems reports six.
+    public static func decodeCollecting<T: Decodable>(
+        _ type: T.Type, yaml: String, path: String, empty: @autoclosure () -> T
+    ) throws(ConfigError) -> (T, [ConfigIssue]) {
         let node: Yams.Node?
         do {
             node = try Yams.compose(yaml: yaml)
         } catch {
             throw ConfigError(path: path, issues: [ConfigIssue(keyPath: "", message: "not valid YAML: \(error)")])
         }
-        guard let node else { return empty() }
+        guard let node else { return (empty(), []) }
         guard node.mapping != nil else {
             throw ConfigError(path: path, issues: [ConfigIssue(keyPath: "", line: node.mark.map { $0.line }, message: "expected a mapping of keys")])
         }
@@ -58,9 +71,24 @@ public enum YAMLConfig {
         } catch {
             throw ConfigError(path: path, issues: [ConfigIssue(keyPath: "", message: "\(error)")])
         }
-        let unknown = unknownKeys(node, ledger: ledger, path: "")
-        guard unknown.isEmpty else { throw ConfigError(path: path, issues: unknown) }
-        return value
+        let problems = ledger.problems + unknownKeys(node, ledger: ledger, path: "")
+        return (value, problems.map { withLine($0, in: node) })
+    }
+
+    /// The issue with the line of its key, found by walking `node` along the key path.
+    static func withLine(_ issue: ConfigIssue, in node: Yams.Node) -> ConfigIssue {
+        guard issue.line == nil, !issue.keyPath.isEmpty else { return issue }
+        var here = node
+        var line: Int?
+        for part in issue.keyPath.split(separator: ".") {
+            let key = part.split(separator: "[").first.map(String.init) ?? String(part)
+            guard let mapping = here.mapping, let entry = mapping.first(where: { $0.key.string == key }) else { break }
+            line = entry.key.mark?.line
+            here = entry.value
+        }
+        var out = issue
+        out.line = line
+        return out
     }
 
     /// The file's text, or a ConfigError saying it cannot be read.
@@ -113,6 +141,8 @@ final class KeyLedger: @unchecked Sendable {
     @TaskLocal static var current: KeyLedger?
     /// Mutated only inside the synchronous decode that owns this ledger.
     var read: [String: Set<String>] = [:]
+    /// Values that did not decode (a wrong type, a bad enum word); their defaults were kept.
+    var problems: [ConfigIssue] = []
 
     func note(_ key: String, in codingPath: [any CodingKey]) {
         read[YAMLConfig.keyPath(codingPath), default: []].insert(key)
@@ -130,9 +160,20 @@ public struct ConfigKey: CodingKey {
 
 extension KeyedDecodingContainer where K == ConfigKey {
     /// The value under `key`, or `fallback` when the key is absent. Makes `key` a known key here.
+    /// A value of the wrong type is noted in the ledger and `fallback` returned, so that one bad key
+    /// does not hide the problems after it.
     public func value<T: Decodable>(_ key: String, _ fallback: T) throws -> T {
-        KeyLedger.current?.note(key, in: codingPath)
-        return try decodeIfPresent(T.self, forKey: ConfigKey(stringValue: key)) ?? fallback
+        guard let ledger = KeyLedger.current else { return try decodeIfPresent(T.self, forKey: ConfigKey(stringValue: key)) ?? fallback }
+        ledger.note(key, in: codingPath)
+        do {
+            return try decodeIfPresent(T.self, forKey: ConfigKey(stringValue: key)) ?? fallback
+        } catch let error as DecodingError {
+            var issue = YAMLConfig.issue(from: error)
+            // A mismatch of the section itself carries the section's path; name the key at least.
+            if issue.keyPath.isEmpty { issue.keyPath = YAMLConfig.keyPath(codingPath + [ConfigKey(stringValue: key)]) }
+            ledger.problems.append(issue)
+            return fallback
+        }
     }
 
     /// The value under `key`, which must be there. Makes `key` a known key here.

@@ -15,15 +15,21 @@ public final class MetricsServer: Service, Sendable {
     private let registry: PrometheusCollectorRegistry
     private let health: @Sendable () -> Health
     private let beforeScrape: (@Sendable () -> Void)?
+    private let appendToScrape: (@Sendable (inout [UInt8]) -> Void)?
     private let logger: Logger
+    /// A connection that sends nothing for this long (a request left half-sent, an idle keep-alive)
+    /// is closed, so slow or stuck clients cannot hold sockets open indefinitely.
+    public static let idleTimeoutSeconds: Int64 = 10
 
     /// - Parameters:
     ///   - listen: `host:port`; port 0 picks a free one (logged as `metrics endpoint listening`).
     ///   - beforeScrape: brings gauges up to date from state readable on any thread (run on each scrape).
+    ///   - appendToScrape: writes series kept outside the registry after the registry's own.
     public init(
         listen: ListenAddress, registry: PrometheusCollectorRegistry, logger: Logger, beforeScrape: (@Sendable () -> Void)? = nil,
-        health: @escaping @Sendable () -> Health
+        appendToScrape: (@Sendable (inout [UInt8]) -> Void)? = nil, health: @escaping @Sendable () -> Health
     ) {
+        self.appendToScrape = appendToScrape
         host = listen.host
         port = listen.port
         self.registry = registry
@@ -34,13 +40,14 @@ public final class MetricsServer: Service, Sendable {
 
     public func run() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let routes = Routes(registry: registry, health: health, beforeScrape: beforeScrape)
+        let routes = Routes(registry: registry, health: health, beforeScrape: beforeScrape, appendToScrape: appendToScrape)
         let channel: any Channel
         do {
             channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: .seconds(Self.idleTimeoutSeconds)))
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         try channel.pipeline.syncOperations.addHandler(HTTPHandler(routes: routes))
                     }
@@ -111,6 +118,7 @@ private struct Routes: Sendable {
     let registry: PrometheusCollectorRegistry
     let health: @Sendable () -> Health
     let beforeScrape: (@Sendable () -> Void)?
+    let appendToScrape: (@Sendable (inout [UInt8]) -> Void)?
 
     func respond(method: HTTPMethod, uri: String) -> (HTTPResponseStatus, String, [UInt8]) {
         let path = uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? uri
@@ -120,7 +128,9 @@ private struct Routes: Sendable {
         switch path {
         case "/metrics":
             beforeScrape?()
-            return (.ok, "text/plain; version=0.0.4; charset=utf-8", registry.emitToBuffer())
+            var body = registry.emitToBuffer()
+            appendToScrape?(&body)
+            return (.ok, "text/plain; version=0.0.4; charset=utf-8", body)
         case "/healthz":
             let h = health()
             return (h.healthy ? .ok : .serviceUnavailable, "text/plain; charset=utf-8", Array("\(h.healthy ? "ok" : "unhealthy"): \(h.detail)\n".utf8))
@@ -141,6 +151,15 @@ private final class HTTPHandler: ChannelInboundHandler {
     private var head: HTTPRequestHead?
 
     init(routes: Routes) { self.routes = routes }
+
+    /// `IdleStateHandler` (first in the pipeline) saw nothing for `idleTimeoutSeconds`: close.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {

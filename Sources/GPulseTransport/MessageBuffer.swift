@@ -5,6 +5,8 @@ public struct MessageBuffer: Sendable {
     private var bounds: [Range<Int>] = []
     /// The User-Id the ZAP authenticator gave the sending peer (CURVE sockets); nil without one.
     public internal(set) var peerUserID: String?
+    /// The sending peer's IP address as libzmq reports it (`Peer-Address`); nil when it gives none.
+    public internal(set) var peerAddress: String?
 
     public init(reservingCapacity capacity: Int = 64 << 10) {
         bytes.reserveCapacity(capacity)
@@ -33,6 +35,7 @@ public struct MessageBuffer: Sendable {
 
     mutating func removeAll() {
         peerUserID = nil
+        peerAddress = nil
         bytes.removeAll(keepingCapacity: true)
         bounds.removeAll(keepingCapacity: true)
     }

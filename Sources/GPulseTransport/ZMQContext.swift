@@ -7,13 +7,20 @@ import CZeroMQ
 public final class ZMQContext: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
 
-    /// - Parameter ioThreads: libzmq I/O threads; one handles about a gigabit per second.
-    public init(ioThreads: Int = 1) throws(ZMQError) {
+    /// - Parameters:
+    ///   - ioThreads: libzmq I/O threads; one handles about a gigabit per second.
+    ///   - maxSockets: sockets this context may open (libzmq's ZMQ_MAX_SOCKETS, 1023 unless raised);
+    ///     each socket also needs file descriptors, so `ulimit -n` must allow as many.
+    public init(ioThreads: Int = 1, maxSockets: Int? = nil) throws(ZMQError) {
         guard let handle = zmq_ctx_new() else { throw ZMQError.current("zmq_ctx_new") }
         self.handle = handle
         if zmq_ctx_set(handle, ZMQ_IO_THREADS, Int32(ioThreads)) != 0 {
             zmq_ctx_term(handle)
             throw ZMQError.invalidOption("ZMQ_IO_THREADS=\(ioThreads)")
+        }
+        if let maxSockets, zmq_ctx_set(handle, ZMQ_MAX_SOCKETS, Int32(clamping: maxSockets)) != 0 {
+            zmq_ctx_term(handle)
+            throw ZMQError.invalidOption("ZMQ_MAX_SOCKETS=\(maxSockets)")
         }
     }
 

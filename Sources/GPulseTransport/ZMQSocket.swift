@@ -191,7 +191,10 @@ public final class ZMQSocket {
                 throw error
             }
             buffer.append(UnsafeRawBufferPointer(start: zmq_msg_data(message), count: zmq_msg_size(message)))
-            if buffer.frameCount == 1, let user = zmq_msg_gets(message, "User-Id") { buffer.peerUserID = String(cString: user) }
+            if buffer.frameCount == 1 {
+                if let user = zmq_msg_gets(message, "User-Id") { buffer.peerUserID = String(cString: user) }
+                if let address = zmq_msg_gets(message, "Peer-Address") { buffer.peerAddress = String(cString: address) }
+            }
             if zmq_msg_more(message) == 0 { return true }
             flags = 0  // the rest of a message is already here
         }

@@ -106,6 +106,8 @@ public struct MetricsBatchDecoder: Sendable {
         guard bytes.count <= limits.maxMessageBytes else {
             throw .tooLarge(bytes: bytes.count, limit: limits.maxMessageBytes)
         }
+        // Counts and NULs first, before protobuf-c allocates a struct per series.
+        _ = try Prescan.check(bytes, limits: limits)
         let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
         guard let message = gpulse__v1__metrics_batch__unpack(nil, bytes.count, base) else {
             throw .malformed(bytes: bytes.count)
@@ -116,6 +118,9 @@ public struct MetricsBatchDecoder: Sendable {
         guard m.protocol_version == gpulseProtocolVersion else { throw .unsupportedVersion(m.protocol_version) }
         let nodeID = try string(m.node_id, field: "node_id")
         guard !nodeID.isEmpty else { throw .emptyNodeID }
+        guard m.dropped_samples <= limits.maxDroppedSamples else {
+            throw .implausibleCounter(field: "dropped_samples", value: m.dropped_samples, limit: limits.maxDroppedSamples)
+        }
         guard m.n_series <= limits.maxSeries else { throw .tooManySeries(count: m.n_series, limit: limits.maxSeries) }
 
         var series: [Series] = []

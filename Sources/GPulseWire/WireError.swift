@@ -14,6 +14,12 @@ public enum WireError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A string field that is not valid UTF-8 (proto3 requires it; repairing it would change its length).
     case invalidUTF8(field: String)
     case tooManySeries(count: Int, limit: Int)
+    /// More probe_losses entries than `WireLimits.maxSeries`.
+    case tooManyProbeLosses(count: Int, limit: Int)
+    /// A counter beyond what any agent can reach in one batch (`WireLimits.maxDroppedSamples`).
+    case implausibleCounter(field: String, value: UInt64, limit: UInt64)
+    /// A string field holding a NUL byte (C strings would silently cut it there).
+    case nulInString(field: String)
     case tooManySamples(count: Int, limit: Int)
     /// A series whose `offset_us` and `value` counts differ.
     case lengthMismatch(kind: SignalKind, subject: String, offsets: Int, values: Int)
@@ -29,7 +35,7 @@ public enum WireError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Every reason the decoder can give, so counters can start at zero before the first rejection.
     public static let decodeReasons = [
         "too_large", "malformed", "unsupported_version", "empty_node_id", "field_too_long", "invalid_utf8", "too_many_series", "too_many_samples",
-        "length_mismatch", "non_finite", "fraction_out_of_range", "negative_value", "missing_body",
+        "too_many_probe_losses", "nul_in_string", "implausible_counter", "length_mismatch", "non_finite", "fraction_out_of_range", "negative_value", "missing_body",
     ]
 
     public var reason: String {
@@ -41,6 +47,9 @@ public enum WireError: Error, Sendable, Hashable, CustomStringConvertible {
         case .fieldTooLong: "field_too_long"
         case .invalidUTF8: "invalid_utf8"
         case .tooManySeries: "too_many_series"
+        case .tooManyProbeLosses: "too_many_probe_losses"
+        case .nulInString: "nul_in_string"
+        case .implausibleCounter: "implausible_counter"
         case .tooManySamples: "too_many_samples"
         case .lengthMismatch: "length_mismatch"
         case .nonFiniteValue: "non_finite"
@@ -63,6 +72,9 @@ public enum WireError: Error, Sendable, Hashable, CustomStringConvertible {
         case .fieldTooLong(let field, let bytes): "\(field) is \(bytes) bytes long"
         case .invalidUTF8(let field): "\(field) is not valid UTF-8"
         case .tooManySeries(let count, let limit): "\(count) series exceed the limit of \(limit)"
+        case .tooManyProbeLosses(let count, let limit): "\(count) probe_losses entries exceed the limit of \(limit)"
+        case .nulInString(let field): "\(field) holds a NUL byte"
+        case .implausibleCounter(let field, let value, let limit): "\(field) of \(value) in one batch exceeds the plausible \(limit)"
         case .tooManySamples(let count, let limit): "\(count) samples exceed the limit of \(limit)"
         case .lengthMismatch(let kind, let subject, let offsets, let values):
             "series \(kind.name)[\(subject)] has \(offsets) timestamps but \(values) values"
@@ -85,6 +97,9 @@ public struct WireLimits: Sendable, Hashable {
     /// Over all series of one batch.
     public var maxSamples: Int
     public var maxStringBytes: Int
+    /// `dropped_samples` one batch may report: 2^32, over an hour of an agent's full 1000 Hz ring
+    /// discarding 256 series; more is a forged or corrupt counter.
+    public var maxDroppedSamples: UInt64 = 1 << 32
 
     public init(maxMessageBytes: Int = 4 << 20, maxSeries: Int = 4096, maxSamples: Int = 1_000_000, maxStringBytes: Int = 256) {
         self.maxMessageBytes = maxMessageBytes

@@ -71,8 +71,9 @@ struct ConfigOptions: ParsableArguments {
     /// `sends: false` skips what only matters on the wire (the CURVE keys).
     func resolve(sends: Bool = true) throws -> (AgentConfig, NodeLabels) {
         var resolved = AgentConfig()
+        var fileIssues: [ConfigIssue] = []
         if let path = config {
-            resolved = try AgentConfig.decode(path: path)
+            (resolved, fileIssues) = try AgentConfig.decodeCollecting(path: path)
         }
         let env = Environment()
         if let v = env["GPULSE_NODE_ID"] { resolved.node.id = v }
@@ -85,7 +86,7 @@ struct ConfigOptions: ParsableArguments {
         if let v = procRoot { resolved.procfsRoot = v }
         if let v = prometheus { resolved.prometheus.listen = v }
         if plaintext { resolved.security.mode = "plaintext" }
-        let issues = resolved.validate(sends: sends)
+        let issues = fileIssues + resolved.validate(sends: sends)
         guard issues.isEmpty else { throw ConfigError(path: config ?? "command line", issues: issues) }
         return (resolved, resolved.labels(hostname: Environment.hostname()))
     }

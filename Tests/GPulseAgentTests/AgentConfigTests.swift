@@ -65,7 +65,7 @@ import Testing
     }
 
     @Test func wrongTypesNameTheKey() {
-        #expect(issues("aggregator: {send_queue_batches: lots}\n") == ["aggregator.send_queue_batches: expected Int"])
+        #expect(issues("aggregator: {send_queue_batches: lots}\n") == ["aggregator.send_queue_batches (line 1): expected Int"])
         #expect(issues("- just\n- a list\n") == ["(top level) (line 1): expected a mapping of keys"])
         #expect(issues("node: [unclosed\n").first?.hasPrefix("(top level): not valid YAML") == true)
     }

@@ -80,6 +80,61 @@ import Testing
         }
     }
 
+    @Test func aFileWithSixProblemsOfEveryKindReportsSix() {
+        // Two wrong types, an unknown key, a bad enum word and two range problems, in one pass.
+        let yaml = """
+            security: {mode: plaintext}
+            registry:
+              max_nodes: lots
+              unlisted_pools: maybe
+              forget_pool_after_s: -1
+            windows:
+              raw_s: 1e12
+              max_series: 3
+            forecast:
+              ar_order: many
+            """
+        #expect {
+            _ = try AggregatorConfig.parse(yaml: yaml)
+        } throws: { error in
+            let issues = (error as? ConfigError)?.issues ?? []
+            let keys = Set(issues.map(\.keyPath))
+            return issues.count == 6
+                && keys == [
+                    "registry.max_nodes", "registry.unlisted_pools", "registry.forget_pool_after_s", "windows.raw_s", "windows.max_series",
+                    "forecast.ar_order",
+                ]
+                && issues.first { $0.keyPath == "registry.max_nodes" }?.line == 3
+                && issues.first { $0.keyPath == "registry.unlisted_pools" }?.message.contains("accept or refuse") == true
+        }
+    }
+
+    @Test func theControlEndpointMustStayOnThisHost() {
+        for local in ["tcp://127.0.0.1:7463", "tcp://[::1]:7463", "ipc:///run/gpulse/control.sock", "tcp://localhost:7463"] {
+            #expect(EndpointSyntax.isLocal(local), "\(local)")
+        }
+        for open in ["tcp://0.0.0.0:7463", "tcp://10.0.0.5:7463", "tcp://[::]:7463", "tcp://*:7463"] {
+            #expect(!EndpointSyntax.isLocal(open), "\(open)")
+            #expect {
+                _ = try AggregatorConfig.parse(yaml: "security: {mode: plaintext}\nendpoints: {control: \"\(open)\"}\n")
+            } throws: { error in
+                (error as? ConfigError)?.issues.map(\.keyPath) == ["endpoints.control"]
+            }
+        }
+    }
+
+    @Test func registryCapsReachTheFleet() throws {
+        let config = try AggregatorConfig.parse(
+            yaml: """
+                registry: {max_nodes: 50, max_pools: 4, unlisted_pools: refuse, forget_pool_after_s: 60, new_nodes_per_peer_per_s: 0}
+                pools: {llm: {policy: threshold}}
+                """)
+        let s = config.fleetSettings
+        #expect(s.maxNodes == 50 && s.maxPools == 4 && s.unlistedPools == .refuse && s.forgetPoolAfterSeconds == 60)
+        #expect(s.newNodesPerPeerPerSecond == 0 && s.listedPools == ["llm"])
+        #expect(throws: ConfigError.self) { try AggregatorConfig.parse(yaml: "registry: {max_pools: 1}\npools: {a: {}, b: {}}\n") }
+    }
+
     @Test func anEmptyFileMeansDefaults() throws {
         #expect(try AggregatorConfig.parse(yaml: "") == AggregatorConfig())
     }

@@ -59,7 +59,7 @@ private struct Scenario {
         metrics.issued(decision)
     }
 
-    var exposition: String { metrics.registry.emitToString() }
+    var exposition: String { String(decoding: metrics.exposition(), as: UTF8.self) }
 }
 
 /// `name{labels} value` lines of the text format, keyed by everything before the value.

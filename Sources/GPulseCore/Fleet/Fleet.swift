@@ -35,14 +35,37 @@ public struct FleetSettings: Sendable, Hashable {
     /// Instance classes whose nodes are serverless burst replicas: their requests count in the pool's
     /// traffic, but they are not live nodes (policies size nodes) and their load stays out of L.
     public var burstClasses: Set<String>
+    /// Nodes the registry holds at most (`registry.max_nodes`). At the cap a new node takes the place
+    /// of the longest-silent down node; with none down it is refused (`node_limit`).
+    public var maxNodes: Int
+    /// Pools at most (`registry.max_pools`), listed ones included. At the cap a new unlisted pool takes
+    /// the place of an unlisted pool without nodes; with none it is refused (`pool_limit`).
+    public var maxPools: Int
+    /// Pools named in the config's `pools:` (not `default`): always admitted, never reclaimed.
+    public var listedPools: Set<String>
+    public var unlistedPools: UnlistedPools
+    /// An unlisted pool left without nodes is reclaimed after this long (`registry.forget_pool_after_s`),
+    /// its history and forecasters with it.
+    public var forgetPoolAfterSeconds: Double
+    /// New node ids one peer address may create per second, sustained (10 s worth at once);
+    /// `registry.new_nodes_per_peer_per_s`. 0 means no limit.
+    public var newNodesPerPeerPerSecond: Double
 
     public init(
         staleAfterSeconds: Double = 5, downAfterSeconds: Double = 30, forgetAfterSeconds: Double = 3600,
         rawWindowSeconds: Double = 10, loadWindowSeconds: Double = 1, maxSamplesPerSeries: Int = 10_000,
         maxSeriesPerNode: Int = 256, secondsKept: Int = 3600, minutesKept: Int = 1440, refreshSeconds: Double = 0.1,
         loadIndex: LoadIndexSettings = .init(), forecast: ForecastSettings = .init(), replicaSlots: [String: Int] = [:],
-        defaultReplicaSlots: Int = 8, burstClasses: Set<String> = []
+        defaultReplicaSlots: Int = 8, burstClasses: Set<String> = [], maxNodes: Int = 10_000, maxPools: Int = 256,
+        listedPools: Set<String> = [], unlistedPools: UnlistedPools = .accept, forgetPoolAfterSeconds: Double = 86_400,
+        newNodesPerPeerPerSecond: Double = 1000
     ) {
+        self.maxNodes = maxNodes
+        self.maxPools = maxPools
+        self.listedPools = listedPools
+        self.unlistedPools = unlistedPools
+        self.forgetPoolAfterSeconds = forgetPoolAfterSeconds
+        self.newNodesPerPeerPerSecond = newNodesPerPeerPerSecond
         self.replicaSlots = replicaSlots
         self.defaultReplicaSlots = defaultReplicaSlots
         self.burstClasses = burstClasses
@@ -80,10 +103,27 @@ public struct FleetSettings: Sendable, Hashable {
         if secondsKept < 60 { out.append(("windows.seconds_kept", "must be at least 60")) }
         if minutesKept < 60 { out.append(("windows.minutes_kept", "must be at least 60")) }
         if !(0.01...1).contains(refreshSeconds) { out.append(("decisions.evaluate_interval_ms", "must be 10 to 1000")) }
+        if !(1...1_000_000).contains(maxNodes) { out.append(("registry.max_nodes", "must be 1 to 1000000")) }
+        if !(1...100_000).contains(maxPools) { out.append(("registry.max_pools", "must be 1 to 100000")) }
+        if listedPools.count > maxPools { out.append(("registry.max_pools", "must be at least the \(listedPools.count) pools listed under pools:")) }
+        if !(forgetPoolAfterSeconds >= 0 && forgetPoolAfterSeconds <= 365 * 86_400) {
+            out.append(("registry.forget_pool_after_s", "must be 0 to 31536000 (a year)"))
+        }
+        if !(newNodesPerPeerPerSecond >= 0 && newNodesPerPeerPerSecond <= 1e6) {
+            out.append(("registry.new_nodes_per_peer_per_s", "must be 0 (no limit) to 1000000"))
+        }
         out += loadIndex.problems().map { ("load_index.\($0.0)", $0.1) }
         out += forecast.problems().map { ("forecast.\($0.0)", $0.1) }
         return out
     }
+}
+
+/// What happens to a batch naming a pool the config's `pools:` does not list (`registry.unlisted_pools`).
+public enum UnlistedPools: String, Sendable, Hashable, CaseIterable {
+    /// Created on first sight, up to `registry.max_pools`, and reclaimed when left empty.
+    case accept
+    /// Refused and counted (`unlisted_pool`): the listed pools are an allowlist.
+    case refuse
 }
 
 /// A series of one node: its signal and subject.
@@ -198,7 +238,7 @@ public struct Fleet: Sendable {
     public private(set) var nodes: [String: NodeEntry] = [:]
     /// Pool names, sorted, and each pool's series at the same position. Arrays rather than a
     /// dictionary, so that the tick and the decision engine read a pool in place instead of copying
-    /// its history out. Pools are only ever added.
+    /// its history out. A pool goes only when it has no node left (reclaimed or evicted at the cap).
     public private(set) var poolNames: [String] = []
     public private(set) var poolSeries: [PoolSeries] = []
 
@@ -226,8 +266,83 @@ public struct Fleet: Sendable {
     /// Pools restored from a snapshot whose forecaster was rebuilt from minute history (forecast
     /// settings had changed); empty otherwise.
     public private(set) var forecastsRebuilt: [String] = []
+    /// Down nodes, longest silent last, gathered at each refresh: who makes room at the node cap.
+    private var evictable: [String] = []
+    /// Since when (unix second) each pool has had no node at all; only pools that are empty now.
+    private var poolEmptySince: [String: Int64] = [:]
+    /// Node-creation budget per peer address (`newNodesPerPeerPerSecond`).
+    private var peerBudgets = PeerBudgets()
+    /// Transitions made outside a tick (nodes evicted at the cap), handed out by the next tick.
+    private var pendingTransitions: [NodeTransition] = []
 
     public init(settings: FleetSettings) { self.settings = settings }
+
+    /// Why a batch's node or pool is not let into the registry (counted as the rejection reason).
+    public enum Refusal: String, Sendable, CaseIterable {
+        /// `registry.max_nodes` reached and no down node to make room.
+        case nodeLimit = "node_limit"
+        /// `registry.max_pools` reached and no empty unlisted pool to make room.
+        case poolLimit = "pool_limit"
+        /// `registry.unlisted_pools: refuse` and the pool is not under `pools:`.
+        case unlistedPool = "unlisted_pool"
+        /// One peer address created new node ids faster than `registry.new_nodes_per_peer_per_s`.
+        case nodeRate = "node_rate_limit"
+
+        /// What a log line says about it.
+        public func detail(_ settings: FleetSettings) -> String {
+            switch self {
+            case .nodeLimit: "registry.max_nodes (\(settings.maxNodes)) reached and no down node to replace"
+            case .poolLimit: "registry.max_pools (\(settings.maxPools)) reached and no unlisted pool without nodes to replace"
+            case .unlistedPool: "pool not listed under pools: and registry.unlisted_pools is refuse"
+            case .nodeRate: "this peer address creates new node ids faster than registry.new_nodes_per_peer_per_s (\(settings.newNodesPerPeerPerSecond))"
+            }
+        }
+    }
+
+    /// Decides whether a batch with `labels` from `peer` (its address; nil when unknown) may enter:
+    /// known nodes of known pools pass at the cost of one lookup. A new node or pool is checked
+    /// against the caps, and room is made by evicting a down node or an empty unlisted pool. Call it
+    /// before `ingest` (the live gate does; replay, whose fleets are its own, does not).
+    public mutating func admit(_ labels: NodeLabels, peer: String?, nowNanos: Int64) -> Refusal? {
+        let known = nodes[labels.nodeID]
+        if let known, known.labels.pool == labels.pool { return nil }
+        if let refusal = admitPool(labels.pool, nowNanos: nowNanos) { return refusal }
+        guard known == nil else { return nil }
+        if let peer, settings.newNodesPerPeerPerSecond > 0,
+            !peerBudgets.spend(peer: peer, ratePerSecond: settings.newNodesPerPeerPerSecond, nowNanos: nowNanos)
+        {
+            return .nodeRate
+        }
+        guard nodes.count >= settings.maxNodes else { return nil }
+        while let id = evictable.popLast() {
+            guard let entry = nodes[id], entry.state == .down else { continue }
+            nodes[id] = nil
+            pendingTransitions.append(
+                NodeTransition(nodeID: id, pool: entry.labels.pool, site: entry.labels.site, from: .down, to: nil, atNanos: nowNanos))
+            return nil
+        }
+        return .nodeLimit
+    }
+
+    private mutating func admitPool(_ pool: String, nowNanos: Int64) -> Refusal? {
+        guard poolPosition(pool) == nil else { return nil }
+        let listed = settings.listedPools.contains(pool)
+        if !listed && settings.unlistedPools == .refuse { return .unlistedPool }
+        guard poolNames.count >= settings.maxPools, !listed else { return nil }
+        // The unlisted pool empty the longest makes room.
+        guard let victim = poolEmptySince.filter({ !settings.listedPools.contains($0.key) }).min(by: { $0.value < $1.value })?.key else {
+            return .poolLimit
+        }
+        removePool(victim)
+        return nil
+    }
+
+    private mutating func removePool(_ name: String) {
+        guard let i = poolPosition(name) else { return }
+        poolNames.remove(at: i)
+        poolSeries.remove(at: i)
+        poolEmptySince[name] = nil
+    }
 
     /// Takes one validated batch received at `nowNanos` (aggregator clock).
     public mutating func ingest(_ batch: borrowing MetricsBatch, nowNanos: Int64) -> (outcome: SequenceTracker.Outcome, transition: NodeTransition?) {
@@ -250,10 +365,14 @@ public struct Fleet: Sendable {
         if let wasState {
             transition = NodeTransition(nodeID: id, pool: batch.labels.pool, site: batch.labels.site, from: wasState, to: .live, atNanos: nowNanos)
         }
-        // A node's pool exists from its first batch on (pools are never removed), so the pool is looked
-        // up only when the node is new or names another pool.
-        if (poolMayBeNew || poolChanged) && poolPosition(batch.labels.pool) == nil {
-            addPool(PoolSeries(name: batch.labels.pool, forecast: settings.forecast, secondsKept: settings.secondsKept, minutesKept: settings.minutesKept))
+        // A node's pool exists from its first batch on (only a pool without nodes is ever removed), so
+        // the pool is looked up only when the node is new or names another pool.
+        if poolMayBeNew || poolChanged {
+            if poolPosition(batch.labels.pool) == nil {
+                addPool(PoolSeries(name: batch.labels.pool, forecast: settings.forecast, secondsKept: settings.secondsKept, minutesKept: settings.minutesKept))
+            }
+            // Not empty any more, so not a pool `admit` may evict before the next refresh sees it.
+            if !poolEmptySince.isEmpty { poolEmptySince[batch.labels.pool] = nil }
         }
         return (outcome, transition)
     }
@@ -272,6 +391,7 @@ public struct Fleet: Sendable {
         var tallies = [PoolTally](repeating: PoolTally(), count: poolNames.count)
         var lastPool = -1
         var forgotten: [String] = []
+        var down: [(id: String, lastSeen: Int64)] = []
         let settings = self.settings
         let poolNames = self.poolNames
         var index = nodes.startIndex
@@ -296,7 +416,11 @@ public struct Fleet: Sendable {
                 if lastPool < 0 || poolNames[lastPool] != entry.labels.pool {
                     lastPool = Self.position(of: entry.labels.pool, in: poolNames) ?? -1
                 }
-                if lastPool >= 0 { tallies[lastPool].count(entry.labels.workload) }
+                if lastPool >= 0 {
+                    tallies[lastPool].count(entry.labels.workload)
+                    tallies[lastPool].nodes += 1
+                }
+                if state == .down { down.append((id, entry.lastSeenNanos)) }
                 if state == .down && entry.state == .down { return }
                 entry.state = state
                 switch state {
@@ -321,6 +445,17 @@ public struct Fleet: Sendable {
             }
         }
         for id in forgotten { nodes[id] = nil }
+        if !pendingTransitions.isEmpty {
+            transitions = pendingTransitions + transitions
+            pendingTransitions.removeAll()
+        }
+        // Only at the cap does anyone need room, and only then is sorting the down nodes worth it.
+        if nodes.count >= settings.maxNodes - 1 {
+            down.sort { $0.lastSeen > $1.lastSeen }
+            evictable = down.map(\.id)
+        } else if !evictable.isEmpty {
+            evictable.removeAll()
+        }
         var bursts: [String] = []
         let newSecond = second != lastTickSecond
         lastTickSecond = second
@@ -338,6 +473,18 @@ public struct Fleet: Sendable {
             poolSeries[i].backlog = tallies[i].backlog
             poolSeries[i].workload = tallies[i].majorityWorkload
             if newSecond && poolSeries[i].record(point) { bursts.append(name) }
+            if tallies[i].nodes == 0 {
+                if poolEmptySince[name] == nil { poolEmptySince[name] = second }
+            } else if !poolEmptySince.isEmpty {
+                poolEmptySince[name] = nil
+            }
+        }
+        // Unlisted pools empty for longer than forget_pool_after_s go, their history with them.
+        if newSecond && !poolEmptySince.isEmpty {
+            for (name, since) in poolEmptySince
+            where Double(second - since) >= settings.forgetPoolAfterSeconds && !settings.listedPools.contains(name) {
+                removePool(name)
+            }
         }
         if transitions.count > 1 { transitions.sort { $0.nodeID < $1.nodeID } }
         return (transitions, bursts)
@@ -432,6 +579,8 @@ public struct Fleet: Sendable {
     /// What a tick sums up for one pool while it walks the nodes.
     struct PoolTally {
         var loads = 0
+        /// Nodes of the pool in any state.
+        var nodes = 0
         var sum = 0.0
         var max = 0.0
         var backlog: Double?
@@ -469,6 +618,30 @@ public struct Fleet: Sendable {
 
     /// Bytes held by all nodes' raw windows.
     public var windowBytes: Int { nodes.values.reduce(0) { $0 + $1.windowBytes } }
+}
+
+/// Token buckets of node creations, one per peer address: `rate` a second, up to 10 s saved.
+/// Bounded: past 4,096 peers the full buckets (peers that have not created nodes lately) are dropped,
+/// and past twice that every bucket is (a flood of addresses then only resets their budgets).
+struct PeerBudgets: Sendable {
+    private var buckets: [String: (tokens: Double, atNanos: Int64)] = [:]
+    static let maxPeers = 4096
+
+    mutating func spend(peer: String, ratePerSecond rate: Double, nowNanos: Int64) -> Bool {
+        let capacity = rate * 10
+        var bucket = buckets[peer] ?? (capacity, nowNanos)
+        let elapsed = max(0, Double(nowNanos.subtractingSaturating(bucket.atNanos)) / 1e9)
+        bucket.tokens = min(capacity, bucket.tokens + elapsed * rate)
+        bucket.atNanos = nowNanos
+        let granted = bucket.tokens >= 1
+        if granted { bucket.tokens -= 1 }
+        if buckets[peer] == nil && buckets.count >= Self.maxPeers {
+            buckets = buckets.filter { $0.value.tokens + max(0, Double(nowNanos.subtractingSaturating($0.value.atNanos)) / 1e9) * rate < capacity }
+            if buckets.count >= 2 * Self.maxPeers { buckets.removeAll() }
+        }
+        buckets[peer] = bucket
+        return granted
+    }
 }
 
 extension SampleWindow {

@@ -134,6 +134,7 @@ public struct DecisionEngine: Sendable {
     /// what must be sent: decisions that changed, and unchanged ones due for a re-send.
     public mutating func evaluate(fleet: Fleet, nowNanos: Int64) -> [Decision] {
         var out: [Decision] = []
+        if policies.count > fleet.poolNames.count || perMinute.count > fleet.poolNames.count { forgetRemovedPools(fleet) }
         for (p, name) in fleet.poolNames.enumerated() {
             // Read in place: copying a PoolSeries out would retain all its history.
             guard let point = fleet.poolSeries[p].current, point.liveNodes > 0 else { continue }
@@ -203,6 +204,17 @@ public struct DecisionEngine: Sendable {
             out.append(resend(topic, stream, nowNanos: nowNanos))
         }
         return out
+    }
+
+    /// A pool the fleet reclaimed (or evicted at its cap) takes its policy, per-minute cache and
+    /// standing scale decision with it, so that pool churn leaves nothing behind here either.
+    private mutating func forgetRemovedPools(_ fleet: Fleet) {
+        let gone = Set(policies.keys).union(perMinute.keys).filter { fleet.poolPosition($0) == nil }
+        for pool in gone {
+            policies[pool] = nil
+            perMinute[pool] = nil
+            streams["scale/\(pool)"] = nil
+        }
     }
 
     private func due(_ stream: Stream, _ now: Int64) -> Bool { Double(now - stream.sentNanos) / 1e9 >= settings.resendSeconds }
