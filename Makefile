@@ -9,6 +9,7 @@ DOCDIR = $(PREFIX)/share/doc/gpulse
 DEMO_SECONDS ?= 5
 BENCH_SECONDS ?= 30
 FUZZ_RUNS ?= 1000000
+SNAPSHOT_FUZZ_RUNS ?= 100000
 
 .PHONY: all setup build release test check-proto proto demo bench soak replay fuzz install uninstall clean
 
@@ -32,14 +33,20 @@ test: setup check-proto
 	$(SWIFT) test
 	GPULSE_BIN="$$($(SWIFT) build --show-bin-path)" .venv/bin/python -m pytest -q Tests/e2e
 
-## The batch decoder under libFuzzer: FUZZ_RUNS inputs (1,000,000) from the seeds in fuzz/corpus; a
-## finding stops the run, is saved as .build/fuzz-crash-<sha1> and fails the target.
+## Two targets under libFuzzer; a finding stops the run, is saved as .build/fuzz-crash-<sha1> and fails it.
+## The batch decoder (then the fleet's ingest of what it accepts): FUZZ_RUNS inputs (1,000,000) from
+## fuzz/corpus. The snapshot restore path: SNAPSHOT_FUZZ_RUNS bodies (100,000; each restores a fleet)
+## from fuzz/snapshot-corpus.
 fuzz: setup
 	$(SWIFT) build -c release --build-path .build/fuzz --product gpulse-fuzz-decoder \
 		-Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xcc -fsanitize=fuzzer-no-link
-	mkdir -p .build/fuzz-corpus
+	$(SWIFT) build -c release --build-path .build/fuzz --product gpulse-fuzz-snapshot \
+		-Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xcc -fsanitize=fuzzer-no-link
+	mkdir -p .build/fuzz-corpus .build/fuzz-snapshot-corpus
 	SWIFT_BACKTRACE=enable=no .build/fuzz/release/gpulse-fuzz-decoder -runs=$(FUZZ_RUNS) -max_len=65536 \
 		-artifact_prefix=.build/fuzz- -print_final_stats=1 .build/fuzz-corpus fuzz/corpus
+	SWIFT_BACKTRACE=enable=no .build/fuzz/release/gpulse-fuzz-snapshot -runs=$(SNAPSHOT_FUZZ_RUNS) -max_len=131072 \
+		-artifact_prefix=.build/fuzz-snapshot- -print_final_stats=1 .build/fuzz-snapshot-corpus fuzz/snapshot-corpus
 
 check-proto:
 	@scripts/gen-proto.sh --check

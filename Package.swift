@@ -85,10 +85,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // The snapshot file format and its checks, apart so that its fuzz target builds without the service.
+        .target(name: "GPulseSnapshot", dependencies: ["GPulseCore"]),
         .target(
             name: "GPulseAggregator",
             dependencies: [
-                "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig", "GPulseExposition", "GPulseSystemd",
+                "GPulseCore", "GPulseSnapshot", "GPulseWire", "GPulseTransport", "GPulseConfig", "GPulseExposition", "GPulseSystemd",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -116,6 +118,8 @@ let package = Package(
         .target(name: "CBenchPeers", dependencies: ["CZeroMQ", "CGPulseProto"], path: "Benchmarks/CBenchPeers", linkerSettings: [.linkedLibrary("zmq")]),
         // The batch decoder under libFuzzer (`make fuzz`); a plain build replays saved inputs.
         .executableTarget(name: "gpulse-fuzz-decoder", dependencies: ["GPulseCore", "GPulseWire"]),
+        // The snapshot restore path under libFuzzer (`make fuzz`), the same two ways.
+        .executableTarget(name: "gpulse-fuzz-snapshot", dependencies: ["GPulseCore", "GPulseSnapshot"]),
         .executableTarget(
             name: "gpulse-bench",
             dependencies: ["GPulseCore", "GPulseWire", "GPulseTransport", "CBenchPeers"],
@@ -131,7 +135,7 @@ let package = Package(
         .testTarget(
             name: "GPulseAggregatorTests",
             dependencies: [
-                "GPulseAggregator", "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig", "GPulseExposition",
+                "GPulseAggregator", "GPulseCore", "GPulseSnapshot", "GPulseWire", "GPulseTransport", "GPulseConfig", "GPulseExposition",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
     ]

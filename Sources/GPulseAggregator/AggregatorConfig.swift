@@ -1,5 +1,6 @@
 import GPulseConfig
 import GPulseCore
+import GPulseSnapshot
 import GPulseExposition
 import GPulseTransport
 import GPulseWire

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import GPulseConfig
 import GPulseCore
+import GPulseSnapshot
 import GPulseExposition
 import GPulseSystemd
 import GPulseTransport

@@ -1,5 +1,6 @@
 import Foundation
 import GPulseCore
+import GPulseSnapshot
 import GPulseExposition
 
 /// What `gpulse-aggregator status` shows, sent as JSON by the control endpoint.

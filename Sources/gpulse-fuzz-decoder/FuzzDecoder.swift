@@ -8,6 +8,8 @@
 //               so a crashing input libFuzzer saved can be replayed under a debugger.
 //
 // A crash, a trap (Swift's bounds and overflow checks) or a failed invariant below is a finding.
+// Accepted batches go on into a Fleet (admission, ingest, a refresh), as in the aggregator, so the
+// extreme times and counters in fuzz/corpus (fuzz/extreme_seeds.py) reach the arithmetic they broke.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,6 +17,9 @@ import GPulseCore
 import GPulseWire
 
 let decoder = MetricsBatchDecoder()
+/// One fleet across inputs, as a running aggregator keeps one across batches (bounded by its caps).
+nonisolated(unsafe) var fleet = Fleet(settings: FleetSettings(maxNodes: 500, maxPools: 50, newNodesPerPeerPerSecond: 0))
+nonisolated(unsafe) var clock: Int64 = 1_700_000_000_000_000_000
 
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -34,6 +39,13 @@ func check(_ input: UnsafeRawBufferPointer) {
     }
     let again = try? decoder.decode(MetricsBatchEncoder().encode(batch))
     precondition(again?.batch == batch, "an accepted batch does not survive encode → decode")
+    // Then what the ingest path does with its numbers (times, counters, sequence): no value may trap.
+    clock += 100_000_000
+    _ = batch.newestSampleNanos.subtractingSaturating(clock)
+    if fleet.admit(batch.labels, peer: "fuzz", nowNanos: clock) == nil {
+        _ = fleet.ingest(batch, nowNanos: clock)
+        _ = fleet.tick(nowNanos: clock)
+    }
 }
 
 #if FUZZING

@@ -3,6 +3,7 @@ import Testing
 
 @testable import GPulseAggregator
 @testable import GPulseCore
+import GPulseSnapshot
 
 private let second: Int64 = 1_000_000_000
 

@@ -3,8 +3,6 @@ import Glibc
 #endif
 import Foundation
 import GPulseCore
-import Logging
-import Synchronization
 
 /// What the aggregator has learned that a restart must not lose: the registry (with each agent's
 /// sequence tracker), every pool's history and forecaster, and how far decision sequence numbers
@@ -18,6 +16,13 @@ public struct AggregatorSnapshot: Sendable, Codable {
     public var fleet: Fleet.Snapshot
     /// Each pool policy's cooldown clocks and standing capacity; absent in snapshots of older builds.
     public var policies: [String: PolicyMemory]?
+
+    public init(writtenAtNanos: Int64, decisionSeqReserved: UInt64, fleet: Fleet.Snapshot, policies: [String: PolicyMemory]? = nil) {
+        self.writtenAtNanos = writtenAtNanos
+        self.decisionSeqReserved = decisionSeqReserved
+        self.fleet = fleet
+        self.policies = policies
+    }
 }
 
 extension AggregatorSnapshot {
@@ -54,6 +59,7 @@ extension AggregatorSnapshot {
 /// Why a snapshot could not be written or read; the message names the file and the errno text.
 public struct SnapshotError: Error, CustomStringConvertible, Sendable {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// What loading a snapshot file found.
@@ -79,9 +85,13 @@ public struct SnapshotStore: Sendable {
         let encoder = JSONEncoder()
         // Shortest round-trip decimal for every Double: a restored model is bit-for-bit the saved one.
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let body = try encoder.encode(snapshot)
-        let header = "\(Self.magic) \(AggregatorSnapshot.format) \(body.count) \(String(fnv1a64(body), radix: 16))\n"
-        return Array(header.utf8) + Array(body)
+        return Self.frame(body: Array(try encoder.encode(snapshot)))
+    }
+
+    /// A file's bytes: the header line (format, length, checksum) and then `body`.
+    public static func frame(body: [UInt8]) -> [UInt8] {
+        let header = "\(magic) \(AggregatorSnapshot.format) \(body.count) \(String(fnv1a64(body), radix: 16))\n"
+        return Array(header.utf8) + body
     }
 
     public func decode(_ bytes: [UInt8]) throws(SnapshotError) -> AggregatorSnapshot {
@@ -184,7 +194,8 @@ public struct SnapshotStore: Sendable {
     }
 }
 
-func directoryOf(_ path: String) -> String {
+/// The directory part of `path` ("." when it has none).
+public func directoryOf(_ path: String) -> String {
     guard let slash = path.lastIndex(of: "/") else { return "." }
     return slash == path.startIndex ? "/" : String(path[..<slash])
 }
@@ -199,82 +210,3 @@ func fnv1a64<C: Collection>(_ bytes: C) -> UInt64 where C.Element == UInt8 {
     return hash
 }
 
-/// What `status` says about snapshots.
-public struct SnapshotStats: Sendable, Codable, Hashable {
-    public var path: String
-    /// Age of the snapshot this run started from, at start (nil: started fresh).
-    public var restoredAgeSeconds: Double?
-    public var writes: UInt64 = 0
-    public var failures: UInt64 = 0
-    public var lastWriteUnix: Double?
-    public var lastBytes: Int?
-    public var lastWriteMilliseconds: Double?
-    public var lastError: String?
-}
-
-/// Writes snapshots on its own thread, so that encoding and fsync never hold up ingest. The ingest
-/// thread hands over a copy of its state (value types: cheap until written to) and goes on; if it
-/// hands over another before the first is written, only the newest is kept. `stop()` writes what is
-/// pending before it returns.
-public final class SnapshotWriter: Sendable {
-    private let store: SnapshotStore
-    private let logger: Logger
-    private let pending = Mutex<AggregatorSnapshot?>(nil)
-    private let statsBox: Mutex<SnapshotStats>
-    private let thread: Mutex<WorkerThread?> = Mutex(nil)
-
-    public init(store: SnapshotStore, logger: Logger, restoredAgeSeconds: Double?) {
-        self.store = store
-        self.logger = logger
-        statsBox = Mutex(SnapshotStats(path: store.path, restoredAgeSeconds: restoredAgeSeconds))
-    }
-
-    public var stats: SnapshotStats { statsBox.withLock { $0 } }
-
-    public func start() {
-        let t = WorkerThread(name: "gpulse-snapshot") { [self] worker in
-            while !worker.shouldStop {
-                writePending()
-                SystemClock.sleep(milliseconds: 50)
-            }
-        }
-        thread.withLock { $0 = t }
-    }
-
-    public func submit(_ snapshot: AggregatorSnapshot) { pending.withLock { $0 = snapshot } }
-
-    /// Stops the thread, then writes what is still pending (the final snapshot of a shutdown).
-    public func stop() {
-        if let t = thread.withLock({ t -> WorkerThread? in defer { t = nil }; return t }) {
-            t.stop()
-            t.join()
-        }
-        writePending()
-    }
-
-    private func writePending() {
-        guard let snapshot = pending.withLock({ p -> AggregatorSnapshot? in defer { p = nil }; return p }) else { return }
-        let started = SystemClock.monotonicSeconds()
-        do {
-            let bytes = try store.encode(snapshot)
-            try store.write(bytes)
-            let elapsed = (SystemClock.monotonicSeconds() - started) * 1000
-            statsBox.withLock {
-                $0.writes += 1
-                $0.lastWriteUnix = Double(SystemClock.wallNanos()) / 1e9
-                $0.lastBytes = bytes.count
-                $0.lastWriteMilliseconds = elapsed
-            }
-            logger.debug("snapshot written", metadata: ["path": "\(store.path)", "bytes": "\(bytes.count)", "ms": "\(Int(elapsed))"])
-        } catch {
-            // A full or read-only disk: ingest carries on; the previous snapshot stays whole.
-            let failures = statsBox.withLock {
-                $0.failures += 1
-                $0.lastError = "\(error)"
-                return $0.failures
-            }
-            logger.error(
-                "cannot write snapshot; the previous one is kept", metadata: ["path": "\(store.path)", "error": "\(error)", "failures": "\(failures)"])
-        }
-    }
-}
