@@ -258,7 +258,13 @@ struct IngestLoop {
     /// How many sequence numbers a snapshot reserves ahead; a new snapshot is taken when fewer than
     /// half are left, whatever the interval.
     static let seqReserve: UInt64 = 100_000
+    /// How long one burst of receiving may run before the loop ticks and answers control again.
+    static let drainBudgetNanos: UInt64 = 50_000_000
     var nextSnapshot = 0.0
+    static let transitionLinesPer10s = 100
+    var transitionWindowStart = -100.0
+    var transitionLines = 0
+    var transitionsUnlogged = 0
     /// Batches with a sample further ahead of this host's clock are refused (`ingest.max_clock_ahead_s`).
     var maxAheadNanos: Int64 { Int64(config.ingest.maxClockAheadS * 1e9) }
     /// Batches whose newest sample is older than `registry.forget_after_s` are refused (past_timestamp).
@@ -327,9 +333,12 @@ struct IngestLoop {
         logSummary(final: true)
     }
 
-    /// Takes what is queued, in bounded bursts so that ticks and control requests stay responsive.
+    /// Takes what is queued, in bursts bounded by count and by time (`drainBudgetNanos`), so that
+    /// ticks, control requests and the watchdog stay responsive whatever arrives.
     mutating func drain(_ buffer: inout MessageBuffer) throws(ZMQError) {
+        let deadline = SystemClock.monotonicNanos() + Self.drainBudgetNanos
         for _ in 0..<1024 {
+            guard SystemClock.monotonicNanos() < deadline else { return }
             guard try pull.receive(into: &buffer, blocking: false) else { return }
             let now = SystemClock.wallNanos()
             guard buffer.frameCount == 1 else {
@@ -501,7 +510,8 @@ struct IngestLoop {
             let status = StatusReport(
                 fleet: fleet, ledger: ledger, nowNanos: SystemClock.wallNanos(), startedNanos: started, standing: engine.current,
                 published: publisher.published, resent: publisher.resent,
-                subscribersRefused: authenticator?.deniedByDomain["decisions"] ?? 0, snapshot: snapshots?.stats)
+                subscribersRefused: authenticator?.deniedByDomain["decisions"] ?? 0, snapshot: snapshots?.stats,
+                longestLoopGapSeconds: heartbeat.longestGapSeconds)
             onStatus(status)
             reply = status.json(pretty: false)
         default:
@@ -558,7 +568,25 @@ struct IngestLoop {
         }
     }
 
-    func logTransition(_ t: NodeTransition) {
+    mutating func logTransition(_ t: NodeTransition) {
+        // A flood of new (forged) ids must not become a flood of log lines: at most
+        // `transitionLinesPer10s` lines per 10 s, then one line with how many were not written.
+        let now = SystemClock.monotonicSeconds()
+        if now - transitionWindowStart >= 10 {
+            if transitionsUnlogged > 0 {
+                logger.warning(
+                    "node transitions not logged (over the limit of lines per 10 s)",
+                    metadata: ["not_logged": "\(transitionsUnlogged)", "limit": "\(Self.transitionLinesPer10s)", "see": "gpulse-aggregator status"])
+            }
+            transitionWindowStart = now
+            transitionLines = 0
+            transitionsUnlogged = 0
+        }
+        guard transitionLines < Self.transitionLinesPer10s else {
+            transitionsUnlogged += 1
+            return
+        }
+        transitionLines += 1
         let metadata: Logger.Metadata = [
             "node_id": "\(t.nodeID)", "pool": "\(t.pool)", "from": "\(t.from?.rawValue ?? "new")", "to": "\(t.to?.rawValue ?? "forgotten")",
         ]
@@ -570,8 +598,18 @@ struct IngestLoop {
         }
     }
 
+    /// Per-node and per-pool count lines are written only up to this many of each; a larger fleet
+    /// (or a flood of forged ids) gets one line saying how many were left out, so that the log, and
+    /// the ingest thread writing it, do not grow with the registry.
+    static let summaryLinesMax = 64
+
     func logSummary(final: Bool) {
-        for (id, node) in fleet.nodes.sorted(by: { $0.key < $1.key }) {
+        if fleet.nodes.count > Self.summaryLinesMax {
+            logger.info(
+                final ? "final node counts omitted" : "node counts omitted",
+                metadata: ["nodes": "\(fleet.nodes.count)", "limit": "\(Self.summaryLinesMax)", "see": "gpulse-aggregator status"])
+        }
+        for (id, node) in fleet.nodes.count > Self.summaryLinesMax ? [] : fleet.nodes.sorted(by: { $0.key < $1.key }) {
             logger.info(
                 final ? "final node counts" : "node counts",
                 metadata: [
@@ -581,7 +619,7 @@ struct IngestLoop {
                     "load": "\(node.load.map { String($0) } ?? "-")",
                 ])
         }
-        for (name, pool) in zip(fleet.poolNames, fleet.poolSeries) {
+        for (name, pool) in zip(fleet.poolNames, fleet.poolSeries).prefix(Self.summaryLinesMax) {
             let p = pool.latest
             logger.info(
                 "pool",

@@ -19,6 +19,8 @@ public struct StatusReport: Codable, Sendable {
         /// Agent connections accepted, and ended (closed by the peer or cut off by libzmq).
         public var connectionsAccepted: UInt64
         public var connectionsClosed: UInt64
+        /// The ingest loop's longest time between two rounds since start, seconds (its worst stall).
+        public var longestLoopGapSeconds: Double?
     }
     public struct Node: Codable, Sendable {
         public var id: String
@@ -105,7 +107,8 @@ public struct StatusReport: Codable, Sendable {
 
     public init(
         fleet: Fleet, ledger: IngestLedger, nowNanos: Int64, startedNanos: Int64, standing: [String: Decision] = [:],
-        published: UInt64 = 0, resent: UInt64 = 0, subscribersRefused: UInt64 = 0, snapshot: SnapshotStats? = nil
+        published: UInt64 = 0, resent: UInt64 = 0, subscribersRefused: UInt64 = 0, snapshot: SnapshotStats? = nil,
+        longestLoopGapSeconds: Double? = nil
     ) {
         self.snapshot = snapshot
         version = gpulseVersion
@@ -124,7 +127,8 @@ public struct StatusReport: Codable, Sendable {
             batches: ledger.batchesAccepted, samples: ledger.samplesAccepted, duplicateBatches: ledger.batchesDuplicate,
             rejected: ledger.batchesRejected, rejectedByReason: ledger.rejectedByReason, unknownSeriesIgnored: ledger.unknownSeriesIgnored,
             missingBatches: nodes.reduce(0) { $0 + $1.missingBatches }, agentDroppedSamples: nodes.reduce(0) { $0 + $1.agentDroppedSamples },
-            connectionsAccepted: ledger.connectionsAccepted, connectionsClosed: ledger.connectionsClosed)
+            connectionsAccepted: ledger.connectionsAccepted, connectionsClosed: ledger.connectionsClosed,
+            longestLoopGapSeconds: longestLoopGapSeconds)
         pools = zip(fleet.poolNames, fleet.poolSeries).map { name, series in
             let point = series.latest
             var scale: ScaleDecision?

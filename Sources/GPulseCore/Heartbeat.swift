@@ -4,14 +4,22 @@ import Synchronization
 /// no allocation) and read by health checks (/healthz, the systemd watchdog) on other threads.
 public final class Heartbeat: Sendable {
     private let lastNanos = Atomic<UInt64>(0)
+    private let longestNanos = Atomic<UInt64>(0)
 
     public init() {}
 
-    /// Called by the loop each time round.
+    /// Called by the loop each time round (by its own thread only).
     @inline(__always)
     public func beat(nowMonotonicNanos: UInt64 = SystemClock.monotonicNanos()) {
+        let last = lastNanos.load(ordering: .relaxed)
+        if last != 0, nowMonotonicNanos > last, nowMonotonicNanos - last > longestNanos.load(ordering: .relaxed) {
+            longestNanos.store(nowMonotonicNanos - last, ordering: .relaxed)
+        }
         lastNanos.store(nowMonotonicNanos, ordering: .relaxed)
     }
+
+    /// The longest time between two beats so far: the loop's worst stall since it started.
+    public var longestGapSeconds: Double { Double(longestNanos.load(ordering: .relaxed)) / 1e9 }
 
     /// Seconds since the last beat; nil before the first.
     public func secondsSinceLastBeat(nowMonotonicNanos: UInt64 = SystemClock.monotonicNanos()) -> Double? {
