@@ -9,7 +9,7 @@ DOCDIR = $(PREFIX)/share/doc/gpulse
 DEMO_SECONDS ?= 5
 BENCH_SECONDS ?= 30
 FUZZ_RUNS ?= 1000000
-SNAPSHOT_FUZZ_RUNS ?= 100000
+SNAPSHOT_FUZZ_RUNS ?= 30000
 
 .PHONY: all setup build release test check-proto proto demo bench soak replay fuzz install uninstall clean
 
@@ -38,7 +38,7 @@ test: setup check-proto
 
 ## Two targets under libFuzzer; a finding stops the run, is saved as .build/fuzz-crash-<sha1> and fails it.
 ## The batch decoder (then the fleet's ingest of what it accepts): FUZZ_RUNS inputs (1,000,000) from
-## fuzz/corpus. The snapshot restore path: SNAPSHOT_FUZZ_RUNS bodies (100,000; each restores a fleet)
+## fuzz/corpus. The snapshot restore path: SNAPSHOT_FUZZ_RUNS bodies (30,000; each restores a fleet)
 ## from fuzz/snapshot-corpus.
 fuzz: setup
 	$(SWIFT) build -c release --build-path .build/fuzz --product gpulse-fuzz-decoder \

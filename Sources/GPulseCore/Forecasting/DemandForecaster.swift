@@ -44,8 +44,10 @@ public struct ForecastSettings: Sendable, Hashable, Codable {
     /// Problems that make these settings unusable, as (key, message).
     public func problems() -> [(String, String)] {
         var out: [(String, String)] = []
-        if season < 1 { out.append(("season_steps", "must be at least 1")) }
-        if horizons.isEmpty || horizons.contains(where: { $0 < 1 }) { out.append(("horizons", "must list at least one horizon of 1 step or more")) }
+        if !(1...1_000_000).contains(season) { out.append(("season_steps", "must be 1 to 1000000")) }
+        if horizons.isEmpty || horizons.contains(where: { !(1...10_080).contains($0) }) {
+            out.append(("horizons", "must list at least one horizon of 1 to 10080 steps (a week of minutes)"))
+        }
         if models.isEmpty { out.append(("models", "must name at least one model")) }
         for m in models where !Self.modelNames.contains(m) {
             out.append(("models", "unknown model '\(m)' (known: \(Self.modelNames.joined(separator: ", ")))"))
@@ -291,6 +293,10 @@ extension DemandForecaster: Codable {
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let settings = try c.decode(ForecastSettings.self, forKey: .settings)
+        // Settings a config would refuse would trap building the models (found by the snapshot fuzzer).
+        if let problem = settings.problems().first {
+            throw DecodingError.dataCorruptedError(forKey: .settings, in: c, debugDescription: "forecast settings: \(problem.0) \(problem.1)")
+        }
         self.init(settings: settings)
         let models = try c.decode([Model].self, forKey: .models).map(\.model)
         let pending = try c.decode([[[Double?]]].self, forKey: .pending)
