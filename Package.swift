@@ -117,9 +117,10 @@ let package = Package(
         // Benchmarks (make bench). CBenchPeers is the raw-libzmq peer measured in the same run.
         .target(name: "CBenchPeers", dependencies: ["CZeroMQ", "CGPulseProto"], path: "Benchmarks/CBenchPeers", linkerSettings: [.linkedLibrary("zmq")]),
         // The batch decoder under libFuzzer (`make fuzz`); a plain build replays saved inputs.
-        .executableTarget(name: "gpulse-fuzz-decoder", dependencies: ["GPulseCore", "GPulseWire"]),
+        .executableTarget(name: "gpulse-fuzz-decoder", dependencies: ["GPulseCore", "GPulseWire", "GPulseFuzzSupport"]),
         // The snapshot restore path under libFuzzer (`make fuzz`), the same two ways.
-        .executableTarget(name: "gpulse-fuzz-snapshot", dependencies: ["GPulseCore", "GPulseSnapshot"]),
+        .executableTarget(name: "gpulse-fuzz-snapshot", dependencies: ["GPulseCore", "GPulseSnapshot", "GPulseFuzzSupport"]),
+        .target(name: "GPulseFuzzSupport"),
         .executableTarget(
             name: "gpulse-bench",
             dependencies: ["GPulseCore", "GPulseWire", "GPulseTransport", "CBenchPeers"],

@@ -90,7 +90,7 @@ public struct SamplerRegistry {
         let host = [("cpu", config.samplers.cpu.enabled), ("memory", config.samplers.memory.enabled), ("network", config.samplers.network.enabled)]
             .filter(\.1).map(\.0)
         let running = Set(groups.flatMap { $0.samplers.map(\.name) })
-        if !host.isEmpty && !host.contains(where: { name in running.contains { $0.hasPrefix(name) } }) {
+        if !host.isEmpty && !host.contains(where: running.contains) {
             return "no host sampler could start (\(host.joined(separator: ", ")) asked for; procfs_root is '\(config.procfsRoot)'): "
                 + notes.joined(separator: "; ")
         }

@@ -247,8 +247,10 @@ struct IngestLoop {
     let decoder: MetricsBatchDecoder
     let started = SystemClock.wallNanos()
     var lastReport = SystemClock.monotonicSeconds()
-    var lastRejectLog = -100.0
-    var rejectsSinceLog = 0
+    /// One rejection line per 10 s, with the count since the line before.
+    var rejectionLog = LogBudget(lines: 1, windowSeconds: 10)
+    /// Node transitions: 100 lines per 10 s, then one line with how many were not written.
+    var transitionLog = LogBudget(lines: 100, windowSeconds: 10)
     let snapshots: SnapshotWriter?
     /// nil in plaintext; with CURVE every batch's node_id must be the one its key is bound to.
     let authenticator: Authenticator?
@@ -261,10 +263,6 @@ struct IngestLoop {
     /// How long one burst of receiving may run before the loop ticks and answers control again.
     static let drainBudgetNanos: UInt64 = 50_000_000
     var nextSnapshot = 0.0
-    static let transitionLinesPer10s = 100
-    var transitionWindowStart = -100.0
-    var transitionLines = 0
-    var transitionsUnlogged = 0
     /// Batches with a sample further ahead of this host's clock are refused (`ingest.max_clock_ahead_s`).
     var maxAheadNanos: Int64 { Int64(config.ingest.maxClockAheadS * 1e9) }
     /// Batches whose newest sample is older than `registry.forget_after_s` are refused (past_timestamp).
@@ -412,14 +410,11 @@ struct IngestLoop {
 
     /// At most one line per 10 s, however fast rejections come, with the count since the last line.
     mutating func logRejection(reason: String, detail: String, nodeID: String?) {
-        rejectsSinceLog += 1
-        let t = SystemClock.monotonicSeconds()
-        guard t - lastRejectLog > 10 else { return }
-        var metadata: Logger.Metadata = ["reason": "\(reason)", "detail": "\(detail)", "rejected_since_last_line": "\(rejectsSinceLog)"]
+        let (write, heldBack) = rejectionLog.take(at: SystemClock.monotonicSeconds())
+        guard write else { return }
+        var metadata: Logger.Metadata = ["reason": "\(reason)", "detail": "\(detail)", "rejected_since_last_line": "\(heldBack + 1)"]
         if let nodeID { metadata["node_id"] = "\(nodeID)" }
         logger.warning("rejected a batch", metadata: metadata)
-        lastRejectLog = t
-        rejectsSinceLog = 0
     }
 
     mutating func tick() {
@@ -441,15 +436,17 @@ struct IngestLoop {
         if metrics != nil, t - lastMetricsUpdate >= 1 {
             lastMetricsUpdate = t
             syncAuthenticationRefusals()
-            metrics?.update(
-                fleet: fleet, ledger: ledger, standing: engine.current, nowNanos: now,
-                subscribersRefused: authenticator?.deniedByDomain["decisions"] ?? 0)
+            let refused = subscribersRefused
+            metrics?.update(fleet: fleet, ledger: ledger, standing: engine.current, nowNanos: now, subscribersRefused: refused)
         }
         if t - lastReport >= config.ingest.reportIntervalS {
             lastReport = t
             logSummary(final: false)
         }
     }
+
+    /// Subscriber handshakes the ZAP handler refused on the decision stream (0 in plaintext).
+    var subscribersRefused: UInt64 { authenticator?.deniedByDomain["decisions"] ?? 0 }
 
     /// Folds the ZAP handler's refusals on the metrics socket into the ledger as `unauthenticated`.
     mutating func syncAuthenticationRefusals() {
@@ -510,7 +507,7 @@ struct IngestLoop {
             let status = StatusReport(
                 fleet: fleet, ledger: ledger, nowNanos: SystemClock.wallNanos(), startedNanos: started, standing: engine.current,
                 published: publisher.published, resent: publisher.resent,
-                subscribersRefused: authenticator?.deniedByDomain["decisions"] ?? 0, snapshot: snapshots?.stats,
+                subscribersRefused: subscribersRefused, snapshot: snapshots?.stats,
                 longestLoopGapSeconds: heartbeat.longestGapSeconds)
             onStatus(status)
             reply = status.json(pretty: false)
@@ -569,24 +566,14 @@ struct IngestLoop {
     }
 
     mutating func logTransition(_ t: NodeTransition) {
-        // A flood of new (forged) ids must not become a flood of log lines: at most
-        // `transitionLinesPer10s` lines per 10 s, then one line with how many were not written.
-        let now = SystemClock.monotonicSeconds()
-        if now - transitionWindowStart >= 10 {
-            if transitionsUnlogged > 0 {
-                logger.warning(
-                    "node transitions not logged (over the limit of lines per 10 s)",
-                    metadata: ["not_logged": "\(transitionsUnlogged)", "limit": "\(Self.transitionLinesPer10s)", "see": "gpulse-aggregator status"])
-            }
-            transitionWindowStart = now
-            transitionLines = 0
-            transitionsUnlogged = 0
+        // A flood of new (forged) ids must not become a flood of log lines.
+        let (write, heldBack) = transitionLog.take(at: SystemClock.monotonicSeconds())
+        if heldBack > 0 {
+            logger.warning(
+                "node transitions not logged (over the limit of lines per 10 s)",
+                metadata: ["not_logged": "\(heldBack)", "limit": "\(transitionLog.lines)", "see": "gpulse-aggregator status"])
         }
-        guard transitionLines < Self.transitionLinesPer10s else {
-            transitionsUnlogged += 1
-            return
-        }
-        transitionLines += 1
+        guard write else { return }
         let metadata: Logger.Metadata = [
             "node_id": "\(t.nodeID)", "pool": "\(t.pool)", "from": "\(t.from?.rawValue ?? "new")", "to": "\(t.to?.rawValue ?? "forgotten")",
         ]
@@ -604,12 +591,13 @@ struct IngestLoop {
     static let summaryLinesMax = 64
 
     func logSummary(final: Bool) {
-        if fleet.nodes.count > Self.summaryLinesMax {
+        let perNode = fleet.nodes.count <= Self.summaryLinesMax
+        if !perNode {
             logger.info(
                 final ? "final node counts omitted" : "node counts omitted",
                 metadata: ["nodes": "\(fleet.nodes.count)", "limit": "\(Self.summaryLinesMax)", "see": "gpulse-aggregator status"])
         }
-        for (id, node) in fleet.nodes.count > Self.summaryLinesMax ? [] : fleet.nodes.sorted(by: { $0.key < $1.key }) {
+        for (id, node) in perNode ? fleet.nodes.sorted(by: { $0.key < $1.key }) : [] {
             logger.info(
                 final ? "final node counts" : "node counts",
                 metadata: [

@@ -23,9 +23,9 @@ final class NodeExposition: Sendable {
     func emit(into buffer: inout [UInt8]) {
         let table = rows.withLock { $0 }.sorted { $0.id < $1.id }
         guard !table.isEmpty else { return }
+        let labels = table.map { #"node_id=""# + Self.escaped($0.id) + #"",pool=""# + Self.escaped($0.pool) + #"""# }
         buffer.append(contentsOf: "# HELP gpulse_node_state 1 for the node's current registry state, 0 for the others.\n# TYPE gpulse_node_state gauge\n".utf8)
-        for row in table {
-            let labels = #"node_id=""# + Self.escaped(row.id) + #"",pool=""# + Self.escaped(row.pool) + #"""#
+        for (row, labels) in zip(table, labels) {
             for state in [NodeState.live, .stale, .down] {
                 buffer.append(contentsOf: "gpulse_node_state{\(labels),state=\"\(state.rawValue)\"} \(state == row.state ? 1 : 0)\n".utf8)
             }
@@ -33,8 +33,7 @@ final class NodeExposition: Sendable {
         buffer.append(
             contentsOf: "# HELP gpulse_node_last_seen_age_seconds Seconds since the node's last accepted batch.\n# TYPE gpulse_node_last_seen_age_seconds gauge\n"
                 .utf8)
-        for row in table {
-            let labels = #"node_id=""# + Self.escaped(row.id) + #"",pool=""# + Self.escaped(row.pool) + #"""#
+        for (row, labels) in zip(table, labels) {
             buffer.append(contentsOf: "gpulse_node_last_seen_age_seconds{\(labels)} \(row.ageSeconds)\n".utf8)
         }
     }

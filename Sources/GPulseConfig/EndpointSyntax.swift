@@ -9,11 +9,7 @@ public enum EndpointSyntax {
             return endpoint.split(separator: "/", omittingEmptySubsequences: true).count >= 2 ? nil : usage
         }
         guard endpoint.hasPrefix("tcp://") else { return usage }
-        // A connect may name its source first (tcp://source;destination): the destination is checked.
-        let address = endpoint.dropFirst(6).split(separator: ";", omittingEmptySubsequences: false).last ?? ""
-        guard let colon = address.lastIndex(of: ":") else { return "\(usage) (no port)" }
-        let host = address[..<colon]
-        let port = address[address.index(after: colon)...]
+        guard let (host, port) = tcpHostPort(endpoint) else { return "\(usage) (no port)" }
         if host.isEmpty || host == "[]" { return "\(usage) (no host)" }
         if host.hasPrefix("[") != host.hasSuffix("]") { return "\(usage) (an IPv6 address goes in brackets: tcp://[::1]:7461)" }
         if !host.hasPrefix("[") && host.contains(":") { return "\(usage) (an IPv6 address goes in brackets: tcp://[::1]:7461)" }
@@ -26,10 +22,18 @@ public enum EndpointSyntax {
     /// `::1` or `localhost`.
     public static func isLocal(_ endpoint: String) -> Bool {
         if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return true }
-        guard endpoint.hasPrefix("tcp://") else { return false }
+        guard let (host, _) = tcpHostPort(endpoint) else { return false }
+        return isLoopbackHost(String(host))
+    }
+
+    /// Host and port of a `tcp://` endpoint, split at the last colon; nil for another transport or
+    /// without a colon. A connect may name its source first (tcp://source;destination): this is the
+    /// destination.
+    static func tcpHostPort(_ endpoint: String) -> (host: Substring, port: Substring)? {
+        guard endpoint.hasPrefix("tcp://") else { return nil }
         let address = endpoint.dropFirst(6).split(separator: ";", omittingEmptySubsequences: false).last ?? ""
-        guard let colon = address.lastIndex(of: ":") else { return false }
-        return isLoopbackHost(String(address[..<colon]))
+        guard let colon = address.lastIndex(of: ":") else { return nil }
+        return (address[..<colon], address[address.index(after: colon)...])
     }
 
     /// `127.x.y.z`, `::1` (bracketed or not) or `localhost`.

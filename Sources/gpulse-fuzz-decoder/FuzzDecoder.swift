@@ -14,6 +14,7 @@
 import Glibc
 #endif
 import GPulseCore
+import GPulseFuzzSupport
 import GPulseWire
 
 let decoder = MetricsBatchDecoder()
@@ -49,20 +50,9 @@ func check(_ input: UnsafeRawBufferPointer) {
 }
 
 #if FUZZING
-/// libFuzzer's entry point for programs that keep their own main (SwiftPM executables do).
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ test: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
 @main
 struct Fuzz {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
-    }
+    static func main() { runLibFuzzer(fuzzOne) }
 }
 #else
 @main
@@ -74,14 +64,7 @@ struct ReplayInputs {
             exit(2)
         }
         for path in paths {
-            guard let file = fopen(path, "rb") else {
-                print("\(path): cannot open")
-                exit(1)
-            }
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            while case let n = fread(&chunk, 1, chunk.count, file), n > 0 { bytes += chunk[..<n] }
-            fclose(file)
+            guard let bytes = readFuzzInput(path) else { exit(1) }
             bytes.withUnsafeBytes { check($0) }
             print("\(path): \(bytes.count) bytes, no finding")
         }

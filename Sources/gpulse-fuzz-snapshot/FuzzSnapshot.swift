@@ -13,6 +13,7 @@
 import Glibc
 #endif
 import GPulseCore
+import GPulseFuzzSupport
 import GPulseSnapshot
 
 let store = SnapshotStore(path: "/nonexistent/fuzz.snapshot")
@@ -86,34 +87,24 @@ func seedBody() -> [UInt8] {
 }
 
 #if FUZZING
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ test: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
 @main
 struct Fuzz {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
-    }
+    static func main() { runLibFuzzer(fuzzOne) }
 }
 #else
 @main
 struct ReplayInputs {
     static func main() {
-        var args = Array(CommandLine.arguments.dropFirst())
-        if args.first == "--seed", args.count == 2 {
+        let args = CommandLine.arguments.dropFirst()
+        if args.first == "--seed", args.count == 2, let path = args.last {
             let body = seedBody()
-            guard let file = fopen(args[1], "wb") else {
-                print("\(args[1]): cannot open")
+            guard let file = fopen(path, "wb") else {
+                print("\(path): cannot open")
                 exit(1)
             }
             _ = body.withUnsafeBytes { fwrite($0.baseAddress, 1, body.count, file) }
             fclose(file)
-            print("\(args[1]): \(body.count) bytes of seed snapshot body")
+            print("\(path): \(body.count) bytes of seed snapshot body")
             return
         }
         guard !args.isEmpty else {
@@ -121,16 +112,8 @@ struct ReplayInputs {
             print("       gpulse-fuzz-snapshot --seed FILE   (writes a seed body)")
             exit(2)
         }
-        args.sort()
-        for path in args {
-            guard let file = fopen(path, "rb") else {
-                print("\(path): cannot open")
-                exit(1)
-            }
-            var bytes: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            while case let n = fread(&chunk, 1, chunk.count, file), n > 0 { bytes += chunk[..<n] }
-            fclose(file)
+        for path in args.sorted() {
+            guard let bytes = readFuzzInput(path) else { exit(1) }
             check(bytes)
             print("\(path): \(bytes.count) bytes, no finding")
         }

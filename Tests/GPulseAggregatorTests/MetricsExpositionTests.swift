@@ -179,6 +179,43 @@ private func metricNames(_ text: String) -> Set<String> {
         #expect(samples(registry.emitToString())["x_total"] == 10)
     }
 
+    @Test func perNodeSeriesEscapeTheirLabelsAndFollowTheTable() {
+        let table = NodeExposition()
+        var empty: [UInt8] = []
+        table.emit(into: &empty)
+        #expect(empty.isEmpty)
+        table.replace([
+            .init(id: #"b"\x"#, pool: "p\nq", state: .stale, ageSeconds: 7.5), .init(id: "a", pool: "llm", state: .live, ageSeconds: 0),
+        ])
+        var out: [UInt8] = []
+        table.emit(into: &out)
+        let text = String(decoding: out, as: UTF8.self)
+        let values = samples(text)
+        #expect(values[#"gpulse_node_state{node_id="a",pool="llm",state="live"}"#] == 1)
+        #expect(values[#"gpulse_node_state{node_id="b\"\\x",pool="p\nq",state="stale"}"#] == 1)
+        #expect(values[#"gpulse_node_state{node_id="b\"\\x",pool="p\nq",state="live"}"#] == 0)
+        #expect(values[#"gpulse_node_last_seen_age_seconds{node_id="b\"\\x",pool="p\nq"}"#] == 7.5)
+        // Sorted by node id, each family once.
+        #expect(text.components(separatedBy: "# TYPE gpulse_node_state gauge").count == 2)
+        #expect(text.range(of: #"node_id="a""#)!.lowerBound < text.range(of: #"node_id="b"#)!.lowerBound)
+        table.replace([])
+        var gone: [UInt8] = []
+        table.emit(into: &gone)
+        #expect(gone.isEmpty)
+    }
+
+    @Test func aLogBudgetWritesItsLinesPerWindowAndCountsTheRest() {
+        var budget = LogBudget(lines: 2, windowSeconds: 10)
+        #expect(budget.take(at: 0) == (true, 0))
+        #expect(budget.take(at: 1) == (true, 0))
+        #expect(budget.take(at: 2) == (false, 0))
+        #expect(budget.take(at: 9.9) == (false, 0))
+        // The next window opens at the first event 10 s after the last one opened, and reports two held back.
+        #expect(budget.take(at: 10) == (true, 2))
+        #expect(budget.take(at: 11) == (true, 0))
+        #expect(budget.take(at: 30) == (true, 0))
+    }
+
     @Test func listenSettings() {
         #expect(ListenAddress.Setting("off") == .off)
         #expect(ListenAddress.Setting("") == .off)

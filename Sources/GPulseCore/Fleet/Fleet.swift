@@ -330,10 +330,12 @@ public struct Fleet: Sendable {
         if !listed && settings.unlistedPools == .refuse { return .unlistedPool }
         guard poolNames.count >= settings.maxPools, !listed else { return nil }
         // The unlisted pool empty the longest makes room.
-        guard let victim = poolEmptySince.filter({ !settings.listedPools.contains($0.key) }).min(by: { $0.value < $1.value })?.key else {
-            return .poolLimit
+        var victim: (name: String, since: Int64)?
+        for (name, since) in poolEmptySince where !settings.listedPools.contains(name) && since < (victim?.since ?? .max) {
+            victim = (name, since)
         }
-        removePool(victim)
+        guard let victim else { return .poolLimit }
+        removePool(victim.name)
         return nil
     }
 
@@ -391,6 +393,9 @@ public struct Fleet: Sendable {
         var tallies = [PoolTally](repeating: PoolTally(), count: poolNames.count)
         var lastPool = -1
         var forgotten: [String] = []
+        // Down nodes are candidates to make room only at the node cap; below it they are not gathered
+        // (this loop runs over every node several times a second).
+        let nearCap = nodes.count >= settings.maxNodes - 1
         var down: [(id: String, lastSeen: Int64)] = []
         let settings = self.settings
         let poolNames = self.poolNames
@@ -420,7 +425,7 @@ public struct Fleet: Sendable {
                     tallies[lastPool].count(entry.labels.workload)
                     tallies[lastPool].nodes += 1
                 }
-                if state == .down { down.append((id, entry.lastSeenNanos)) }
+                if nearCap && state == .down { down.append((id, entry.lastSeenNanos)) }
                 if state == .down && entry.state == .down { return }
                 entry.state = state
                 switch state {
@@ -449,8 +454,7 @@ public struct Fleet: Sendable {
             transitions = pendingTransitions + transitions
             pendingTransitions.removeAll()
         }
-        // Only at the cap does anyone need room, and only then is sorting the down nodes worth it.
-        if nodes.count >= settings.maxNodes - 1 {
+        if nearCap {
             down.sort { $0.lastSeen > $1.lastSeen }
             evictable = down.map(\.id)
         } else if !evictable.isEmpty {
@@ -621,8 +625,8 @@ public struct Fleet: Sendable {
 }
 
 /// Token buckets of node creations, one per peer address: `rate` a second, up to 10 s saved.
-/// Bounded: past 4,096 peers the full buckets (peers that have not created nodes lately) are dropped,
-/// and past twice that every bucket is (a flood of addresses then only resets their budgets).
+/// Bounded: a new peer past 4,096 drops the full buckets (peers that have not created nodes lately),
+/// or every bucket when none is full (a flood of addresses then only resets their budgets).
 struct PeerBudgets: Sendable {
     private var buckets: [String: (tokens: Double, atNanos: Int64)] = [:]
     static let maxPeers = 4096
@@ -637,7 +641,7 @@ struct PeerBudgets: Sendable {
         if granted { bucket.tokens -= 1 }
         if buckets[peer] == nil && buckets.count >= Self.maxPeers {
             buckets = buckets.filter { $0.value.tokens + max(0, Double(nowNanos.subtractingSaturating($0.value.atNanos)) / 1e9) * rate < capacity }
-            if buckets.count >= 2 * Self.maxPeers { buckets.removeAll() }
+            if buckets.count >= Self.maxPeers { buckets.removeAll() }
         }
         buckets[peer] = bucket
         return granted
