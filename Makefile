@@ -10,6 +10,8 @@ DEMO_SECONDS ?= 5
 BENCH_SECONDS ?= 30
 FUZZ_RUNS ?= 1000000
 SNAPSHOT_FUZZ_RUNS ?= 30000
+# The shared traces make replay reads (relative to the repository root, or absolute).
+REPLAY_DATA ?= ../shared/data
 
 .PHONY: all setup build release test check-proto proto demo bench soak replay fuzz install uninstall clean
 
@@ -56,7 +58,7 @@ check-proto:
 
 ## docs/replay: every policy over the shared/data traces on the SIMULATED fleet (minutes).
 replay: setup
-	scripts/replay-tables.sh
+	scripts/replay-tables.sh $(REPLAY_DATA)
 
 proto:
 	scripts/gen-proto.sh

@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${1:-../shared/data}"
 OUT=docs/replay
+# Checked before anything under docs/replay is rewritten.
+for trace in azure_llm_2023_code.csv azure_llm_2023_conv.csv alibaba_gentd26_requests.csv servegen_m_small_rate_10min.csv nasa_http_1995_per_minute.csv; do
+  [ -r "$DATA/$trace" ] || { echo "replay-tables: cannot read $DATA/$trace (pass the traces' directory: make replay REPLAY_DATA=DIR)" >&2; exit 2; }
+done
 swift build -c release --product gpulse-aggregator >/dev/null
 BIN="$(swift build -c release --show-bin-path)/gpulse-aggregator"
 mkdir -p "$OUT"
