@@ -179,6 +179,10 @@ public enum Replay {
         fleetSettings.replicaSlots = [:]
         fleetSettings.defaultReplicaSlots = s.model.slotsPerReplica
         fleetSettings.burstClasses = Set(s.classes.filter { $0.kind == .serverless }.map(\.name))
+        // The replayed pool is the one being scaled: listed, so a policy that scales it to zero for
+        // longer than forget_pool_after_s keeps its history, as a pool under `pools:` does live.
+        let poolLabel = s.pool.utf8.count <= 15 ? s.pool : "replay-pool"
+        fleetSettings.listedPools.insert(poolLabel)
         var fleet = Fleet(settings: fleetSettings)
         let setup = setup ?? PoolSetup(policy: StaticPolicy(replicas: staticReplicas ?? 1))
         var engine = DecisionEngine(settings: EngineSettings(resendSeconds: 10, validForSeconds: 30, explain: false) { _ in setup }, idPrefix: "replay")
@@ -196,7 +200,7 @@ public enum Replay {
         var reversals = 0
 
         // The pool's label is short for the same reason (the policy is set up whatever the name).
-        var batch = SimulatedAgentBatch(pool: s.pool.utf8.count <= 15 ? s.pool : "replay-pool", session: session)
+        var batch = SimulatedAgentBatch(pool: poolLabel, session: session)
         var second = 0
         while true {
             second += 1
