@@ -190,22 +190,28 @@ extension NodeEntry {
         samples.addSaturating(UInt64(batch.sampleCount))
         agentDroppedSamples.addSaturating(batch.droppedSamples)
         for i in batch.probeLosses.indices { probesLost.addSaturating(UInt64(batch.probeLosses[i].lost)) }
-        // By index, reading each series in place: an enumerated copy retains and releases its arrays,
-        // for every series of every batch.
-        for i in batch.series.indices {
-            if let w = windows.position(of: batch.series[i], hint: i) {
-                windows.append(batch.series[i], t0: batch.t0UnixNanos, at: w)
-                continue
+        // Through a buffer pointer, reading each series in place: `batch.series[i]` copies the series
+        // out (a retain and release of its subject and both arrays), for every series of every batch,
+        // which was a fifth of a replay's time.
+        let t0 = batch.t0UnixNanos
+        batch.series.withUnsafeBufferPointer { all in
+            for i in all.indices {
+                if let w = windows.position(kind: all[i].kind, subject: all[i].subject, hint: i) {
+                    all[i].offsetsMicros.withUnsafeBufferPointer { offsets in
+                        all[i].values.withUnsafeBufferPointer { values in
+                            windows.append(offsets: offsets, values: values, t0: t0, at: w)
+                        }
+                    }
+                    continue
+                }
+                guard windows.count < settings.maxSeriesPerNode else {
+                    seriesRefused += 1
+                    continue
+                }
+                var window = SampleWindow(spanSeconds: settings.rawWindowSeconds, capacity: settings.maxSamplesPerSeries)
+                window.appendSeries(all[i], t0: t0)
+                windows.add(SeriesKey(kind: all[i].kind, subject: all[i].subject), window)
             }
-            let series = batch.series[i]
-            let key = SeriesKey(kind: series.kind, subject: series.subject)
-            guard windows.count < settings.maxSeriesPerNode else {
-                seriesRefused += 1
-                continue
-            }
-            var window = SampleWindow(spanSeconds: settings.rawWindowSeconds, capacity: settings.maxSamplesPerSeries)
-            window.appendSeries(series, t0: batch.t0UnixNanos)
-            windows.add(key, window)
         }
         return (outcome, wasState, poolChanged)
     }
@@ -650,9 +656,16 @@ struct PeerBudgets: Sendable {
 
 extension SampleWindow {
     mutating func appendSeries(_ series: borrowing Series, t0: Int64) {
-        let n = min(series.offsetsMicros.count, series.values.count)
+        series.offsetsMicros.withUnsafeBufferPointer { offsets in
+            series.values.withUnsafeBufferPointer { values in appendSeries(offsets: offsets, values: values, t0: t0) }
+        }
+    }
+
+    /// A series' samples (its offsets after `t0` and values, paired up to the shorter of the two).
+    mutating func appendSeries(offsets: UnsafeBufferPointer<UInt32>, values: UnsafeBufferPointer<Float>, t0: Int64) {
+        let n = min(offsets.count, values.count)
         for j in 0..<n {
-            append(time: t0.addingSaturating(Int64(series.offsetsMicros[j]) * 1000), value: series.values[j])
+            append(time: t0.addingSaturating(Int64(offsets[j]) * 1000), value: values[j])
         }
     }
 }

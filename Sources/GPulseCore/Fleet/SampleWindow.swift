@@ -102,9 +102,9 @@ public struct SeriesWindows: Sendable {
     /// Position of the window of `series`, trying `hint` first: an agent sends its series in the same
     /// order batch after batch, so the i-th series of a batch is mostly at position i, and comparing
     /// there is cheaper than hashing the subject.
-    func position(of series: borrowing Series, hint: Int) -> Int? {
-        if hint < keys.count && keys[hint].kind == series.kind && keys[hint].subject == series.subject { return hint }
-        return positions[SeriesKey(kind: series.kind, subject: series.subject)]
+    func position(kind: SignalKind, subject: borrowing String, hint: Int) -> Int? {
+        if hint < keys.count && keys[hint].kind == kind && keys[hint].subject == subject { return hint }
+        return positions[SeriesKey(kind: kind, subject: copy subject)]
     }
 
     /// Adds the window of a series seen for the first time.
@@ -115,8 +115,8 @@ public struct SeriesWindows: Sendable {
         windows.append(window)
     }
 
-    mutating func append(_ series: borrowing Series, t0: Int64, at position: Int) {
-        windows[position].appendSeries(series, t0: t0)
+    mutating func append(offsets: UnsafeBufferPointer<UInt32>, values: UnsafeBufferPointer<Float>, t0: Int64, at position: Int) {
+        windows[position].appendSeries(offsets: offsets, values: values, t0: t0)
     }
 
     /// Frees every window (a node gone down starts afresh when it returns).

@@ -63,7 +63,13 @@ public struct DecisionEngine: Sendable {
     /// Memories restored from a snapshot, handed to each pool's policy when it is first set up.
     private var restoredMemories: [String: PolicyMemory] = [:]
     private var offloads: [String: OffloadPolicy]
+    /// Scale and offload topics.
     private var streams: [String: Stream] = [:]
+    /// Node-event topics, apart: a fleet that churns holds many (a node's stays until it is forgotten),
+    /// and only they are walked for re-sends, only when the earliest of them is due.
+    private var nodeStreams: [String: Stream] = [:]
+    /// No node stream is due before this (aggregator clock); `Int64.min` forces a walk.
+    private var nodeResendDueNanos = Int64.min
     /// Each pool's demand floor (it folds up to a day of minutes) and forecasts as decisions carry
     /// them, recomputed only when a minute closes.
     private struct PerMinute: Sendable {
@@ -85,6 +91,7 @@ public struct DecisionEngine: Sendable {
     /// their re-send clocks are kept, so decision ids keep increasing and subscribers see no gap.
     public mutating func reconfigure(_ settings: EngineSettings) {
         self.settings = settings
+        nodeResendDueNanos = .min
         policies.removeAll()
         restoredMemories.removeAll()
         offloads = Dictionary(settings.offload.map { ($0.site, OffloadPolicy(settings: $0)) }, uniquingKeysWith: { a, _ in a })
@@ -104,7 +111,7 @@ public struct DecisionEngine: Sendable {
     }
 
     /// The latest decision on every topic, by topic.
-    public var current: [String: Decision] { streams.mapValues(\.last) }
+    public var current: [String: Decision] { streams.merging(nodeStreams) { a, _ in a }.mapValues(\.last) }
 
     /// The policy a pool runs ("" until the pool is first evaluated).
     public func policyName(pool: String) -> String { policies[pool]?.policy.name ?? "" }
@@ -112,7 +119,8 @@ public struct DecisionEngine: Sendable {
     /// A node event for a registry transition or an agent restart; always sent.
     public mutating func nodeEvent(_ event: NodeEvent, nowNanos: Int64) -> Decision {
         let decision = next(.node(event), nowNanos: nowNanos)
-        streams[decision.topic] = Stream(last: decision, sentNanos: nowNanos)
+        nodeStreams[decision.topic] = Stream(last: decision, sentNanos: nowNanos)
+        nodeResendDueNanos = min(nodeResendDueNanos, nowNanos.addingSaturating(resendNanos))
         return decision
     }
 
@@ -124,7 +132,7 @@ public struct DecisionEngine: Sendable {
         case .stale: kind = .stale
         case .down: kind = .down
         case nil:
-            streams["node/\(t.nodeID)"] = nil
+            nodeStreams["node/\(t.nodeID)"] = nil
             return nil
         }
         return nodeEvent(NodeEvent(nodeID: t.nodeID, kind: kind, pool: t.pool, site: t.site), nowNanos: t.atNanos)
@@ -200,8 +208,16 @@ public struct DecisionEngine: Sendable {
             }, nowNanos: nowNanos) { out.append(d) }
         }
         // Node events are re-sent with the node's current state, like any other topic.
-        for (topic, stream) in streams where topic.hasPrefix("node/") && due(stream, nowNanos) {
-            out.append(resend(topic, stream, nowNanos: nowNanos))
+        if !nodeStreams.isEmpty && nowNanos >= nodeResendDueNanos {
+            var earliest = Int64.max
+            for i in nodeStreams.indices {
+                if due(nodeStreams.values[i], nowNanos) {
+                    refresh(&nodeStreams.values[i], nowNanos: nowNanos)
+                    out.append(nodeStreams.values[i].last)
+                }
+                earliest = min(earliest, nodeStreams.values[i].sentNanos.addingSaturating(resendNanos))
+            }
+            nodeResendDueNanos = earliest
         }
         return out
     }
@@ -218,6 +234,17 @@ public struct DecisionEngine: Sendable {
     }
 
     private func due(_ stream: Stream, _ now: Int64) -> Bool { Double(now - stream.sentNanos) / 1e9 >= settings.resendSeconds }
+
+    /// The re-send interval, rounded down: a walk of the node streams at this lag after a send is never
+    /// later than `due` says.
+    private var resendNanos: Int64 { Int64((settings.resendSeconds * 1e9).rounded(.down)) }
+
+    /// The standing decision, re-issued now.
+    private func refresh(_ stream: inout Stream, nowNanos: Int64) {
+        stream.last.issuedUnixNanos = nowNanos
+        stream.last.validUntilUnixNanos = nowNanos + Int64(settings.validForSeconds * 1e9)
+        stream.sentNanos = nowNanos
+    }
 
     /// Numbers `body` as a new decision when it changed, refreshes and re-sends the standing one when
     /// due, else keeps the standing one's numbers fresh without sending.

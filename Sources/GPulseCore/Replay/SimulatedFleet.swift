@@ -209,24 +209,26 @@ public struct SimulatedFleet: Sendable {
             replicas[r].lastChange = time
             let busy = replicas[r].busySlotSeconds
             let classIndex = replicas[r].classIndex
-            let c = classes[classIndex]
+            // Fields read in place: a copy of the class would retain and release its strings, for
+            // every replica every second.
+            let kind = classes[classIndex].kind
             busyTotal += busy
             servedSlotSeconds[classIndex] += busy
-            if c.kind != .serverless {
+            if kind != .serverless {
                 billedSlotSeconds[classIndex] += slots
-                if c.kind != .reserved { cost[classIndex] += c.hourlyPrice / 3600 }
+                if kind != .reserved { cost[classIndex] += classes[classIndex].hourlyPrice / 3600 }
             }
             if replicas[r].state == .ready {
                 capacity += 1
                 let util = min(1, busy / slots)
-                if c.kind != .serverless {
+                if kind != .serverless {
                     readyNodes += 1
                     utilSum += util
                 }
                 let count = replicas[r].latencyCount
                 signals.append(
                     NodeSignal(
-                        nodeID: replicas[r].nodeID, instanceClass: c.name, gpuUtilization: util,
+                        nodeID: replicas[r].nodeID, instanceClass: classes[classIndex].name, gpuUtilization: util,
                         latencyMs: count > 0 ? replicas[r].latencySum / Double(count) * 1000 : nil, queueDepth: 0,
                         running: replicas[r].busy, arrivalRate: 0, completions: count,
                         serviceMs: count > 0 ? replicas[r].serviceSum / Double(count) * 1000 : nil))
@@ -258,8 +260,9 @@ public struct SimulatedFleet: Sendable {
             }
         }
         for r in active where replicas[r].state == .ready {
-            let c = classes[replicas[r].classIndex]
-            if c.kind == .spot && c.preemptionsPerHour > 0 && rng.unit() <= c.preemptionsPerHour / 3600 { preempt(r, now: time) }
+            let classIndex = replicas[r].classIndex
+            let rate = classes[classIndex].preemptionsPerHour
+            if classes[classIndex].kind == .spot && rate > 0 && rng.unit() <= rate / 3600 { preempt(r, now: time) }
         }
         active.removeAll { replicas[$0].state == .gone }
         reconcile(now: time)
@@ -356,31 +359,31 @@ public struct SimulatedFleet: Sendable {
         replicas[r] = replica
     }
 
+    /// Runs for every request, so the replica is updated in place: a copy taken out and written back
+    /// would copy its `running` array on the first change (the array still shared with the original).
     private mutating func finish(request: Int, on r: Int, at time: Double) {
-        var replica = replicas[r]
-        replica.busySlotSeconds += Double(replica.busy) * (time - replica.lastChange)
-        replica.lastChange = time
-        replica.busy -= 1
+        replicas[r].busySlotSeconds += Double(replicas[r].busy) * (time - replicas[r].lastChange)
+        replicas[r].lastChange = time
+        replicas[r].busy -= 1
         var started = time - remaining[request]
-        if let i = replica.running.firstIndex(where: { $0.request == Int32(request) }) { started = replica.running.remove(at: i).start }
+        if let i = replicas[r].running.firstIndex(where: { $0.request == Int32(request) }) { started = replicas[r].running.remove(at: i).start }
         let l = time - requests[request].arrival
         latency[request] = Float(l)
         finished += 1
-        replica.latencySum += l
-        replica.latencyCount += 1
-        replica.serviceSum += time - started
-        let c = classes[replica.classIndex]
-        if c.kind == .serverless {
-            cost[replica.classIndex] += c.hourlyPrice * (time - started) / (3600 * Double(model.slotsPerReplica))
-            billedSlotSeconds[replica.classIndex] += time - started
+        replicas[r].latencySum += l
+        replicas[r].latencyCount += 1
+        replicas[r].serviceSum += time - started
+        let classIndex = replicas[r].classIndex
+        if classes[classIndex].kind == .serverless {
+            cost[classIndex] += classes[classIndex].hourlyPrice * (time - started) / (3600 * Double(model.slotsPerReplica))
+            billedSlotSeconds[classIndex] += time - started
         }
-        if replica.state == .ready {
+        if replicas[r].state == .ready {
             freeSlots += 1
-        } else if replica.state == .draining && replica.busy == 0 {
-            replica.state = .gone
+        } else if replicas[r].state == .draining && replicas[r].busy == 0 {
+            replicas[r].state = .gone
         }
-        replicas[r] = replica
-        if replica.state == .gone { active.removeAll { $0 == r } }
+        if replicas[r].state == .gone { active.removeAll { $0 == r } }
     }
 
     private mutating func dispatch(now: Double) {
