@@ -197,10 +197,9 @@ extension NodeEntry {
         batch.series.withUnsafeBufferPointer { all in
             for i in all.indices {
                 if let w = windows.position(kind: all[i].kind, subject: all[i].subject, hint: i) {
-                    all[i].offsetsMicros.withUnsafeBufferPointer { offsets in
-                        all[i].values.withUnsafeBufferPointer { values in
-                            windows.append(offsets: offsets, values: values, t0: t0, at: w)
-                        }
+                    let n = min(all[i].offsetsMicros.count, all[i].values.count)
+                    for j in 0..<n {
+                        windows.append(time: t0.addingSaturating(Int64(all[i].offsetsMicros[j]) * 1000), value: all[i].values[j], at: w)
                     }
                     continue
                 }
@@ -656,16 +655,9 @@ struct PeerBudgets: Sendable {
 
 extension SampleWindow {
     mutating func appendSeries(_ series: borrowing Series, t0: Int64) {
-        series.offsetsMicros.withUnsafeBufferPointer { offsets in
-            series.values.withUnsafeBufferPointer { values in appendSeries(offsets: offsets, values: values, t0: t0) }
-        }
-    }
-
-    /// A series' samples (its offsets after `t0` and values, paired up to the shorter of the two).
-    mutating func appendSeries(offsets: UnsafeBufferPointer<UInt32>, values: UnsafeBufferPointer<Float>, t0: Int64) {
-        let n = min(offsets.count, values.count)
+        let n = min(series.offsetsMicros.count, series.values.count)
         for j in 0..<n {
-            append(time: t0.addingSaturating(Int64(offsets[j]) * 1000), value: values[j])
+            append(time: t0.addingSaturating(Int64(series.offsetsMicros[j]) * 1000), value: series.values[j])
         }
     }
 }

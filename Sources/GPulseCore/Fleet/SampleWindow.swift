@@ -115,8 +115,8 @@ public struct SeriesWindows: Sendable {
         windows.append(window)
     }
 
-    mutating func append(offsets: UnsafeBufferPointer<UInt32>, values: UnsafeBufferPointer<Float>, t0: Int64, at position: Int) {
-        windows[position].appendSeries(offsets: offsets, values: values, t0: t0)
+    mutating func append(time: Int64, value: Float, at position: Int) {
+        windows[position].append(time: time, value: value)
     }
 
     /// Frees every window (a node gone down starts afresh when it returns).
