@@ -6,7 +6,8 @@ DESTDIR ?=
 BINDIR = $(PREFIX)/bin
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 DOCDIR = $(PREFIX)/share/doc/gpulse
-DEMO_SECONDS ?= 5
+# Seconds the demo's story takes (quiet, surge, calm).
+DEMO_SECONDS ?= 60
 BENCH_SECONDS ?= 30
 FUZZ_RUNS ?= 1000000
 SNAPSHOT_FUZZ_RUNS ?= 30000
@@ -63,11 +64,14 @@ replay: setup
 proto:
 	scripts/gen-proto.sh
 
-## The main job: an aggregator and an agent on loopback; prints what arrives.
+## The main job: an aggregator and three agents on loopback (TEST FAKE NVML, a SIMULATED inference
+## server) through a scripted surge: the load and demand, the SCALE_UP with its reason, the scale-down.
 demo: setup
 	$(SWIFT) build -c release --product gpulse-agent
 	$(SWIFT) build -c release --product gpulse-aggregator
-	scripts/demo.sh "$$($(SWIFT) build -c release --show-bin-path)" $(DEMO_SECONDS)
+	$(SWIFT) build -c release --product FakeNVML
+	.venv/bin/python scripts/demo.py "$$($(SWIFT) build -c release --show-bin-path)" \
+		"$$($(SWIFT) build -c release --show-bin-path)/libFakeNVML.so" $(DEMO_SECONDS)
 
 ## Every benchmark, each beside a peer or limit measured in the same run; one summary table in BENCHMARKS.md.
 bench:
@@ -95,7 +99,9 @@ install: release
 	done
 	install -m 0644 config/*.yaml $(DESTDIR)$(DOCDIR)/examples/
 	install -m 0644 config/grafana/gpulse.json $(DESTDIR)$(DOCDIR)/grafana/
+	install -d $(DESTDIR)$(DOCDIR)/docs
 	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
+	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
 	for f in agent.yaml aggregator.yaml; do \
 	  [ -e $(DESTDIR)$(SYSCONFDIR)/gpulse/$$f ] || install -m 0644 config/$$f $(DESTDIR)$(SYSCONFDIR)/gpulse/$$f; \
 	done

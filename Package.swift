@@ -1,5 +1,5 @@
 // swift-tools-version:6.0
-// Module layering (an arrow is "may import"); see README "Code map" and DESIGN.md.
+// Module layering (an arrow is "may import"); docs/architecture.md explains each module.
 //   GPulseCore        pure Swift, no I/O, no C
 //   GPulseWire        -> GPulseCore, CGPulseProto (+ CProtobufC)   the only module that sees protobuf-c
 //   GPulseTransport   -> CZeroMQ                                   the only module that sees libzmq

@@ -39,8 +39,7 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
     }
     /// CURVE towards the aggregator. On by default: plaintext has to be asked for.
     public struct Security: Decodable, Sendable, Equatable {
-        /// `curve` (the default) or `plaintext`.
-        public var mode = "curve"
+        public var mode = SecurityMode.curve
         /// This agent's key pair from `gpulse-agent keygen`; empty for `$CREDENTIALS_DIRECTORY/agent.key`.
         public var secretKeyFile = ""
         /// The aggregator's public key (its `keygen` prints it).
@@ -239,9 +238,7 @@ extension AgentConfig {
     /// leaves out what only matters on the wire.
     public func validate(sends: Bool = true) -> [ConfigIssue] {
         var securityIssues: [ConfigIssue] = []
-        if !["curve", "plaintext"].contains(security.mode) {
-            securityIssues.append(ConfigIssue(keyPath: "security.mode", message: "must be curve or plaintext, got '\(security.mode)'"))
-        } else if sends && security.mode == "curve" && !CurveKeyPair.isValidKey(security.aggregatorPublicKey) {
+        if sends && security.mode == .curve && !CurveKeyPair.isValidKey(security.aggregatorPublicKey) {
             let got = security.aggregatorPublicKey.isEmpty ? "it is empty" : "got '\(security.aggregatorPublicKey)'"
             securityIssues.append(
                 ConfigIssue(

@@ -46,7 +46,7 @@ public struct AgentService: Service {
         let builder = BatchBuilder(labels: labels, session: session, signals: signals, agentVersion: Self.version)
         var publishSettings = configuration.publishSettings
         let security = configuration.security
-        if security.mode == "curve" {
+        if security.mode == .curve {
             guard CurveKeyPair.isSupported else { throw KeyFileError(description: "this libzmq was built without CURVE (libsodium)") }
             let (keys, path) = try security.loadKeyPair(nodeID: labels.nodeID)
             publishSettings.curve = (keys, security.aggregatorPublicKey)

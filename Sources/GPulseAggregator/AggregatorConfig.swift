@@ -74,12 +74,13 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             minutesKept = try c.value("minutes_kept", minutesKept)
         }
     }
+    /// The defaults are Core's (`LoadIndexSettings`): one value per key.
     public struct LoadIndex: Decodable, Sendable, Equatable {
-        public var alpha = 0.6
-        public var beta = 0.3
-        public var gamma = 0.1
-        public var gpuSignal = "max"
-        public var latencyRefMs = 100.0
+        public var alpha = LoadIndexSettings().alpha
+        public var beta = LoadIndexSettings().beta
+        public var gamma = LoadIndexSettings().gamma
+        public var gpuSignal = LoadIndexSettings().gpuSignal
+        public var latencyRefMs = LoadIndexSettings().latencyRefMs
         public init() {}
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: ConfigKey.self)
@@ -176,8 +177,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
 
     /// CURVE on the metrics socket and the decision stream. On by default: plaintext has to be asked for.
     public struct Security: Decodable, Sendable, Equatable {
-        /// `curve` (the default) or `plaintext` (anyone who reaches the ports can send batches and read decisions).
-        public var mode = "curve"
+        public var mode = SecurityMode.curve
         /// The aggregator's key pair from `gpulse-aggregator keygen`; empty for
         /// `$CREDENTIALS_DIRECTORY/aggregator.key` (systemd LoadCredential=).
         public var secretKeyFile = ""
@@ -193,7 +193,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             agents = try c.value("agents", agents)
             subscribers = try c.value("subscribers", subscribers)
         }
-        public var curve: Bool { mode == "curve" }
+        public var curve: Bool { mode == .curve }
         /// The aggregator's key pair, and the file's path; the error says how to make a missing one.
         public func loadKeyPair() throws(KeyFileError) -> (CurveKeyPair, path: String) {
             try KeyFile.load(
@@ -255,9 +255,6 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
     /// Values that decode but cannot be used.
     public func validate() -> [ConfigIssue] {
         var issues: [ConfigIssue] = []
-        if GPUSignal(rawValue: loadIndex.gpuSignal) == nil {
-            issues.append(ConfigIssue(keyPath: "load_index.gpu_signal", message: "must be utilization, memory or max, got '\(loadIndex.gpuSignal)'"))
-        }
         if let problem = ListenAddress.Setting(prometheus.listen).problem { issues.append(ConfigIssue(keyPath: "prometheus.listen", message: problem)) }
         for (key, endpoint) in [("metrics", endpoints.metrics), ("decisions", endpoints.decisions), ("control", endpoints.control)] {
             if let problem = EndpointSyntax.problem(endpoint) { issues.append(ConfigIssue(keyPath: "endpoints.\(key)", message: problem)) }
@@ -270,9 +267,6 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
                     message: "must be on loopback or ipc:// (e.g. tcp://127.0.0.1:7463): it has no authentication, CURVE or not; got '\(endpoints.control)'"))
         }
         if !(prometheus.healthzMaxStallS > 0) { issues.append(ConfigIssue(keyPath: "prometheus.healthz_max_stall_s", message: "must be positive")) }
-        if !["curve", "plaintext"].contains(security.mode) {
-            issues.append(ConfigIssue(keyPath: "security.mode", message: "must be curve or plaintext, got '\(security.mode)'"))
-        }
         for (section, keys) in [("agents", security.agents), ("subscribers", security.subscribers)] {
             var owner: [String: String] = [:]
             for (name, key) in keys.sorted(by: { $0.key < $1.key }) {
@@ -311,7 +305,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             maxSeriesPerNode: windows.maxSeriesPerNode, secondsKept: windows.secondsKept, minutesKept: windows.minutesKept,
             refreshSeconds: decisions.evaluateIntervalMs / 1000,
             loadIndex: LoadIndexSettings(
-                alpha: loadIndex.alpha, beta: loadIndex.beta, gamma: loadIndex.gamma, gpuSignal: GPUSignal(rawValue: loadIndex.gpuSignal) ?? .max,
+                alpha: loadIndex.alpha, beta: loadIndex.beta, gamma: loadIndex.gamma, gpuSignal: loadIndex.gpuSignal,
                 latencyRefMs: loadIndex.latencyRefMs),
             forecast: ForecastSettings(
                 season: forecast.seasonSteps, horizons: Array(Set(forecast.horizonsMin)).sorted(), models: forecast.models,
@@ -329,13 +323,5 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
 }
 
 /// Read from the config file as one of its raw values; anything else is an error naming them.
-extension UnlistedPools: Decodable {
-    public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        guard let value = UnlistedPools(rawValue: text) else {
-            throw DecodingError.dataCorrupted(
-                .init(codingPath: decoder.codingPath, debugDescription: "must be \(Self.allCases.map(\.rawValue).joined(separator: " or ")), got '\(text)'"))
-        }
-        self = value
-    }
-}
+extension UnlistedPools: ConfigEnum {}
+extension GPUSignal: ConfigEnum {}

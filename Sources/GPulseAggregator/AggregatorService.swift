@@ -240,11 +240,14 @@ struct IngestLoop {
     var lastMetricsUpdate = -1.0
     /// Returns a reloaded configuration once, when SIGHUP brought one.
     var takeReload: () -> AggregatorConfig? = { nil }
-    var fleet: Fleet
-    var engine: DecisionEngine
-    var ledger = IngestLedger()
+    /// The fleet, engine, ledger and gate: everything that decides, apart from the sockets.
+    var state: AggregatorState
+    var fleet: Fleet { state.fleet }
+    var engine: DecisionEngine { state.engine }
+    var ledger: IngestLedger { state.ledger }
+    /// What the last call on `state` did, drained by `handle` (kept to reuse its storage).
+    var events: [AggregatorState.Event] = []
     var publisher = DecisionPublisher()
-    let decoder: MetricsBatchDecoder
     let started = SystemClock.wallNanos()
     var lastReport = SystemClock.monotonicSeconds()
     /// One rejection line per 10 s, with the count since the line before.
@@ -263,10 +266,8 @@ struct IngestLoop {
     /// How long one burst of receiving may run before the loop ticks and answers control again.
     static let drainBudgetNanos: UInt64 = 50_000_000
     var nextSnapshot = 0.0
-    /// Batches with a sample further ahead of this host's clock are refused (`ingest.max_clock_ahead_s`).
-    var maxAheadNanos: Int64 { Int64(config.ingest.maxClockAheadS * 1e9) }
-    /// Batches whose newest sample is older than `registry.forget_after_s` are refused (past_timestamp).
-    var maxBehindNanos: Int64 { Int64(config.registry.forgetAfterS * 1e9) }
+    /// Who may have sent a batch: with CURVE, the node id the ZAP handler bound the sender's key to.
+    func sender(_ buffer: MessageBuffer) -> IngestGate.Sender { authenticator == nil ? .plaintext : .curve(nodeID: buffer.peerUserID) }
 
     init(
         config: AggregatorConfig, logger: Logger, pull: ZMQSocket, pub: ZMQSocket, control: ZMQSocket, metrics: AggregatorMetrics? = nil,
@@ -283,7 +284,7 @@ struct IngestLoop {
         self.pub = pub
         self.control = control
         self.onStatus = onStatus
-        fleet = restored.map { Fleet(settings: config.fleetSettings, restoring: $0.fleet) } ?? Fleet(settings: config.fleetSettings)
+        let fleet = restored.map { Fleet(settings: config.fleetSettings, restoring: $0.fleet) } ?? Fleet(settings: config.fleetSettings)
         if !fleet.forecastsRebuilt.isEmpty {
             logger.notice(
                 "forecasters rebuilt from the saved minute history (saved under other forecast settings, or by a build with other models)",
@@ -292,13 +293,15 @@ struct IngestLoop {
         // Ids are "<start time in hex seconds>-<seq>"; the sequence carries on past whatever the last
         // run may have used.
         let firstSeq = restored?.decisionSeqReserved ?? 0
-        engine = DecisionEngine(
+        var engine = DecisionEngine(
             settings: config.engineSettings, idPrefix: String(SystemClock.wallNanos() / 1_000_000_000, radix: 16), lastSeq: firstSeq)
         seqReserved = firstSeq
         if let memories = restored?.policies { engine.restore(policyMemories: memories) }
         var limits = WireLimits.default
         limits.maxMessageBytes = config.ingest.maxMessageBytes
-        decoder = MetricsBatchDecoder(limits: limits)
+        state = AggregatorState(
+            fleet: fleet, engine: engine,
+            gate: IngestGate(maxAheadSeconds: config.ingest.maxClockAheadS, maxBehindSeconds: config.registry.forgetAfterS), limits: limits)
     }
 
     mutating func run(until worker: WorkerThread) {
@@ -339,73 +342,38 @@ struct IngestLoop {
             guard SystemClock.monotonicNanos() < deadline else { return }
             guard try pull.receive(into: &buffer, blocking: false) else { return }
             let now = SystemClock.wallNanos()
-            guard buffer.frameCount == 1 else {
-                ledger.reject(reason: "wrong_frame_count")
-                continue
+            let (sender, frames, peer) = (sender(buffer), buffer.frameCount, buffer.peerAddress)
+            var out = events
+            events = []
+            if frames > 0 {
+                buffer.withFrame(0) { frame in state.accept(frames: frames, frame: frame, sender: sender, peerAddress: peer, nowNanos: now, into: &out) }
+            } else {
+                state.accept(frames: 0, frame: UnsafeRawBufferPointer(start: nil, count: 0), sender: sender, peerAddress: peer, nowNanos: now, into: &out)
             }
-            do {
-                let decoded = try buffer.withFrame(0) { (raw) throws(WireError) in try decoder.decode(raw) }
-                // With CURVE the ZAP handler named the key's node; one host cannot speak for another.
-                if authenticator != nil, buffer.peerUserID != decoded.batch.labels.nodeID {
-                    refused("node_id_not_bound", "key of node '\(buffer.peerUserID ?? "?")' sent a batch as another node", decoded.batch)
-                    continue
-                }
-                // A sample from the future would stand as its series' newest and make every real one
-                // after it look old (ignored) until the node goes down: a bad clock or a forged batch.
-                let ahead = decoded.batch.newestSampleNanos.subtractingSaturating(now)
-                guard ahead <= maxAheadNanos else {
-                    refused("future_timestamp", "newest sample \(ahead / 1_000_000_000) s ahead of this host's clock", decoded.batch)
-                    continue
-                }
-                // Older than a silent node is remembered: no window can use it, and times that far back
-                // are a broken clock or a forged batch.
-                guard ahead >= -maxBehindNanos else {
-                    refused("past_timestamp", "newest sample \(ahead / -1_000_000_000) s behind this host's clock", decoded.batch)
-                    continue
-                }
-                // Caps on nodes and pools, and the per-peer rate of new node ids: bounded state.
-                if let refusal = fleet.admit(decoded.batch.labels, peer: buffer.peerAddress, nowNanos: now) {
-                    refused(refusal.rawValue, refusal.detail(fleet.settings), decoded.batch)
-                    continue
-                }
-                let (outcome, transition) = fleet.ingest(decoded.batch, nowNanos: now)
-                guard outcome != .conflict else {
-                    refused("duplicate_node_id", "a second agent (session \(decoded.batch.session)) sends under this node id", decoded.batch)
-                    continue
-                }
-                ledger.accept(decoded, outcome: outcome)
-                logOutcome(outcome, decoded.batch)
-                if let transition { nodeChanged(transition) }
-                if outcome == .restarted {
-                    let labels = decoded.batch.labels
-                    send(engine.nodeEvent(NodeEvent(nodeID: labels.nodeID, kind: .restarted, pool: labels.pool, site: labels.site), nowNanos: now))
-                }
-            } catch {
-                ledger.reject(error)
-                logRejection(reason: error.reason, detail: "\(error)", nodeID: nil)
-            }
+            events = out
+            handleEvents()
         }
     }
 
     mutating func recordConnectionEvents(_ monitor: SocketMonitor) throws(ZMQError) {
-        while let event = try monitor.next() {
-            ledger.record(event)
-            switch event {
-            case .mechanismMismatch:
-                logRejection(
-                    reason: "mechanism_mismatch",
-                    detail: authenticator == nil ? "a CURVE agent at this plaintext aggregator" : "a plaintext agent at this CURVE aggregator", nodeID: nil)
-            case .handshakeProtocolError(let code): logRejection(reason: "handshake_protocol_error", detail: "ZMTP error 0x\(String(code, radix: 16))", nodeID: nil)
-            case .handshakeFailed(let errno): logRejection(reason: "handshake_failed", detail: "errno \(errno) before the handshake completed", nodeID: nil)
-            case .accepted, .disconnected, .handshakeRefused, .handshakeSucceeded: break
-            }
-        }
+        while let event = try monitor.next() { state.record(event, curve: authenticator != nil, into: &events) }
+        handleEvents()
     }
 
-    /// Counts a decoded batch refused for what it says rather than how it is encoded.
-    mutating func refused(_ reason: String, _ detail: String, _ batch: MetricsBatch) {
-        ledger.reject(reason: reason)
-        logRejection(reason: reason, detail: detail, nodeID: batch.labels.nodeID)
+    /// Logs and publishes what the state did, in order.
+    mutating func handleEvents() {
+        guard !events.isEmpty else { return }
+        for event in events {
+            switch event {
+            case .rejected(let rejection, let detail, let nodeID): logRejection(reason: rejection.rawValue, detail: detail, nodeID: nodeID)
+            case .sequence(let outcome, let nodeID, let session, let seq): logOutcome(outcome, nodeID: nodeID, session: session, seq: seq)
+            case .transition(let t): logTransition(t)
+            case .decision(let d): send(d)
+            case .burst(let pool, let demand, let excess):
+                logger.notice("demand burst", metadata: ["pool": "\(pool)", "demand": "\(demand)", "excess": "\(excess)"])
+            }
+        }
+        events.removeAll(keepingCapacity: true)
     }
 
     /// At most one line per 10 s, however fast rejections come, with the count since the last line.
@@ -420,14 +388,8 @@ struct IngestLoop {
     mutating func tick() {
         if let next = takeReload() { apply(next) }
         let now = SystemClock.wallNanos()
-        guard let (transitions, bursts) = fleet.tick(nowNanos: now) else { return }
-        for transition in transitions { nodeChanged(transition) }
-        for decision in engine.evaluate(fleet: fleet, nowNanos: now) { send(decision) }
-        for pool in bursts {
-            let series = fleet.pool(pool)
-            logger.notice(
-                "demand burst", metadata: ["pool": "\(pool)", "demand": "\(series?.latest?.demand ?? 0)", "excess": "\(series?.burst.excess ?? 0)"])
-        }
+        state.tick(nowNanos: now, into: &events)
+        handleEvents()
         let t = SystemClock.monotonicSeconds()
         if snapshots != nil, t >= nextSnapshot || engine.seq + Self.seqReserve / 2 >= seqReserved {
             nextSnapshot = t + config.snapshot.intervalS
@@ -437,7 +399,8 @@ struct IngestLoop {
             lastMetricsUpdate = t
             syncAuthenticationRefusals()
             let refused = subscribersRefused
-            metrics?.update(fleet: fleet, ledger: ledger, standing: engine.current, nowNanos: now, subscribersRefused: refused)
+            let (fleet, ledger, standing) = (state.fleet, state.ledger, state.engine.current)
+            metrics?.update(fleet: fleet, ledger: ledger, standing: standing, nowNanos: now, subscribersRefused: refused)
         }
         if t - lastReport >= config.ingest.reportIntervalS {
             lastReport = t
@@ -451,7 +414,7 @@ struct IngestLoop {
     /// Folds the ZAP handler's refusals on the metrics socket into the ledger as `unauthenticated`.
     mutating func syncAuthenticationRefusals() {
         guard let authenticator else { return }
-        ledger.setRejected(reason: "unauthenticated", total: authenticator.deniedByDomain["metrics"] ?? 0)
+        state.setUnauthenticated(total: authenticator.deniedByDomain["metrics"] ?? 0)
     }
 
     /// Hands a copy of the learned state to the snapshot writer (cheap: the state is value types).
@@ -488,7 +451,7 @@ struct IngestLoop {
             logger.warning("config reload: these changed but take effect only after a restart", metadata: ["keys": "\(restartOnly.joined(separator: ","))"])
         }
         config = effective
-        engine.reconfigure(effective.engineSettings)
+        state.reconfigure(effective.engineSettings)
         logger.notice(
             "config reloaded: pools, policies and offload rules replaced; ingest carried on",
             metadata: [
@@ -517,24 +480,17 @@ struct IngestLoop {
         _ = try control.send(Array(reply.utf8), blocking: false)
     }
 
-    func logOutcome(_ outcome: SequenceTracker.Outcome, _ batch: MetricsBatch) {
+    func logOutcome(_ outcome: SequenceTracker.Outcome, nodeID: String, session: UInt64, seq: UInt64) {
         switch outcome {
         case .restarted:
-            logger.notice("node restarted (new agent session)", metadata: ["node_id": "\(batch.labels.nodeID)", "session": "\(batch.session)"])
+            logger.notice("node restarted (new agent session)", metadata: ["node_id": "\(nodeID)", "session": "\(session)"])
         case .gap(let missing):
-            logger.warning("sequence gap", metadata: ["node_id": "\(batch.labels.nodeID)", "missing_batches": "\(missing)", "seq": "\(batch.seq)"])
-        case .conflict:
-            break  // refused and counted by the caller
+            logger.warning("sequence gap", metadata: ["node_id": "\(nodeID)", "missing_batches": "\(missing)", "seq": "\(seq)"])
         case .duplicate:
-            logger.warning("duplicate or reordered batch ignored", metadata: ["node_id": "\(batch.labels.nodeID)", "seq": "\(batch.seq)"])
-        case .first, .inOrder:
+            logger.warning("duplicate or reordered batch ignored", metadata: ["node_id": "\(nodeID)", "seq": "\(seq)"])
+        case .first, .inOrder, .conflict:
             break
         }
-    }
-
-    mutating func nodeChanged(_ t: NodeTransition) {
-        logTransition(t)
-        if let event = engine.nodeEvent(t) { send(event) }
     }
 
     /// Publishes one decision; logs it when it is new (re-sends are counted, not logged).

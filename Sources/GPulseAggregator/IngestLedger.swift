@@ -23,12 +23,8 @@ public struct IngestLedger: Sendable {
     public private(set) var connectionsAccepted: UInt64 = 0
     public private(set) var connectionsClosed: UInt64 = 0
 
-    /// Reasons a message can be rejected for: the decoder's and the frame check's.
-    public static let rejectionReasons =
-        WireError.decodeReasons + [
-            "wrong_frame_count", "future_timestamp", "past_timestamp", "duplicate_node_id", "node_id_not_bound", "unauthenticated", "mechanism_mismatch",
-            "handshake_protocol_error", "handshake_failed",
-        ] + Fleet.Refusal.allCases.map(\.rawValue)
+    /// Reasons a message can be rejected for: every `Rejection`.
+    public static let rejectionReasons = Rejection.allCases.map(\.rawValue)
 
     public init() {}
 
@@ -52,12 +48,12 @@ public struct IngestLedger: Sendable {
     }
 
     public mutating func reject(_ error: WireError) {
-        rejectedByReason[error.reason, default: 0] += 1
+        reject(error.rejection)
     }
 
     /// A count kept elsewhere (CURVE handshakes the ZAP handler refused), set to its running total.
-    public mutating func setRejected(reason: String, total: UInt64) {
-        if total > 0 { rejectedByReason[reason] = total }
+    public mutating func setRejected(_ rejection: Rejection, total: UInt64) {
+        if total > 0 { rejectedByReason[rejection.rawValue] = total }
     }
 
     /// Counts what libzmq did with a connection. Handshakes the ZAP handler refused are not counted
@@ -66,15 +62,15 @@ public struct IngestLedger: Sendable {
         switch event {
         case .accepted: connectionsAccepted += 1
         case .disconnected: connectionsClosed += 1
-        case .mechanismMismatch: reject(reason: "mechanism_mismatch")
-        case .handshakeProtocolError: reject(reason: "handshake_protocol_error")
-        case .handshakeFailed: reject(reason: "handshake_failed")
+        case .mechanismMismatch: reject(.mechanismMismatch)
+        case .handshakeProtocolError: reject(.handshakeProtocolError)
+        case .handshakeFailed: reject(.handshakeFailed)
         case .handshakeRefused, .handshakeSucceeded: break
         }
     }
 
-    /// Rejections for reasons outside the decoder (e.g. a message with the wrong number of frames).
-    public mutating func reject(reason: String) {
-        rejectedByReason[reason, default: 0] += 1
+    /// Counts a message refused for `rejection`.
+    public mutating func reject(_ rejection: Rejection) {
+        rejectedByReason[rejection.rawValue, default: 0] += 1
     }
 }

@@ -50,6 +50,12 @@ public struct InstanceClassConfig: Decodable, Sendable, Equatable {
     ]
 }
 
+/// `pools.<name>.policy`: which scaling policy sizes the pool.
+public enum PolicyKind: String, ConfigEnum {
+    case threshold, hpa, kpa, predictive
+    case costAware = "cost_aware"
+}
+
 public struct PoolConfig: Decodable, Sendable, Equatable {
     public struct Cooldown: Decodable, Sendable, Equatable {
         public var upS = 60.0
@@ -155,9 +161,9 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
         }
     }
 
-    public static let policies = ["threshold", "hpa", "kpa", "predictive", "cost_aware"]
+    public static let policies = PolicyKind.allCases.map(\.rawValue)
 
-    public var policy = "threshold"
+    public var policy = PolicyKind.threshold
     public var workload = ""
     public var minReplicas = 1
     public var maxReplicas = 100
@@ -192,7 +198,6 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
     /// Problems as (key under the pool, message); `classes` are the configured instance classes.
     func problems(classes: [String: InstanceClassConfig]) -> [(String, String)] {
         var out: [(String, String)] = []
-        if !Self.policies.contains(policy) { out.append(("policy", "must be one of \(Self.policies.joined(separator: ", ")), got '\(policy)'")) }
         if !["", "online", "batch"].contains(workload) { out.append(("workload", "must be online, batch or empty (from the agents' labels)")) }
         if minReplicas < 0 { out.append(("min_replicas", "must be at least 0")) }
         if maxReplicas < max(1, minReplicas) { out.append(("max_replicas", "must be at least 1 and at least min_replicas (\(minReplicas))")) }
@@ -216,7 +221,7 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
         if !(kpa.maxScaleUpRate > 1) { out.append(("kpa.max_scale_up_rate", "must be above 1")) }
         if !(kpa.maxScaleDownRate > 1) { out.append(("kpa.max_scale_down_rate", "must be above 1")) }
         if !(kpa.tickS > 0) { out.append(("kpa.tick_s", "must be positive")) }
-        if policy == "cost_aware" {
+        if policy == .costAware {
             let c = costAware
             if !(c.slaPenaltyPerNodeHour > 0) { out.append(("cost_aware.sla_penalty_per_node_hour", "must be positive")) }
             for (key, name) in [("reserved_class", c.reservedClass), ("on_demand_class", c.onDemandClass), ("spot_class", c.spotClass), ("serverless_class", c.serverlessClass)]
@@ -242,21 +247,21 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
         let planner = CapacityPlanner(
             objective: ServiceObjective(maxWaitSeconds: slo.maxWaitS, percentile: slo.percentile), queueDrainSeconds: slo.queueDrainS, targetLoad: targetLoad)
         switch policy {
-        case "hpa":
+        case .hpa:
             return HPAPolicy(
                 settings: .init(
                     targetLoad: targetLoad, tolerance: hpa.tolerance, syncPeriodSeconds: hpa.syncPeriodS,
                     scaleDownStabilizationSeconds: hpa.scaleDownStabilizationS, scaleUpPercent: hpa.scaleUpPercent, scaleUpPods: hpa.scaleUpPods,
                     scaleDownPercent: hpa.scaleDownPercent, periodSeconds: hpa.periodS, bounds: bounds, instanceClass: instance))
-        case "kpa":
+        case .kpa:
             return KPAPolicy(
                 settings: .init(
                     targetLoad: targetLoad, stableWindowSeconds: kpa.stableWindowS, panicWindowPercentage: kpa.panicWindowPercentage,
                     panicThresholdPercentage: kpa.panicThresholdPercentage, maxScaleUpRate: kpa.maxScaleUpRate,
                     maxScaleDownRate: kpa.maxScaleDownRate, tickSeconds: kpa.tickS, bounds: bounds, instanceClass: instance))
-        case "predictive":
+        case .predictive:
             return PredictivePolicy(settings: .init(targetLoad: targetLoad, bounds: bounds, guardSettings: actions, instanceClass: instance, planner: planner))
-        case "cost_aware":
+        case .costAware:
             let c = costAware
             return CostAwarePolicy(
                 settings: .init(
@@ -264,7 +269,7 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
                     reserved: classes[c.reservedClass], onDemand: classes[c.onDemandClass] ?? instance, spot: classes[c.spotClass],
                     serverless: classes[c.serverlessClass], deadlineSeconds: c.deadlineS, throughputPerReplica: c.throughputPerReplica,
                     checkpointIntervalSeconds: c.checkpointIntervalS, restartSeconds: c.restartS, planner: planner))
-        default:
+        case .threshold:
             return ThresholdPolicy(
                 settings: .init(
                     high: threshold.high, low: threshold.low, step: threshold.step, bounds: bounds, guardSettings: actions,

@@ -99,7 +99,9 @@ public struct ReplayReport: Sendable {
         }
         let jobs = policies.map { name -> @Sendable () -> ReplayResult in
             var p = pool
-            p.policy = name == "oracle" ? "cost_aware" : name
+            // The names were checked against `policies` by the command line.
+            guard let kind = name == "oracle" ? .costAware : PolicyKind(rawValue: name) else { preconditionFailure("unknown policy \(name)") }
+            p.policy = kind
             let s = setup(p, oracle: name == "oracle" ? oracle : nil)
             return { Replay.run(scenario, setup: s, name: name) }
         }
@@ -112,7 +114,7 @@ public struct ReplayReport: Sendable {
         if plan.threshold {
             for point in SweepPlan.thresholdGrid {
                 var p = pool
-                p.policy = "threshold"
+                p.policy = .threshold
                 p.threshold.high = point.high
                 p.threshold.low = point.low
                 p.threshold.step = point.step

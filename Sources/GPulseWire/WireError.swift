@@ -31,34 +31,35 @@ public enum WireError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The encoder could not fit the message into the buffer it was given (a bug, not bad input).
     case encodeFailed(String)
 
-    /// A short, stable label for counters and logs, e.g. "malformed", "non_finite".
-    /// Every reason the decoder can give, so counters can start at zero before the first rejection.
-    public static let decodeReasons = [
-        "too_large", "malformed", "unsupported_version", "empty_node_id", "field_too_long", "invalid_utf8", "too_many_series", "too_many_samples",
-        "too_many_probe_losses", "nul_in_string", "implausible_counter", "length_mismatch", "non_finite", "fraction_out_of_range", "negative_value", "missing_body",
-    ]
-
-    public var reason: String {
+    /// The rejection this is counted as; nil only for `encodeFailed` (our bug, not bad input).
+    public var rejectionIfInput: Rejection? {
         switch self {
-        case .tooLarge: "too_large"
-        case .malformed: "malformed"
-        case .unsupportedVersion: "unsupported_version"
-        case .emptyNodeID: "empty_node_id"
-        case .fieldTooLong: "field_too_long"
-        case .invalidUTF8: "invalid_utf8"
-        case .tooManySeries: "too_many_series"
-        case .tooManyProbeLosses: "too_many_probe_losses"
-        case .nulInString: "nul_in_string"
-        case .implausibleCounter: "implausible_counter"
-        case .tooManySamples: "too_many_samples"
-        case .lengthMismatch: "length_mismatch"
-        case .nonFiniteValue: "non_finite"
-        case .fractionOutOfRange: "fraction_out_of_range"
-        case .negativeValue: "negative_value"
-        case .missingBody: "missing_body"
-        case .encodeFailed: "encode_failed"
+        case .tooLarge: .tooLarge
+        case .malformed: .malformed
+        case .unsupportedVersion: .unsupportedVersion
+        case .emptyNodeID: .emptyNodeID
+        case .fieldTooLong: .fieldTooLong
+        case .invalidUTF8: .invalidUTF8
+        case .tooManySeries: .tooManySeries
+        case .tooManyProbeLosses: .tooManyProbeLosses
+        case .nulInString: .nulInString
+        case .implausibleCounter: .implausibleCounter
+        case .tooManySamples: .tooManySamples
+        case .lengthMismatch: .lengthMismatch
+        case .nonFiniteValue: .nonFinite
+        case .fractionOutOfRange: .fractionOutOfRange
+        case .negativeValue: .negativeValue
+        case .missingBody: .missingBody
+        case .encodeFailed: nil
         }
     }
+
+    /// The rejection a decoding error is counted as. The decoder never throws `encodeFailed`; were it
+    /// to, the bytes would be counted as `malformed` rather than dropped uncounted.
+    public var rejection: Rejection { rejectionIfInput ?? .malformed }
+
+    /// A short, stable label for counters and logs, e.g. "malformed", "non_finite" (`Rejection`'s).
+    public var reason: String { rejectionIfInput?.rawValue ?? "encode_failed" }
 
     public var description: String {
         switch self {

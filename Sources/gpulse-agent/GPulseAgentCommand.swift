@@ -85,7 +85,7 @@ struct ConfigOptions: ParsableArguments {
         if let v = nvmlLibrary { resolved.samplers.gpu.library = v }
         if let v = procRoot { resolved.procfsRoot = v }
         if let v = prometheus { resolved.prometheus.listen = v }
-        if plaintext { resolved.security.mode = "plaintext" }
+        if plaintext { resolved.security.mode = .plaintext }
         let issues = fileIssues + resolved.validate(sends: sends)
         guard issues.isEmpty else { throw ConfigError(path: config ?? "command line", issues: issues) }
         return (resolved, resolved.labels(hostname: Environment.hostname()))
@@ -150,7 +150,7 @@ struct CheckConfig: ParsableCommand {
         do {
             let (config, labels) = try options.resolve()
             var security = "plaintext (batches unencrypted and unauthenticated)"
-            if config.security.mode == "curve" {
+            if config.security.mode == .curve {
                 do {
                     let (keys, path) = try config.security.loadKeyPair(nodeID: labels.nodeID)
                     security = "CURVE, public key \(keys.publicKey) (\(path))"

@@ -78,7 +78,7 @@ struct ConfigOptions: ParsableArguments {
         if let snapshot { resolved.snapshot.path = snapshot }
         if let reportInterval { resolved.ingest.reportIntervalS = reportInterval }
         if let maxMessageBytes { resolved.ingest.maxMessageBytes = maxMessageBytes }
-        if plaintext { resolved.security.mode = "plaintext" }
+        if plaintext { resolved.security.mode = .plaintext }
         let issues = resolved.validate()
         guard issues.isEmpty else { throw ConfigError(path: config ?? "command line", issues: issues) }
         return resolved

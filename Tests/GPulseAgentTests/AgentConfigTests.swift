@@ -13,7 +13,7 @@ import Testing
     }
 
     @Test func plaintextOrAKeyMakesTheDefaultsValid() throws {
-        #expect(try AgentConfig.parse(yaml: "security: {mode: plaintext}\n").security.mode == "plaintext")
+        #expect(try AgentConfig.parse(yaml: "security: {mode: plaintext}\n").security.mode == .plaintext)
         let key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
         #expect(try AgentConfig.parse(yaml: "security: {aggregator_public_key: \"\(key)\"}\n").security.aggregatorPublicKey == key)
         let message = issues("").joined()

@@ -144,7 +144,7 @@ import Testing
     @Test func theFleetExampleParsesIntoItsPoolsClassesAndOffload() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config/aggregator-fleet.yaml")
         let config = try AggregatorConfig.load(path: url.standardized.path)
-        #expect(config.pools.mapValues(\.policy) == [
+        #expect(config.pools.mapValues(\.policy.rawValue) == [
             "llm-online": "cost_aware", "embeddings-batch": "cost_aware", "chat-hpa": "hpa", "edge-fra1": "threshold", "default": "threshold",
         ])
         #expect(config.classes["h200-spot"]?.kind == .spot && config.classes["h200-spot"]?.preemptionsPerHour == 0.08)

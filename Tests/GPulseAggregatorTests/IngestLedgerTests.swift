@@ -39,8 +39,8 @@ import Testing
         var ledger = IngestLedger()
         ledger.reject(.malformed(bytes: 3))
         ledger.reject(.malformed(bytes: 9))
-        ledger.reject(.emptyNodeID)
-        ledger.reject(reason: "wrong_frame_count")
+        ledger.reject(WireError.emptyNodeID)
+        ledger.reject(Rejection.wrongFrameCount)
         #expect(ledger.rejectedByReason == ["malformed": 2, "empty_node_id": 1, "wrong_frame_count": 1])
         #expect(ledger.batchesRejected == 4)
     }

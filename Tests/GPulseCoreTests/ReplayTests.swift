@@ -160,6 +160,8 @@ import Testing
         #expect(a.slaViolations == b.slaViolations)
         #expect(a.preemptions == b.preemptions)
         #expect(a.demand == b.demand && a.capacity == b.capacity)
+        // Every simulated batch passed the live ingest gate.
+        #expect(a.batchesRefused == 0)
         let other = Replay.run(Self.scenario(seed: 12), setup: Self.threshold(Self.scenario(seed: 12)))
         #expect(other.demand != a.demand)
     }

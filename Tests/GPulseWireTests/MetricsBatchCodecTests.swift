@@ -81,7 +81,7 @@ import Testing
         var damaged = bytes
         damaged[at + 2] = 0xFF
         #expect(throws: WireError.invalidUTF8(field: "site")) { try MetricsBatchDecoder().decode(damaged) }
-        #expect(WireError.decodeReasons.contains(WireError.invalidUTF8(field: "site").reason))
+        #expect(WireError.invalidUTF8(field: "site").rejection == .invalidUTF8 && Rejection.allCases.contains(.invalidUTF8))
     }
 
     @Test func rejectsMismatchedTimestampAndValueCounts() {

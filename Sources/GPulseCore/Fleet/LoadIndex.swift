@@ -1,12 +1,12 @@
 /// Which GPU reading stands for U_gpu in the load index.
-public enum GPUSignal: String, Sendable, Hashable, CaseIterable, Codable {
+public enum GPUSignal: String, Sendable, Hashable, CaseIterable {
     case utilization
     case memory
     /// max(utilization, memory fraction) per GPU: a GPU full of memory is busy even when idle.
     case max
 }
 
-/// L = α·U_gpu + β·U_cpu + γ·D_net (DESIGN.md), with D_net = min(1, rtt / latency_ref).
+/// L = α·U_gpu + β·U_cpu + γ·D_net (docs/aggregator.md), with D_net = min(1, rtt / latency_ref).
 public struct LoadIndexSettings: Sendable, Hashable {
     public var alpha: Double
     public var beta: Double

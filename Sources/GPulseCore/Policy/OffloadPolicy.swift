@@ -20,7 +20,7 @@ public struct OffloadInput: Sendable, Hashable {
     }
 }
 
-/// DESIGN.md's edge-offload rule. When a site's load index stays above `high` for `sustainSeconds`,
+/// The edge-offload rule (docs/decisions.md). When a site's load index stays above `high` for `sustainSeconds`,
 /// and the RTT to the cloud plus the cloud's expected latency fits the latency budget, and the cloud
 /// pool has headroom, send the share of the site's requests that brings it back to `targetLoad`,
 /// at most `maxStep` more per `stepIntervalSeconds`; below `release` take it back by the same steps

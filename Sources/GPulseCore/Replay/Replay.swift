@@ -51,6 +51,8 @@ public struct ReplayScenario: Sendable {
 /// What one policy did to one trace on the SIMULATED fleet.
 public struct ReplayResult: Sendable {
     public var policy: String
+    /// Simulated agents' batches the live ingest gate refused (0 unless the simulator is broken).
+    public var batchesRefused = 0
     public var requests: Int
     /// Requests still unfinished when the drain limit ran out (counted as SLA violations).
     public var unfinished: Int
@@ -184,6 +186,10 @@ public enum Replay {
         let poolLabel = s.pool.utf8.count <= 15 ? s.pool : "replay-pool"
         fleetSettings.listedPools.insert(poolLabel)
         var fleet = Fleet(settings: fleetSettings)
+        // The live ingest gate (clock checks; no CURVE binding: the batches come from the simulator),
+        // so a batch the aggregator would refuse is refused here too, and counted.
+        let gate = IngestGate(maxAheadSeconds: 30, maxBehindSeconds: fleetSettings.forgetAfterSeconds)
+        var refused = 0
         let setup = setup ?? PoolSetup(policy: StaticPolicy(replicas: staticReplicas ?? 1))
         var engine = DecisionEngine(settings: EngineSettings(resendSeconds: 10, validForSeconds: 30, explain: false) { _ in setup }, idPrefix: "replay")
         let session = s.seed | 1
@@ -224,6 +230,10 @@ public enum Replay {
             }
             for signal in signals {
                 batch.fill(signal, second: second, nowNanos: nowNanos)
+                guard gate.check(batch.batch, from: .plaintext, nowNanos: nowNanos) == nil else {
+                    refused += 1
+                    continue
+                }
                 _ = fleet.ingest(batch.batch, nowNanos: nowNanos)
             }
             _ = fleet.tick(nowNanos: nowNanos)
@@ -254,8 +264,11 @@ public enum Replay {
                 break
             }
         }
-        return summarize(s, sim: sim, policy: policyName, seconds: second, demand: demand, capacity: capacity, utilization: utilization,
-                         actions: actions, reversals: reversals)
+        var result = summarize(
+            s, sim: sim, policy: policyName, seconds: second, demand: demand, capacity: capacity, utilization: utilization,
+            actions: actions, reversals: reversals)
+        result.batchesRefused = refused
+        return result
     }
 
     static func summarize(
