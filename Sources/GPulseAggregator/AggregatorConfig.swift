@@ -110,7 +110,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
     public struct Forecast: Decodable, Sendable, Equatable {
         public var seasonSteps = 1440
         public var horizonsMin = [1, 5, 15, 60]
-        public var models = ForecastSettings.modelNames
+        public var models = ForecastModel.allCases
         public var holtWinters = HoltWintersParameters()
         public var arOrder = 16
         public var arForgetting = 0.9999

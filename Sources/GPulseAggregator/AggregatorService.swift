@@ -69,7 +69,7 @@ public final class AggregatorService: Service, Sendable {
             metadata: [
                 "alpha": "\(settings.loadIndex.alpha)", "beta": "\(settings.loadIndex.beta)", "gamma": "\(settings.loadIndex.gamma)",
                 "gpu_signal": "\(settings.loadIndex.gpuSignal.rawValue)", "latency_ref_ms": "\(settings.loadIndex.latencyRefMs)",
-                "forecast_models": "\(settings.forecast.models.joined(separator: ","))",
+                "forecast_models": "\(settings.forecast.models.map(\.rawValue).joined(separator: ","))",
                 "horizons_min": "\(settings.forecast.horizons.map(String.init).joined(separator: ","))",
                 "season_steps": "\(settings.forecast.season)",
             ])

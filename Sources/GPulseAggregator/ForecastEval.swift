@@ -45,7 +45,7 @@ public struct ForecastEvalReport: Codable, Sendable {
             for y in series { model.update(y) }
             let elapsed = SystemClock.monotonicNanos() - start
             consume(model.forecast(steps: 1))
-            costs.append(Cost(model: name, nanosPerUpdate: Double(elapsed) / Double(max(1, series.count))))
+            costs.append(Cost(model: name.rawValue, nanosPerUpdate: Double(elapsed) / Double(max(1, series.count))))
         }
         var selector = DemandForecaster(settings: settings)
         let start = SystemClock.monotonicNanos()

@@ -147,7 +147,7 @@ struct CheckConfig: ParsableCommand {
         print("  registry: stale after \(s.staleAfterSeconds) s, down after \(s.downAfterSeconds) s, forgotten after \(s.forgetAfterSeconds) s")
         print("  windows: raw \(s.rawWindowSeconds) s (≤ \(s.maxSamplesPerSeries) samples/series, ≤ \(s.maxSeriesPerNode) series/node), load \(s.loadWindowSeconds) s")
         print("  load index: L = \(s.loadIndex.alpha)·U_gpu(\(s.loadIndex.gpuSignal.rawValue)) + \(s.loadIndex.beta)·U_cpu + \(s.loadIndex.gamma)·min(1, rtt/\(s.loadIndex.latencyRefMs) ms)")
-        print("  forecast: \(s.forecast.models.joined(separator: ", ")); season \(s.forecast.season) min; horizons \(s.forecast.horizons.map { "\($0) min" }.joined(separator: ", "))")
+        print("  forecast: \(s.forecast.models.map(\.rawValue).joined(separator: ", ")); season \(s.forecast.season) min; horizons \(s.forecast.horizons.map { "\($0) min" }.joined(separator: ", "))")
         let d = config.decisions
         print("  decisions: evaluated every \(d.evaluateIntervalMs) ms, re-sent every \(d.resendIntervalS) s, valid \(d.validForS) s")
         for (name, c) in config.instanceClasses.sorted(by: { $0.key < $1.key }) {

@@ -5,6 +5,28 @@ import GPulseTransport
 import Testing
 
 @Suite struct AggregatorConfigTests {
+    @Test func aWordOutsideItsSetNamesTheAllowedOnes() {
+        let yaml = """
+            security: {mode: bogus}
+            load_index: {gpu_signal: sm}
+            pools:
+              default: {policy: magic}
+            forecast: {models: [ar, prophet]}
+            registry: {unlisted_pools: maybe}
+
+            """
+        #expect {
+            _ = try AggregatorConfig.parse(yaml: yaml)
+        } throws: { error in
+            let issues = (error as? ConfigError)?.issues ?? []
+            func message(_ key: String) -> String { issues.first { $0.keyPath == key }?.message ?? "" }
+            return issues.count == 5 && message("security.mode").contains("must be curve or plaintext, got 'bogus'")
+                && message("load_index.gpu_signal").contains("utilization, memory or max")
+                && message("pools.default.policy").contains("threshold, hpa, kpa, predictive or cost_aware, got 'magic'")
+                && message("forecast.models[1]").contains("unknown model 'prophet'") && message("registry.unlisted_pools").contains("accept or refuse")
+        }
+    }
+
     @Test func theShippedExampleIsValidAndEqualsTheDefaults() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../config/aggregator.yaml")
         let config = try AggregatorConfig.load(path: url.standardized.path)
@@ -76,7 +98,8 @@ import Testing
             _ = try AggregatorConfig.parse(yaml: "registry:\n  stale_after_s: 30\n  down_after_s: 10\nforecast:\n  models: [prophet]\n")
         } throws: { error in
             let keys = (error as? ConfigError)?.issues.map(\.keyPath) ?? []
-            return keys.contains("registry.down_after_s") && keys.contains("forecast.models")
+            // The unknown model is named with its place in the list (forecast.models[0]).
+            return keys.contains("registry.down_after_s") && keys.contains { $0.hasPrefix("forecast.models") }
         }
     }
 

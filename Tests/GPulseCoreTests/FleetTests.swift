@@ -137,7 +137,7 @@ private func series(_ kind: SignalKind, _ subject: String = "", values: [Float],
     }
 
     @Test func secondsAreDownsampledIntoMinutesAndFeedTheForecaster() {
-        var pool = PoolSeries(name: "p", forecast: ForecastSettings(season: 1, horizons: [1], models: ["seasonal_naive"]))
+        var pool = PoolSeries(name: "p", forecast: ForecastSettings(season: 1, horizons: [1], models: [.seasonalNaive]))
         for s in 0..<120 { pool.record(unixSecond: Int64(s), loads: s < 60 ? [0.5, 0.25] : [Double(s % 2)]) }
         pool.record(unixSecond: 120, loads: [])  // closes the second minute
         let minutes = pool.minutes.elements

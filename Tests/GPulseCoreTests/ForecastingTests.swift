@@ -191,7 +191,7 @@ import Testing
     }
 
     @Test func selectorFollowsTheModelWhoseErrorIsLowest() {
-        let settings = ForecastSettings(season: 4, horizons: [1], models: ["seasonal_naive", "ar"], arOrder: 1, arForgetting: 1, arTailSteps: [], errorDecay: 0.2)
+        let settings = ForecastSettings(season: 4, horizons: [1], models: [.seasonalNaive, .ar], arOrder: 1, arForgetting: 1, arTailSteps: [], errorDecay: 0.2)
         var forecaster = DemandForecaster(settings: settings)
         // A repeating season: seasonal naive is exact, AR(1) on differences is not.
         for _ in 0..<30 { for y in [1.0, 3, 2, 0] { forecaster.update(y) } }
@@ -209,7 +209,7 @@ import Testing
         // With 20 residuals kept, the interpolated 10th-90th percentiles of a continuous noise hold a
         // new draw only about 0.8 · 19/21 ≈ 72 % of the time; the online calibration widens them
         // until 80 % of the targets fall inside.
-        let settings = ForecastSettings(season: 1, horizons: [1], models: ["seasonal_naive"], residualMemory: 20)
+        let settings = ForecastSettings(season: 1, horizons: [1], models: [.seasonalNaive], residualMemory: 20)
         var forecaster = DemandForecaster(settings: settings)
         var rng = SeededGenerator(seed: 9)
         var served: (low: Double, high: Double)?
@@ -228,10 +228,11 @@ import Testing
         #expect(abs(coverage - 0.8) < 0.015, "coverage \(coverage)")
     }
 
-    @Test func settingsRejectUnknownModelsAndBadParameters() {
+    /// (An unknown model name cannot get this far: `ForecastModel` is typed, and the config refuses it.)
+    @Test func settingsRejectNoModelsAndBadParameters() {
         var s = ForecastSettings()
         #expect(s.problems().isEmpty)
-        s.models = ["prophet"]
+        s.models = []
         s.arForgetting = 0.5
         s.horizons = []
         let keys = s.problems().map(\.0)
@@ -241,7 +242,7 @@ import Testing
     @Test func evaluationFillsGapsCausallyAndNeverScoresThem() {
         let filled = ForecastEvaluation.fillCausally([1, nil, 3, 4, nil, nil], season: 3)
         #expect(filled == [1, 1, 3, 4, 1, 3])
-        var settings = ForecastSettings(season: 2, horizons: [1], models: ["seasonal_naive"])
+        var settings = ForecastSettings(season: 2, horizons: [1], models: [.seasonalNaive])
         settings.residualMemory = 10
         // Scale: warm-up t = 2, 3: |2 − 1| and |3 − 2|, so 1.
         let series: [Double?] = [1, 2, 2, 3, 1, nil, 1, 2]

@@ -1,11 +1,31 @@
+/// A forecasting model the selector can run (`forecast.models`); the raw value is its config name.
+public enum ForecastModel: String, Sendable, Hashable, CaseIterable, Codable {
+    case holtWinters = "holt_winters"
+    case seasonalAR = "seasonal_ar"
+    case ar
+    case arShort = "ar_short"
+    case seasonalNaive = "seasonal_naive"
+
+    /// From its name; anything else is an error that names the known models (a config file's and a
+    /// snapshot's alike).
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let model = Self(rawValue: name) else {
+            let known = Self.allCases.map(\.rawValue).joined(separator: ", ")
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown model '\(name)' (known: \(known))"))
+        }
+        self = model
+    }
+}
+
 /// What the forecaster is configured with; the aggregator config's `forecast:` section.
 public struct ForecastSettings: Sendable, Hashable, Codable {
     /// Season length in steps (1440 = one day of 1-minute steps); 1 disables the seasonal models.
     public var season: Int
     /// Horizons in steps, ascending.
     public var horizons: [Int]
-    /// Models to run, by name: holt_winters, seasonal_ar, ar, ar_short, seasonal_naive.
-    public var models: [String]
+    /// Models to run.
+    public var models: [ForecastModel]
     public var holtWinters: HoltWinters.Parameters
     public var arOrder: Int
     public var arForgetting: Double
@@ -21,10 +41,8 @@ public struct ForecastSettings: Sendable, Hashable, Codable {
     /// Residuals remembered per model and horizon for the interval.
     public var residualMemory: Int
 
-    public static let modelNames = ["holt_winters", "seasonal_ar", "ar", "ar_short", "seasonal_naive"]
-
     public init(
-        season: Int = 1440, horizons: [Int] = [1, 5, 15, 60], models: [String] = ForecastSettings.modelNames,
+        season: Int = 1440, horizons: [Int] = [1, 5, 15, 60], models: [ForecastModel] = ForecastModel.allCases,
         holtWinters: HoltWinters.Parameters = .init(), arOrder: Int = 16, arForgetting: Double = 0.9999, arTailSteps: [Int] = [4, 8, 16, 32, 64], arDifferencing: Int = 1,
         errorDecay: Double = 0.01, intervalLevel: Double = 0.8, residualMemory: Int = 500
     ) {
@@ -49,9 +67,6 @@ public struct ForecastSettings: Sendable, Hashable, Codable {
             out.append(("horizons", "must list at least one horizon of 1 to 10080 steps (a week of minutes)"))
         }
         if models.isEmpty { out.append(("models", "must name at least one model")) }
-        for m in models where !Self.modelNames.contains(m) {
-            out.append(("models", "unknown model '\(m)' (known: \(Self.modelNames.joined(separator: ", ")))"))
-        }
         let hw = holtWinters
         for (key, v) in [("level", hw.level), ("trend", hw.trend), ("seasonal", hw.seasonal)] where !(0...1).contains(v) {
             out.append(("holt_winters.\(key)", "must be within 0 to 1, got \(v)"))
@@ -69,16 +84,16 @@ public struct ForecastSettings: Sendable, Hashable, Codable {
         return out
     }
 
-    /// A fresh model by its config name.
-    public func makeModel(_ name: String) -> any OnlineForecaster {
-        switch name {
-        case "holt_winters": HoltWinters(season: season, parameters: holtWinters)
-        case "seasonal_ar": AutoRegressive(
+    /// A fresh model of kind `model`.
+    public func makeModel(_ model: ForecastModel) -> any OnlineForecaster {
+        switch model {
+        case .holtWinters: HoltWinters(season: season, parameters: holtWinters)
+        case .seasonalAR: AutoRegressive(
                 order: arOrder, forgetting: arForgetting, season: season, profileSmoothing: holtWinters.seasonal, differencing: arDifferencing, tailSteps: arTailSteps)
-        case "ar": AutoRegressive(order: arOrder, forgetting: arForgetting, differencing: arDifferencing, tailSteps: arTailSteps)
+        case .ar: AutoRegressive(order: arOrder, forgetting: arForgetting, differencing: arDifferencing, tailSteps: arTailSteps)
         // A low-order AR on the same data: fewer weights to learn, so it wins on short or young series.
-        case "ar_short": AutoRegressive(order: max(1, arOrder / 4), forgetting: arForgetting, differencing: arDifferencing, name: "ar_short")
-        default: SeasonalNaive(season: season)
+        case .arShort: AutoRegressive(order: max(1, arOrder / 4), forgetting: arForgetting, differencing: arDifferencing, name: "ar_short")
+        case .seasonalNaive: SeasonalNaive(season: season)
         }
     }
 }
