@@ -13,56 +13,111 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
-/// The aggregator as a service. One thread owns every socket (metrics PULL, decisions PUB, control
-/// REP) and the fleet state: it decodes and validates every batch, ages nodes, computes load and
-/// demand once a second, feeds the forecasters once a minute and answers status requests. One owner
-/// means no locks on the ingest path.
+/// The aggregator's ingest service. One thread owns every socket (metrics PULL, decisions PUB,
+/// control REP) and the fleet state (`AggregatorState`): it takes every batch, ages nodes, computes
+/// load and demand, feeds the forecasters and answers status requests. One owner means no locks on
+/// the ingest path. `init` binds the sockets (a taken port fails the start with a clear error) and
+/// builds the services that run beside it, which the executable's `ServiceGroup` lists: the metrics
+/// server, the systemd watchdog and the SIGHUP reloader.
 public final class AggregatorService: Service, Sendable {
     private let config: AggregatorConfig
     private let logger: Logger
-    /// Reads the configuration again for `systemctl reload` (SIGHUP); nil when there is no file.
-    private let reload: (@Sendable () throws -> AggregatorConfig)?
     /// A reloaded configuration waiting for the ingest thread to take it.
-    private let pendingReload = Mutex<AggregatorConfig?>(nil)
+    private let pendingReload: Pending
     /// The last status built by the ingest thread, for tests and for in-process readers.
     private let latestStatus = Mutex<StatusReport?>(nil)
-
-    /// - Parameter reload: reads and validates the configuration again on SIGHUP; a config it
-    ///   rejects (it throws) is logged and the running one kept.
-    public init(config: AggregatorConfig, logger: Logger, reload: (@Sendable () throws -> AggregatorConfig)? = nil) {
-        self.config = config
-        self.logger = logger
-        self.reload = reload
-    }
+    private let context: ZMQContext
+    private let sockets: Handoff<(ZMQSocket, ZMQSocket, ZMQSocket, AggregatorMetrics?)>
+    private let bound: (metrics: String, decisions: String, control: String)
+    private let authenticator: (authenticator: Authenticator, secretKey: String)?
+    private let heartbeat: Heartbeat
+    private let notifier: SystemdNotifier
+    /// `/metrics` and `/healthz`; nil when `prometheus.listen` is off.
+    public let metricsServer: MetricsServer?
+    /// Keep-alives to systemd only while the ingest loop goes round.
+    public let watchdog: WatchdogService
+    /// `systemctl reload` (SIGHUP): reads the file again and hands it to the ingest thread.
+    public let reloader: ReloadService
 
     public var lastStatus: StatusReport? { latestStatus.withLock { $0 } }
 
+    /// Every service of the aggregator, in the order a `ServiceGroup` should start them (it stops
+    /// them in reverse: the reloader and the scrapes end before ingest takes its last snapshot).
+    public var services: [any Service] { [self] + (metricsServer.map { [$0] } ?? []) + [watchdog, reloader] }
+
+    /// - Parameter reload: reads and validates the configuration again on SIGHUP; a config it
+    ///   rejects (it throws) is logged and the running one kept.
+    public init(config: AggregatorConfig, logger: Logger, reload: (@Sendable () throws -> AggregatorConfig)? = nil) throws {
+        self.config = config
+        self.logger = logger
+        let heartbeat = Heartbeat()
+        let notifier = SystemdNotifier()
+        let pendingReload = Pending()
+        self.heartbeat = heartbeat
+        self.notifier = notifier
+        self.pendingReload = pendingReload
+        context = try ZMQContext()
+        let authenticator = try Self.secure(config: config, logger: logger, context: context)
+        self.authenticator = authenticator
+        do {
+            let pull = try ZMQSocket(context: context, type: .pull)
+            if let a = authenticator { try pull.set([.zapDomain("metrics"), .curveServer(secretKey: a.secretKey)]) }
+            try pull.set([
+                .maxMessageBytes(Int64(config.ingest.maxMessageBytes)),
+                .receiveHighWaterMark(Int32(config.ingest.receiveQueueBatches)),
+                .lingerMilliseconds(0),
+                .heartbeatIntervalMilliseconds(1000),
+                .heartbeatTimeoutMilliseconds(3000),
+            ])
+            try pull.bind(config.endpoints.metrics)
+            let pub = try ZMQSocket(context: context, type: .pub)
+            if let a = authenticator { try pub.set([.zapDomain("decisions"), .curveServer(secretKey: a.secretKey)]) }
+            try pub.set(.lingerMilliseconds(0))
+            try pub.bind(config.endpoints.decisions)
+            let control = try ZMQSocket(context: context, type: .rep)
+            try control.set([.lingerMilliseconds(0), .maxMessageBytes(4096)])
+            try control.bind(config.endpoints.control)
+            let bound = (metrics: try pull.lastEndpoint(), decisions: try pub.lastEndpoint(), control: try control.lastEndpoint())
+            let stall = config.prometheus.healthzMaxStallS
+            // One verdict for /healthz and for the systemd watchdog: has the ingest loop gone round lately?
+            let health: @Sendable () -> Health = { heartbeat.health(of: "ingest loop", limitSeconds: stall) }
+            // Without an endpoint nobody reads the metrics, so the ingest thread keeps none.
+            var metrics: AggregatorMetrics?
+            if let address = config.prometheus.address {
+                if !EndpointSyntax.isLoopbackHost(address.host) {
+                    logger.warning(
+                        "the metrics endpoint is bound off loopback and has no authentication: anyone who reaches it reads fleet state (node ids, pools, decisions)",
+                        metadata: ["listen": "\(address)"])
+                }
+                let m = AggregatorMetrics()
+                let process = ProcessMetrics(registry: m.registry)
+                let nodes = m.nodeTable
+                self.metricsServer = MetricsServer(
+                    listen: address, registry: m.registry, logger: logger, beforeScrape: process.update, appendToScrape: { nodes.emit(into: &$0) },
+                    health: health)
+                metrics = m
+            } else {
+                self.metricsServer = nil
+                logger.notice("metrics endpoint off (prometheus.listen: off)")
+            }
+
+            self.sockets = Handoff((pull, pub, control, metrics))
+            self.bound = bound
+            watchdog = WatchdogService(notifier: notifier, logger: logger, isHealthy: health)
+            reloader = ReloadService(reload: reload, notifier: notifier, logger: logger) { next in pendingReload.value.withLock { $0 = next } }
+        } catch {
+            authenticator?.authenticator.stop()
+            throw error
+        }
+    }
+
     public func run() async throws {
-        let context = try ZMQContext()
-        // Bind here, not on the thread, so that a taken port fails the start with a clear error.
-        let authenticator = try secure(context: context)
         defer { authenticator?.authenticator.stop() }
-        let pull = try ZMQSocket(context: context, type: .pull)
-        if let a = authenticator { try pull.set([.zapDomain("metrics"), .curveServer(secretKey: a.secretKey)]) }
-        try pull.set([
-            .maxMessageBytes(Int64(config.ingest.maxMessageBytes)),
-            .receiveHighWaterMark(Int32(config.ingest.receiveQueueBatches)),
-            .lingerMilliseconds(0),
-            .heartbeatIntervalMilliseconds(1000),
-            .heartbeatTimeoutMilliseconds(3000),
-        ])
-        try pull.bind(config.endpoints.metrics)
-        let pub = try ZMQSocket(context: context, type: .pub)
-        if let a = authenticator { try pub.set([.zapDomain("decisions"), .curveServer(secretKey: a.secretKey)]) }
-        try pub.set(.lingerMilliseconds(0))
-        try pub.bind(config.endpoints.decisions)
-        let control = try ZMQSocket(context: context, type: .rep)
-        try control.set([.lingerMilliseconds(0), .maxMessageBytes(4096)])
-        try control.bind(config.endpoints.control)
-        let bound = (try pull.lastEndpoint(), try pub.lastEndpoint(), try control.lastEndpoint())
+        // Said here, not in init: once the group runs, SIGTERM is a graceful stop (scripts and tests
+        // wait for this line before they signal).
         logger.info(
             "aggregator listening",
-            metadata: ["metrics": "\(bound.0)", "decisions": "\(bound.1)", "control": "\(bound.2)", "libzmq": "\(ZMQContext.libraryVersion)"])
+            metadata: ["metrics": "\(bound.metrics)", "decisions": "\(bound.decisions)", "control": "\(bound.control)", "libzmq": "\(ZMQContext.libraryVersion)"])
         let settings = config.fleetSettings
         logger.info(
             "load index and forecasting",
@@ -73,34 +128,8 @@ public final class AggregatorService: Service, Sendable {
                 "horizons_min": "\(settings.forecast.horizons.map(String.init).joined(separator: ","))",
                 "season_steps": "\(settings.forecast.season)",
             ])
-
-        let (snapshots, restored) = try openSnapshots()
-
-        let heartbeat = Heartbeat()
-        let stall = config.prometheus.healthzMaxStallS
-        // One verdict for /healthz and for the systemd watchdog: has the ingest loop gone round lately?
-        let health: @Sendable () -> Health = { heartbeat.health(of: "ingest loop", limitSeconds: stall) }
-        // Without an endpoint nobody reads the metrics, so the ingest thread keeps none.
-        var metrics: AggregatorMetrics?
-        var metricsServer: MetricsServer?
-        if let address = config.prometheus.address {
-            if !EndpointSyntax.isLoopbackHost(address.host) {
-                logger.warning(
-                    "the metrics endpoint is bound off loopback and has no authentication: anyone who reaches it reads fleet state (node ids, pools, decisions)",
-                    metadata: ["listen": "\(address)"])
-            }
-            let m = AggregatorMetrics()
-            let process = ProcessMetrics(registry: m.registry)
-            let nodes = m.nodeTable
-            metricsServer = MetricsServer(
-                listen: address, registry: m.registry, logger: logger, beforeScrape: process.update, appendToScrape: { nodes.emit(into: &$0) },
-                health: health)
-            metrics = m
-        } else {
-            logger.notice("metrics endpoint off (prometheus.listen: off)")
-        }
-
-        let sockets = Handoff((pull, pub, control, metrics))
+        // A snapshot directory that cannot be written stops the start (the group fails with the error).
+        let (snapshots, restored) = try Self.openSnapshots(config: config, logger: logger)
         let thread = WorkerThread(name: "gpulse-ingest") { [self] worker in
             let (pull, pub, control, metrics) = sockets.take()
             defer {
@@ -112,38 +141,25 @@ public final class AggregatorService: Service, Sendable {
                 config: config, logger: logger, pull: pull, pub: pub, control: control, metrics: metrics, heartbeat: heartbeat,
                 restored: restored, snapshots: snapshots, authenticator: authenticator?.authenticator
             ) { status in self.latestStatus.withLock { $0 = status } }
-            loop.takeReload = { self.pendingReload.withLock { p in defer { p = nil }; return p } }
+            loop.takeReload = { self.pendingReload.value.withLock { p in defer { p = nil }; return p } }
             loop.run(until: worker)
             // The final snapshot, written by `snapshots.stop()` below.
             loop.submitSnapshot()
         }
-        let notifier = SystemdNotifier()
         defer {
             notifier.stopping(status: "stopping: final counts, then exit")
             thread.stop()
             thread.join()
             snapshots?.stop()
         }
-        notifier.ready(status: "ingesting on \(bound.0); decisions on \(bound.1)")
-        // The metrics server and the watchdog stop on the same graceful shutdown. A metrics server that
-        // cannot listen ends the service (a configured endpoint that silently is not there would surprise
-        // whoever scrapes it).
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            if let server = metricsServer { group.addTask { try await server.run() } }
-            group.addTask { try await WatchdogService(notifier: notifier, logger: self.logger, isHealthy: health).run() }
-            group.addTask { try? await gracefulShutdown() }
-            group.addTask { await self.reloadOnSIGHUP(notifier: notifier) }
-            // The first to end is the shutdown (the others then end too) or a server that failed.
-            try await group.next()
-            group.cancelAll()
-        }
+        notifier.ready(status: "ingesting on \(bound.metrics); decisions on \(bound.decisions)")
+        // Ingest runs on its thread until the group shuts down (SIGTERM) or another service fails.
+        try? await gracefulShutdown()
     }
-}
 
-extension AggregatorService {
     /// CURVE (security.mode: curve): loads the key pair, refuses a key file others can read, and starts
     /// the ZAP handler with the allowlists. Plaintext is a warning at every start.
-    func secure(context: ZMQContext) throws -> (authenticator: Authenticator, secretKey: String)? {
+    static func secure(config: AggregatorConfig, logger: Logger, context: ZMQContext) throws -> (authenticator: Authenticator, secretKey: String)? {
         guard config.security.curve else {
             logger.warning(
                 "plaintext: CURVE is off (security.mode: plaintext); anyone who reaches the metrics port can send batches as any node, and anyone who reaches the decision port can read decisions")
@@ -165,7 +181,7 @@ extension AggregatorService {
 
     /// Where snapshots go (nil: off) and what the last one held. A directory that cannot be written
     /// stops the start: snapshots that silently fail would be found out only after a crash.
-    func openSnapshots() throws -> (SnapshotWriter?, AggregatorSnapshot?) {
+    static func openSnapshots(config: AggregatorConfig, logger: Logger) throws -> (SnapshotWriter?, AggregatorSnapshot?) {
         guard let path = config.snapshot.resolvedPath(stateDirectory: environmentValue("STATE_DIRECTORY")) else {
             logger.notice(
                 "snapshots off: learned state (forecasters, registry, decision sequence) is lost on restart",
@@ -204,10 +220,24 @@ extension AggregatorService {
         return (writer, restored)
     }
 
-    /// SIGHUP (`systemctl reload`): read and check the file again, then hand it to the ingest thread,
-    /// which swaps pools, policies and offload rules between two ticks; ingest never stops. A bad file
-    /// is rejected with every problem logged, and the running configuration stays.
-    func reloadOnSIGHUP(notifier: SystemdNotifier) async {
+}
+
+/// A reloaded configuration waiting for the ingest thread (shared by the reloader and the service).
+final class Pending: Sendable {
+    let value = Mutex<AggregatorConfig?>(nil)
+}
+
+/// SIGHUP (`systemctl reload`): reads and checks the file again, then hands it to the ingest thread,
+/// which swaps pools, policies and offload rules between two ticks; ingest never stops. A bad file
+/// is rejected with every problem logged, and the running configuration stays.
+public struct ReloadService: Service {
+    let reload: (@Sendable () throws -> AggregatorConfig)?
+    let notifier: SystemdNotifier
+    let logger: Logger
+    /// Hands a checked configuration to the ingest thread.
+    let hand: @Sendable (AggregatorConfig) -> Void
+
+    public func run() async {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             guard let reload else {
                 logger.warning("SIGHUP ignored: started without --config, nothing to reload")
@@ -215,8 +245,7 @@ extension AggregatorService {
             }
             notifier.reloading()
             do {
-                let next = try reload()
-                pendingReload.withLock { $0 = next }
+                hand(try reload())
                 logger.notice("config reload read; the ingest thread applies it at its next tick")
             } catch {
                 logger.error("config reload rejected; the running configuration stays", metadata: ["error": "\(error)"])

@@ -109,8 +109,10 @@ struct Run: AsyncParsableCommand {
         // SIGHUP reads the same file with the same command-line overrides.
         let options = self.options
         let reload: (@Sendable () throws -> AggregatorConfig)? = options.config == nil ? nil : { @Sendable in try options.resolve() }
-        let service = AggregatorService(config: config, logger: logger, reload: reload)
-        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Binds the sockets (a taken port stops the start here, with the address in the error).
+        let aggregator = try AggregatorService(config: config, logger: logger, reload: reload)
+        // Every service in one group: ingest, the metrics server (when on), the watchdog, the reloader.
+        let group = ServiceGroup(services: aggregator.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
 }
