@@ -289,9 +289,8 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             issues.append(ConfigIssue(keyPath: "ingest.max_clock_ahead_s", message: "must be above 0 and at most 86400 (a day)"))
         }
         if !(ingest.reportIntervalS > 0) { issues.append(ConfigIssue(keyPath: "ingest.report_interval_s", message: "must be positive")) }
-        // GPulseCore names its forecast horizons in steps; here they are whole minutes.
-        for (key, message) in fleetSettings.problems() {
-            issues.append(ConfigIssue(keyPath: key == "forecast.horizons" ? "forecast.horizons_min" : key, message: message))
+        for problem in fleetSettings.problems() {
+            issues.append(ConfigIssue(keyPath: problem.setting.configKey, message: problem.message(naming: \.configKey)))
         }
         issues += replay.problems().map { ConfigIssue(keyPath: "replay.\($0.0)", message: $0.1) }
         return issues + decisionProblems()
@@ -324,4 +323,63 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
 
 /// Read from the config file as one of its raw values; anything else is an error naming them.
 extension UnlistedPools: ConfigEnum {}
+
+// GPulseCore names its settings by type; the file names them by key, here and only here.
+extension FleetSettings.Setting {
+    /// The setting's key in the aggregator's config file.
+    public var configKey: String {
+        switch self {
+        case .staleAfter: "registry.stale_after_s"
+        case .downAfter: "registry.down_after_s"
+        case .forgetAfter: "registry.forget_after_s"
+        case .maxNodes: "registry.max_nodes"
+        case .maxPools: "registry.max_pools"
+        case .forgetPoolAfter: "registry.forget_pool_after_s"
+        case .newNodesPerPeer: "registry.new_nodes_per_peer_per_s"
+        case .rawWindow: "windows.raw_s"
+        case .loadWindow: "windows.load_s"
+        case .maxSamplesPerSeries: "windows.max_samples_per_series"
+        case .maxSeriesPerNode: "windows.max_series_per_node"
+        case .secondsKept: "windows.seconds_kept"
+        case .minutesKept: "windows.minutes_kept"
+        case .refresh: "decisions.evaluate_interval_ms"
+        case .loadIndex(let s): "load_index.\(s.configKey)"
+        case .forecast(let s): "forecast.\(s.configKey)"
+        }
+    }
+}
+
+extension LoadIndexSettings.Setting {
+    /// The key under `load_index:`.
+    public var configKey: String {
+        switch self {
+        case .alpha: "alpha"
+        case .beta: "beta"
+        case .gamma: "gamma"
+        case .latencyRef: "latency_ref_ms"
+        }
+    }
+}
+
+extension ForecastSettings.Setting {
+    /// The key under `forecast:` (horizons are whole minutes in the file, steps in GPulseCore).
+    public var configKey: String {
+        switch self {
+        case .season: "season_steps"
+        case .horizons: "horizons_min"
+        case .models: "models"
+        case .holtWintersLevel: "holt_winters.level"
+        case .holtWintersTrend: "holt_winters.trend"
+        case .holtWintersSeasonal: "holt_winters.seasonal"
+        case .holtWintersDamping: "holt_winters.damping"
+        case .arOrder: "ar_order"
+        case .arTailSteps: "ar_tail_steps"
+        case .arDifferencing: "ar_differencing"
+        case .arForgetting: "ar_forgetting"
+        case .errorDecay: "error_decay"
+        case .intervalLevel: "interval_level"
+        case .residualMemory: "residual_memory"
+        }
+    }
+}
 extension GPUSignal: ConfigEnum {}

@@ -132,6 +132,19 @@ public struct AggregatorState: Sendable {
     }
 }
 
+extension Fleet.Refusal {
+    /// What a log line says about it, naming the config key that sets the limit.
+    func detail(_ settings: FleetSettings) -> String {
+        switch self {
+        case .nodeLimit: "\(FleetSettings.Setting.maxNodes.configKey) (\(settings.maxNodes)) reached and no down node to replace"
+        case .poolLimit: "\(FleetSettings.Setting.maxPools.configKey) (\(settings.maxPools)) reached and no unlisted pool without nodes to replace"
+        case .unlistedPool: "pool not listed under pools: and registry.unlisted_pools is refuse"
+        case .nodeRate:
+            "this peer address creates new node ids faster than \(FleetSettings.Setting.newNodesPerPeer.configKey) (\(settings.newNodesPerPeerPerSecond))"
+        }
+    }
+}
+
 extension SocketEvent {
     /// The rejection a handshake event counts as, if any.
     var rejection: Rejection? {

@@ -75,7 +75,7 @@ struct ForecastEval: ParsableCommand {
         if let arForgetting { settings.arForgetting = arForgetting }
         if let arDifferencing { settings.arDifferencing = arDifferencing }
         if let errorDecay { settings.errorDecay = errorDecay }
-        for (key, message) in settings.problems() { throw ValidationError("\(key): \(message)") }
+        for problem in settings.problems() { throw ValidationError("forecast.\(problem.setting.configKey): \(problem.message)") }
         let warmup = Int(warmupDays * 86_400) / series.stepSeconds
         guard warmup > settings.season, warmup < series.values.count - (settings.horizons.last ?? 1) else {
             throw ValidationError("--warmup-days must cover more than one season and leave data to score (trace has \(series.values.count) rows)")

@@ -1,10 +1,38 @@
 import Foundation
 import GPulseAggregator
+import GPulseCore
 import GPulseConfig
 import GPulseTransport
 import Testing
 
 @Suite struct AggregatorConfigTests {
+    /// Every setting GPulseCore can name in a problem maps to a key the file really has: writing a
+    /// list where that key's number goes is a type error at that key, not an unknown key.
+    @Test func everyCoreSettingNamesARealKey() {
+        let settings: [FleetSettings.Setting] =
+            [
+                .staleAfter, .downAfter, .forgetAfter, .rawWindow, .loadWindow, .maxSamplesPerSeries, .maxSeriesPerNode, .secondsKept,
+                .minutesKept, .refresh, .maxNodes, .maxPools, .forgetPoolAfter, .newNodesPerPeer,
+            ] + LoadIndexSettings.Setting.allCases.map { .loadIndex($0) } + ForecastSettings.Setting.allCases.map { .forecast($0) }
+        for setting in settings {
+            let parts = setting.configKey.split(separator: ".").map(String.init)
+            var yaml = ""
+            for (depth, part) in parts.enumerated() {
+                yaml += String(repeating: "  ", count: depth) + part + ":" + (depth == parts.count - 1 ? " {not: a number}\n" : "\n")
+            }
+            do {
+                _ = try AggregatorConfig.parse(yaml: yaml)
+                Issue.record(Comment(rawValue: "\(setting.configKey): a map where a number goes was accepted"))
+            } catch let error as ConfigError {
+                let issue = error.issues.first { $0.keyPath == setting.configKey }
+                let what = "\(setting.configKey): \(error)"
+                #expect(issue != nil && issue?.message.contains("unknown key") == false, Comment(rawValue: what))
+            } catch {
+                Issue.record(Comment(rawValue: "\(setting.configKey): \(error)"))
+            }
+        }
+    }
+
     @Test func aWordOutsideItsSetNamesTheAllowedOnes() {
         let yaml = """
             security: {mode: bogus}

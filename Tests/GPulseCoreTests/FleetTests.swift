@@ -18,10 +18,10 @@ private func series(_ kind: SignalKind, _ subject: String = "", values: [Float],
     @Test func weightsMustBeNonNegativeAndSumToOne() {
         #expect(LoadIndexSettings().problems().isEmpty)
         let negative = LoadIndexSettings(alpha: 1.2, beta: -0.2, gamma: 0).problems()
-        #expect(negative.contains { $0.0 == "beta" })
+        #expect(negative.contains { $0.setting == .beta })
         let sum = LoadIndexSettings(alpha: 0.5, beta: 0.5, gamma: 0.5).problems()
-        #expect(sum.contains { $0.1.contains("sum to 1") })
-        #expect(LoadIndexSettings(latencyRefMs: 0).problems().contains { $0.0 == "latency_ref_ms" })
+        #expect(sum.contains { $0.message.contains("sum to 1") })
+        #expect(LoadIndexSettings(latencyRefMs: 0).problems().contains { $0.setting == .latencyRef })
     }
 
     @Test func severalGPUsAreAveragedWithTheChosenSignal() {

@@ -235,8 +235,8 @@ import Testing
         s.models = []
         s.arForgetting = 0.5
         s.horizons = []
-        let keys = s.problems().map(\.0)
-        #expect(keys.contains("models") && keys.contains("ar_forgetting") && keys.contains("horizons"))
+        let settings = s.problems().map(\.setting)
+        #expect(settings.contains(.models) && settings.contains(.arForgetting) && settings.contains(.horizons))
     }
 
     @Test func evaluationFillsGapsCausallyAndNeverScoresThem() {

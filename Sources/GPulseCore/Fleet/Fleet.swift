@@ -86,34 +86,42 @@ public struct FleetSettings: Sendable, Hashable {
     /// Concurrent requests one replica of `pool` serves.
     public func slots(pool: String) -> Int { max(1, replicaSlots[pool] ?? defaultReplicaSlots) }
 
-    /// Problems as (key, message).
-    public func problems() -> [(String, String)] {
-        var out: [(String, String)] = []
+    /// The settings `problems()` can name.
+    public enum Setting: Sendable, Hashable {
+        case staleAfter, downAfter, forgetAfter, rawWindow, loadWindow, maxSamplesPerSeries, maxSeriesPerNode, secondsKept, minutesKept
+        case refresh, maxNodes, maxPools, forgetPoolAfter, newNodesPerPeer
+        case loadIndex(LoadIndexSettings.Setting)
+        case forecast(ForecastSettings.Setting)
+    }
+
+    /// What is out of range (the load index's and the forecast's problems included).
+    public func problems() -> [SettingProblem<Setting>] {
+        var out: [SettingProblem<Setting>] = []
         let month = 30.0 * 86_400
-        if !(staleAfterSeconds > 0 && staleAfterSeconds <= 86_400) { out.append(("registry.stale_after_s", "must be above 0 and at most 86400 (a day)")) }
-        if !(forgetAfterSeconds <= month) { out.append(("registry.forget_after_s", "must be at most 2592000 (30 days)")) }
-        if !(rawWindowSeconds <= 3600) { out.append(("windows.raw_s", "must be at most 3600 (an hour of raw samples per series)")) }
-        if !(downAfterSeconds > staleAfterSeconds) { out.append(("registry.down_after_s", "must be longer than stale_after_s (\(staleAfterSeconds))")) }
-        if !(forgetAfterSeconds >= downAfterSeconds) { out.append(("registry.forget_after_s", "must be at least down_after_s (\(downAfterSeconds))")) }
+        if !(staleAfterSeconds > 0 && staleAfterSeconds <= 86_400) { out.append(.init(.staleAfter, "must be above 0 and at most 86400 (a day)")) }
+        if !(forgetAfterSeconds <= month) { out.append(.init(.forgetAfter, "must be at most 2592000 (30 days)")) }
+        if !(rawWindowSeconds <= 3600) { out.append(.init(.rawWindow, "must be at most 3600 (an hour of raw samples per series)")) }
+        if !(downAfterSeconds > staleAfterSeconds) { out.append(.init(.downAfter, "must be longer than {related} (\(staleAfterSeconds))", related: .staleAfter)) }
+        if !(forgetAfterSeconds >= downAfterSeconds) { out.append(.init(.forgetAfter, "must be at least {related} (\(downAfterSeconds))", related: .downAfter)) }
         if !(rawWindowSeconds >= loadWindowSeconds && loadWindowSeconds > 0) {
-            out.append(("windows.raw_s", "must be at least windows.load_s (\(loadWindowSeconds)), which must be positive"))
+            out.append(.init(.rawWindow, "must be at least {related} (\(loadWindowSeconds)), which must be positive", related: .loadWindow))
         }
-        if maxSamplesPerSeries < 16 { out.append(("windows.max_samples_per_series", "must be at least 16")) }
-        if maxSeriesPerNode < 1 { out.append(("windows.max_series_per_node", "must be at least 1")) }
-        if secondsKept < 60 { out.append(("windows.seconds_kept", "must be at least 60")) }
-        if minutesKept < 60 { out.append(("windows.minutes_kept", "must be at least 60")) }
-        if !(0.01...1).contains(refreshSeconds) { out.append(("decisions.evaluate_interval_ms", "must be 10 to 1000")) }
-        if !(1...1_000_000).contains(maxNodes) { out.append(("registry.max_nodes", "must be 1 to 1000000")) }
-        if !(1...100_000).contains(maxPools) { out.append(("registry.max_pools", "must be 1 to 100000")) }
-        if listedPools.count > maxPools { out.append(("registry.max_pools", "must be at least the \(listedPools.count) pools listed under pools:")) }
+        if maxSamplesPerSeries < 16 { out.append(.init(.maxSamplesPerSeries, "must be at least 16")) }
+        if maxSeriesPerNode < 1 { out.append(.init(.maxSeriesPerNode, "must be at least 1")) }
+        if secondsKept < 60 { out.append(.init(.secondsKept, "must be at least 60")) }
+        if minutesKept < 60 { out.append(.init(.minutesKept, "must be at least 60")) }
+        if !(0.01...1).contains(refreshSeconds) { out.append(.init(.refresh, "must be 10 to 1000 ms")) }
+        if !(1...1_000_000).contains(maxNodes) { out.append(.init(.maxNodes, "must be 1 to 1000000")) }
+        if !(1...100_000).contains(maxPools) { out.append(.init(.maxPools, "must be 1 to 100000")) }
+        if listedPools.count > maxPools { out.append(.init(.maxPools, "must be at least the \(listedPools.count) pools listed")) }
         if !(forgetPoolAfterSeconds >= 0 && forgetPoolAfterSeconds <= 365 * 86_400) {
-            out.append(("registry.forget_pool_after_s", "must be 0 to 31536000 (a year)"))
+            out.append(.init(.forgetPoolAfter, "must be 0 to 31536000 (a year)"))
         }
         if !(newNodesPerPeerPerSecond >= 0 && newNodesPerPeerPerSecond <= 1e6) {
-            out.append(("registry.new_nodes_per_peer_per_s", "must be 0 (no limit) to 1000000"))
+            out.append(.init(.newNodesPerPeer, "must be 0 (no limit) to 1000000"))
         }
-        out += loadIndex.problems().map { ("load_index.\($0.0)", $0.1) }
-        out += forecast.problems().map { ("forecast.\($0.0)", $0.1) }
+        out += loadIndex.problems().map { $0.lifted(Setting.loadIndex) }
+        out += forecast.problems().map { $0.lifted(Setting.forecast) }
         return out
     }
 }
@@ -292,16 +300,6 @@ public struct Fleet: Sendable {
         case unlistedPool = "unlisted_pool"
         /// One peer address created new node ids faster than `registry.new_nodes_per_peer_per_s`.
         case nodeRate = "node_rate_limit"
-
-        /// What a log line says about it.
-        public func detail(_ settings: FleetSettings) -> String {
-            switch self {
-            case .nodeLimit: "registry.max_nodes (\(settings.maxNodes)) reached and no down node to replace"
-            case .poolLimit: "registry.max_pools (\(settings.maxPools)) reached and no unlisted pool without nodes to replace"
-            case .unlistedPool: "pool not listed under pools: and registry.unlisted_pools is refuse"
-            case .nodeRate: "this peer address creates new node ids faster than registry.new_nodes_per_peer_per_s (\(settings.newNodesPerPeerPerSecond))"
-            }
-        }
     }
 
     /// Decides whether a batch with `labels` from `peer` (its address; nil when unknown) may enter:

@@ -23,17 +23,20 @@ public struct LoadIndexSettings: Sendable, Hashable {
         self.latencyRefMs = latencyRefMs
     }
 
-    /// Problems as (key, message): weights must be non-negative and sum to 1.
-    public func problems() -> [(String, String)] {
-        var out: [(String, String)] = []
-        for (key, w) in [("alpha", alpha), ("beta", beta), ("gamma", gamma)] where !(w >= 0 && w.isFinite) {
-            out.append((key, "must be a non-negative number, got \(w)"))
+    /// The settings `problems()` can name.
+    public enum Setting: Sendable, Hashable, CaseIterable { case alpha, beta, gamma, latencyRef }
+
+    /// What is out of range: weights must be non-negative and sum to 1.
+    public func problems() -> [SettingProblem<Setting>] {
+        var out: [SettingProblem<Setting>] = []
+        for (setting, w) in [(Setting.alpha, alpha), (.beta, beta), (.gamma, gamma)] where !(w >= 0 && w.isFinite) {
+            out.append(.init(setting, "must be a non-negative number, got \(w)"))
         }
         let sum = alpha + beta + gamma
         if abs(sum - 1) > 1e-9 {
-            out.append(("alpha", "alpha + beta + gamma must sum to 1, got \(alpha) + \(beta) + \(gamma) = \(sum)"))
+            out.append(.init(.alpha, "the three weights must sum to 1, got \(alpha) + \(beta) + \(gamma) = \(sum)"))
         }
-        if !(latencyRefMs > 0 && latencyRefMs.isFinite) { out.append(("latency_ref_ms", "must be a positive number of milliseconds, got \(latencyRefMs)")) }
+        if !(latencyRefMs > 0 && latencyRefMs.isFinite) { out.append(.init(.latencyRef, "must be a positive number of milliseconds, got \(latencyRefMs)")) }
         return out
     }
 

@@ -59,28 +59,34 @@ public struct ForecastSettings: Sendable, Hashable, Codable {
         self.residualMemory = residualMemory
     }
 
-    /// Problems that make these settings unusable, as (key, message).
-    public func problems() -> [(String, String)] {
-        var out: [(String, String)] = []
-        if !(1...1_000_000).contains(season) { out.append(("season_steps", "must be 1 to 1000000")) }
+    /// The settings `problems()` can name.
+    public enum Setting: Sendable, Hashable, CaseIterable {
+        case season, horizons, models, holtWintersLevel, holtWintersTrend, holtWintersSeasonal, holtWintersDamping
+        case arOrder, arTailSteps, arDifferencing, arForgetting, errorDecay, intervalLevel, residualMemory
+    }
+
+    /// What makes these settings unusable.
+    public func problems() -> [SettingProblem<Setting>] {
+        var out: [SettingProblem<Setting>] = []
+        if !(1...1_000_000).contains(season) { out.append(.init(.season, "must be 1 to 1000000")) }
         if horizons.isEmpty || horizons.contains(where: { !(1...10_080).contains($0) }) {
-            out.append(("horizons", "must list at least one horizon of 1 to 10080 steps (a week of minutes)"))
+            out.append(.init(.horizons, "must list at least one horizon of 1 to 10080 steps (a week of minutes)"))
         }
-        if models.isEmpty { out.append(("models", "must name at least one model")) }
+        if models.isEmpty { out.append(.init(.models, "must name at least one model")) }
         let hw = holtWinters
-        for (key, v) in [("level", hw.level), ("trend", hw.trend), ("seasonal", hw.seasonal)] where !(0...1).contains(v) {
-            out.append(("holt_winters.\(key)", "must be within 0 to 1, got \(v)"))
+        for (setting, v) in [(Setting.holtWintersLevel, hw.level), (.holtWintersTrend, hw.trend), (.holtWintersSeasonal, hw.seasonal)] where !(0...1).contains(v) {
+            out.append(.init(setting, "must be within 0 to 1, got \(v)"))
         }
-        if !(0.5...1).contains(hw.damping) { out.append(("holt_winters.damping", "must be within 0.5 to 1, got \(hw.damping)")) }
-        if !(1...64).contains(arOrder) { out.append(("ar_order", "must be 1 to 64, got \(arOrder)")) }
+        if !(0.5...1).contains(hw.damping) { out.append(.init(.holtWintersDamping, "must be within 0.5 to 1, got \(hw.damping)")) }
+        if !(1...64).contains(arOrder) { out.append(.init(.arOrder, "must be 1 to 64, got \(arOrder)")) }
         if arTailSteps.count > 8 || arTailSteps.contains(where: { !(2...100_000).contains($0) }) {
-            out.append(("ar_tail_steps", "must list at most 8 time constants of 2 to 100000 steps, got \(arTailSteps)"))
+            out.append(.init(.arTailSteps, "must list at most 8 time constants of 2 to 100000 steps, got \(arTailSteps)"))
         }
-        if !(0...1).contains(arDifferencing) { out.append(("ar_differencing", "must be 0 or 1, got \(arDifferencing)")) }
-        if !(0.9...1).contains(arForgetting) { out.append(("ar_forgetting", "must be within 0.9 to 1, got \(arForgetting)")) }
-        if !(errorDecay > 0 && errorDecay <= 1) { out.append(("error_decay", "must be within (0, 1], got \(errorDecay)")) }
-        if !(intervalLevel > 0 && intervalLevel < 1) { out.append(("interval_level", "must be within (0, 1), got \(intervalLevel)")) }
-        if residualMemory < 10 { out.append(("residual_memory", "must be at least 10")) }
+        if !(0...1).contains(arDifferencing) { out.append(.init(.arDifferencing, "must be 0 or 1, got \(arDifferencing)")) }
+        if !(0.9...1).contains(arForgetting) { out.append(.init(.arForgetting, "must be within 0.9 to 1, got \(arForgetting)")) }
+        if !(errorDecay > 0 && errorDecay <= 1) { out.append(.init(.errorDecay, "must be within (0, 1], got \(errorDecay)")) }
+        if !(intervalLevel > 0 && intervalLevel < 1) { out.append(.init(.intervalLevel, "must be within (0, 1), got \(intervalLevel)")) }
+        if residualMemory < 10 { out.append(.init(.residualMemory, "must be at least 10")) }
         return out
     }
 
@@ -310,7 +316,7 @@ extension DemandForecaster: Codable {
         let settings = try c.decode(ForecastSettings.self, forKey: .settings)
         // Settings a config would refuse would trap building the models (found by the snapshot fuzzer).
         if let problem = settings.problems().first {
-            throw DecodingError.dataCorruptedError(forKey: .settings, in: c, debugDescription: "forecast settings: \(problem.0) \(problem.1)")
+            throw DecodingError.dataCorruptedError(forKey: .settings, in: c, debugDescription: "forecast settings: \(problem.setting) \(problem.message)")
         }
         self.init(settings: settings)
         let models = try c.decode([Model].self, forKey: .models).map(\.model)
