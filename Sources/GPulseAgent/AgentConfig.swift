@@ -11,8 +11,8 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
         public var id: String?
         public var pool = "default"
         public var site = ""
-        public var tier = "cloud"
-        public var workload = "online"
+        public var tier = TierName.cloud
+        public var workload = WorkloadName.online
         public var instanceClass = "on_demand"
         public init() {}
         public init(from decoder: any Decoder) throws {
@@ -251,8 +251,6 @@ extension AgentConfig {
     func validateSamplers() -> [ConfigIssue] {
         var issues: [ConfigIssue] = []
         func bad(_ key: String, _ message: String) { issues.append(ConfigIssue(keyPath: key, message: message)) }
-        if Tier(name: node.tier) == nil { bad("node.tier", "must be cloud or edge, got '\(node.tier)'") }
-        if WorkloadClass(name: node.workload) == nil { bad("node.workload", "must be online or batch, got '\(node.workload)'") }
         if let id = node.id, id.isEmpty || id.utf8.count > 256 { bad("node.id", "must be 1 to 256 bytes (or left out to use the hostname)") }
         if !(10...10_000).contains(aggregator.publishIntervalMs) { bad("aggregator.publish_interval_ms", "must be 10 to 10000, got \(aggregator.publishIntervalMs)") }
         if aggregator.sendQueueBatches < 1 { bad("aggregator.send_queue_batches", "must be at least 1") }
@@ -287,4 +285,24 @@ extension AgentConfig {
         return issues
     }
 
+}
+
+extension TierName {
+    /// The wire's tier.
+    public var tier: Tier {
+        switch self {
+        case .cloud: .cloud
+        case .edge: .edge
+        }
+    }
+}
+
+extension WorkloadName {
+    /// The wire's workload class.
+    public var workload: WorkloadClass {
+        switch self {
+        case .online: .online
+        case .batch: .batch
+        }
+    }
 }

@@ -10,8 +10,8 @@ extension AgentConfig {
     /// The node's labels, with the node id falling back to `hostname` when the config leaves it out.
     public func labels(hostname: String) -> NodeLabels {
         NodeLabels(
-            nodeID: node.id ?? hostname, pool: node.pool, site: node.site, tier: Tier(name: node.tier) ?? .unspecified,
-            workload: WorkloadClass(name: node.workload) ?? .unspecified, instanceClass: node.instanceClass)
+            nodeID: node.id ?? hostname, pool: node.pool, site: node.site, tier: node.tier.tier,
+            workload: node.workload.workload, instanceClass: node.instanceClass)
     }
 
     var publishSettings: BatchPublisher.Settings {

@@ -26,3 +26,13 @@ public enum SecurityMode: String, ConfigEnum {
     /// Anyone who reaches the ports can send batches and read decisions.
     case plaintext
 }
+
+/// `node.tier` of an agent: where the node runs.
+public enum TierName: String, ConfigEnum {
+    case cloud, edge
+}
+
+/// `node.workload` of an agent: what its pool serves.
+public enum WorkloadName: String, ConfigEnum {
+    case online, batch
+}

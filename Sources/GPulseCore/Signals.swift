@@ -89,15 +89,7 @@ public enum WorkloadClass: Int32, Sendable, CaseIterable, Hashable, Codable {
 }
 
 extension Tier {
-    /// Parses the names used in config files and on the command line ("cloud", "edge").
-    public init?(name: String) {
-        switch name.lowercased() {
-        case "cloud": self = .cloud
-        case "edge": self = .edge
-        case "", "unspecified": self = .unspecified
-        default: return nil
-        }
-    }
+    /// Its name in logs, status and decisions (config files name it through GPulseConfig's words).
     public var name: String {
         switch self {
         case .unspecified: "unspecified"
@@ -108,15 +100,7 @@ extension Tier {
 }
 
 extension WorkloadClass {
-    /// Parses the names used in config files and on the command line ("online", "batch").
-    public init?(name: String) {
-        switch name.lowercased() {
-        case "online": self = .online
-        case "batch": self = .batch
-        case "", "unspecified": self = .unspecified
-        default: return nil
-        }
-    }
+    /// Its name in logs, status and decisions (config files name it through GPulseConfig's words).
     public var name: String {
         switch self {
         case .unspecified: "unspecified"

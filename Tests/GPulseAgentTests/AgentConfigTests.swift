@@ -26,7 +26,7 @@ import Testing
 
     @Test func partialFileKeepsOtherDefaults() throws {
         let c = try AgentConfig.parse(yaml: "node: {pool: p1}\ngroups: {fast: {rate_hz: 500}}\nsamplers: {cpu: {per_core: true}}\nsecurity: {mode: plaintext}\n")
-        #expect(c.node.pool == "p1" && c.node.tier == "cloud")
+        #expect(c.node.pool == "p1" && c.node.tier == .cloud)
         #expect(c.groups["fast"]?.rateHz == 500 && c.groups["gpu"]?.rateHz == 10)
         #expect(c.samplers.cpu.perCore && c.samplers.cpu.enabled)
     }
@@ -45,9 +45,23 @@ import Testing
         #expect(issues("node:\n  pool: a\n  tiers: edge\n") == ["node.tiers (line 3): unknown key (known here: id, instance_class, pool, site, tier, workload)"])
     }
 
+    /// Tier and workload are words from a fixed set: a wrong one is reported with its line, in the same
+    /// pass as the checks on the values (as `check-config` and `run` read a file).
+    @Test func aTierOrWorkloadOutsideItsSetIsReportedWithTheOtherProblems() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("agent-words-\(getpid()).yaml").path
+        try "node: {tier: moon, workload: gaming}\naggregator: {publish_interval_ms: 5}\n".write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (config, decodeIssues) = try AgentConfig.decodeCollecting(path: path)
+        let all = (decodeIssues + config.validate(sends: false)).map(\.description)
+        #expect(all == [
+            "node.tier (line 1): must be cloud or edge, got 'moon'",
+            "node.workload (line 1): must be online or batch, got 'gaming'",
+            "aggregator.publish_interval_ms: must be 10 to 10000, got 5",
+        ])
+    }
+
     @Test func everyBadValueIsReportedWithItsKeyPath() {
         let found = issues("""
-            node: {tier: moon, workload: gaming}
             aggregator: {publish_interval_ms: 5}
             groups: {fast: {rate_hz: 5000}}
             samplers:
@@ -55,8 +69,6 @@ import Testing
               memory: {group: nowhere}
             """, sends: false)
         #expect(found == [
-            "node.tier: must be cloud or edge, got 'moon'",
-            "node.workload: must be online or batch, got 'gaming'",
             "aggregator.publish_interval_ms: must be 10 to 10000, got 5",
             "groups.fast.rate_hz: must be 1 to 1000 Hz, got 5000.0",
             "samplers.memory.group: names group 'nowhere', which is not under groups: (have app, fast, gpu, probes)",

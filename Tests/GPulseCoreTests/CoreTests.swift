@@ -48,11 +48,9 @@ import Testing
         #expect(Set(SignalKind.allCases.map(\.name)).count == SignalKind.allCases.count)
     }
 
-    @Test func labelNamesParse() {
-        #expect(Tier(name: "EDGE") == .edge)
-        #expect(Tier(name: "moon") == nil)
-        #expect(WorkloadClass(name: "batch") == .batch)
-        #expect(WorkloadClass(name: WorkloadClass.online.name) == .online)
+    @Test func labelNames() {
+        #expect(Tier.allCases.map(\.name) == ["unspecified", "cloud", "edge"])
+        #expect(WorkloadClass.allCases.map(\.name) == ["unspecified", "online", "batch"])
     }
 
     @Test func decisionTopics() {
