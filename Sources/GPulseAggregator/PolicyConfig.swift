@@ -164,7 +164,7 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
     public static let policies = PolicyKind.allCases.map(\.rawValue)
 
     public var policy = PolicyKind.threshold
-    public var workload = ""
+    public var workload = PoolWorkload.fromAgents
     public var minReplicas = 1
     public var maxReplicas = 100
     public var targetLoad = 0.7
@@ -198,7 +198,6 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
     /// Problems as (key under the pool, message); `classes` are the configured instance classes.
     func problems(classes: [String: InstanceClassConfig]) -> [(String, String)] {
         var out: [(String, String)] = []
-        if !["", "online", "batch"].contains(workload) { out.append(("workload", "must be online, batch or empty (from the agents' labels)")) }
         if minReplicas < 0 { out.append(("min_replicas", "must be at least 0")) }
         if maxReplicas < max(1, minReplicas) { out.append(("max_replicas", "must be at least 1 and at least min_replicas (\(minReplicas))")) }
         if !(targetLoad > 0 && targetLoad <= 1) { out.append(("target_load", "must be in (0, 1]")) }
@@ -352,7 +351,7 @@ extension AggregatorConfig {
         ) { name in
             let p = config.pool(name)
             return PoolSetup(
-                policy: p.makePolicy(classes: classes), workload: p.workload.isEmpty ? nil : (p.workload == "batch" ? .batch : .online),
+                policy: p.makePolicy(classes: classes), workload: p.workload.workload,
                 envelopeMinutes: p.costAware.envelopeMinutes, floorQuantile: p.costAware.reservedQuantile)
         }
     }
@@ -388,5 +387,16 @@ extension AggregatorConfig {
             issues += o.problems().map { .init(keyPath: "offload.\(site).\($0.0)", message: $0.1) }
         }
         return issues
+    }
+}
+
+extension PoolWorkload {
+    /// The workload class a pool's policy runs for; nil: what its agents report.
+    var workload: WorkloadClass? {
+        switch self {
+        case .fromAgents: nil
+        case .online: .online
+        case .batch: .batch
+        }
     }
 }

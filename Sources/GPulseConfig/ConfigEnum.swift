@@ -1,7 +1,10 @@
 /// A config value that is one of a fixed set of words. Decoding anything else is an error that
 /// names the allowed values (reported with its key path and line like every other config error), so
 /// the rest of the code compares enum cases, never strings.
-public protocol ConfigEnum: RawRepresentable, CaseIterable, Decodable, Sendable where RawValue == String {}
+public protocol ConfigEnum: RawRepresentable, CaseIterable, Decodable, Sendable where RawValue == String {
+    /// How an error lists the allowed words ("a, b or c" unless a type says better).
+    static var allowed: String { get }
+}
 
 extension ConfigEnum {
     public init(from decoder: any Decoder) throws {
@@ -30,6 +33,14 @@ public enum SecurityMode: String, ConfigEnum {
 /// `node.tier` of an agent: where the node runs.
 public enum TierName: String, ConfigEnum {
     case cloud, edge
+}
+
+/// `pools.<name>.workload`: what the pool serves, or empty for what its agents report.
+public enum PoolWorkload: String, ConfigEnum {
+    case fromAgents = ""
+    case online, batch
+
+    public static var allowed: String { "online, batch or empty (from the agents' labels)" }
 }
 
 /// `node.workload` of an agent: what its pool serves.
