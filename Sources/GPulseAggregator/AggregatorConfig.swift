@@ -24,7 +24,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         public var maxMessageBytes = WireLimits.default.maxMessageBytes
         public var receiveQueueBatches = 1_000
         public var reportIntervalS = 10.0
-        public var maxClockAheadS = 30.0
+        public var maxClockAheadS = IngestGate.defaultMaxAheadSeconds
         public init() {}
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: ConfigKey.self)

@@ -274,7 +274,7 @@ struct IngestLoop {
     var fleet: Fleet { state.fleet }
     var engine: DecisionEngine { state.engine }
     var ledger: IngestLedger { state.ledger }
-    /// What the last call on `state` did, drained by `handle` (kept to reuse its storage).
+    /// What the last call on `state` did, drained by `handleEvents` (kept to reuse its storage).
     var events: [AggregatorState.Event] = []
     var publisher = DecisionPublisher()
     let started = SystemClock.wallNanos()
@@ -372,6 +372,8 @@ struct IngestLoop {
             guard try pull.receive(into: &buffer, blocking: false) else { return }
             let now = SystemClock.wallNanos()
             let (sender, frames, peer) = (sender(buffer), buffer.frameCount, buffer.peerAddress)
+            // Moved out while the frame is borrowed (the closure may not touch two properties of self
+            // at once); moving an array does not copy it.
             var out = events
             events = []
             if frames > 0 {

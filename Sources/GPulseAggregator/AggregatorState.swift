@@ -100,15 +100,18 @@ public struct AggregatorState: Sendable {
 
     /// What libzmq did with a connection on the metrics socket (a refused handshake is a rejection).
     public mutating func record(_ event: SocketEvent, curve: Bool, into events: inout [Event]) {
+        // The ledger counts the refused handshakes itself (`IngestLedger.record`); here they get a log line.
         ledger.record(event)
-        let detail: String
         switch event {
-        case .mechanismMismatch: detail = curve ? "a plaintext agent at this CURVE aggregator" : "a CURVE agent at this plaintext aggregator"
-        case .handshakeProtocolError(let code): detail = "ZMTP error 0x\(String(code, radix: 16))"
-        case .handshakeFailed(let errno): detail = "errno \(errno) before the handshake completed"
-        case .accepted, .disconnected, .handshakeRefused, .handshakeSucceeded: return
+        case .mechanismMismatch:
+            let detail = curve ? "a plaintext agent at this CURVE aggregator" : "a CURVE agent at this plaintext aggregator"
+            events.append(.rejected(.mechanismMismatch, detail: detail, nodeID: nil))
+        case .handshakeProtocolError(let code):
+            events.append(.rejected(.handshakeProtocolError, detail: "ZMTP error 0x\(String(code, radix: 16))", nodeID: nil))
+        case .handshakeFailed(let errno):
+            events.append(.rejected(.handshakeFailed, detail: "errno \(errno) before the handshake completed", nodeID: nil))
+        case .accepted, .disconnected, .handshakeRefused, .handshakeSucceeded: break
         }
-        if let rejection = event.rejection { events.append(.rejected(rejection, detail: detail, nodeID: nil)) }
     }
 
     /// CURVE handshakes the ZAP handler refused on the metrics socket, as its running total.
@@ -141,18 +144,6 @@ extension Fleet.Refusal {
         case .unlistedPool: "pool not listed under pools: and registry.unlisted_pools is refuse"
         case .nodeRate:
             "this peer address creates new node ids faster than \(FleetSettings.Setting.newNodesPerPeer.configKey) (\(settings.newNodesPerPeerPerSecond))"
-        }
-    }
-}
-
-extension SocketEvent {
-    /// The rejection a handshake event counts as, if any.
-    var rejection: Rejection? {
-        switch self {
-        case .mechanismMismatch: .mechanismMismatch
-        case .handshakeProtocolError: .handshakeProtocolError
-        case .handshakeFailed: .handshakeFailed
-        case .accepted, .disconnected, .handshakeRefused, .handshakeSucceeded: nil
         }
     }
 }

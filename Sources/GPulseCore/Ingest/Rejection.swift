@@ -61,6 +61,9 @@ public struct IngestGate: Sendable, Hashable {
     /// A batch whose newest sample is older than this is refused (`registry.forget_after_s`).
     public var maxBehindNanos: Int64
 
+    /// `ingest.max_clock_ahead_s` unless configured otherwise.
+    public static let defaultMaxAheadSeconds = 30.0
+
     public init(maxAheadSeconds: Double, maxBehindSeconds: Double) {
         maxAheadNanos = Int64(clampingSeconds: maxAheadSeconds)
         maxBehindNanos = Int64(clampingSeconds: maxBehindSeconds)

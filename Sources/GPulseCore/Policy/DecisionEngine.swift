@@ -258,15 +258,9 @@ public struct DecisionEngine: Sendable {
             return decision
         }
         streams.values[i].last.body = body
-        return due(streams.values[i], nowNanos) ? resend(topic, streams.values[i], nowNanos: nowNanos) : nil
-    }
-
-    private mutating func resend(_ topic: String, _ stream: Stream, nowNanos: Int64) -> Decision {
-        var decision = stream.last
-        decision.issuedUnixNanos = nowNanos
-        decision.validUntilUnixNanos = nowNanos + Int64(settings.validForSeconds * 1e9)
-        streams[topic] = Stream(last: decision, sentNanos: nowNanos)
-        return decision
+        guard due(streams.values[i], nowNanos) else { return nil }
+        refresh(&streams.values[i], nowNanos: nowNanos)
+        return streams.values[i].last
     }
 
     private mutating func next(_ body: Decision.Body, nowNanos: Int64) -> Decision {

@@ -188,7 +188,7 @@ public enum Replay {
         var fleet = Fleet(settings: fleetSettings)
         // The live ingest gate (clock checks; no CURVE binding: the batches come from the simulator),
         // so a batch the aggregator would refuse is refused here too, and counted.
-        let gate = IngestGate(maxAheadSeconds: 30, maxBehindSeconds: fleetSettings.forgetAfterSeconds)
+        let gate = IngestGate(maxAheadSeconds: IngestGate.defaultMaxAheadSeconds, maxBehindSeconds: fleetSettings.forgetAfterSeconds)
         var refused = 0
         let setup = setup ?? PoolSetup(policy: StaticPolicy(replicas: staticReplicas ?? 1))
         var engine = DecisionEngine(settings: EngineSettings(resendSeconds: 10, validForSeconds: 30, explain: false) { _ in setup }, idPrefix: "replay")
