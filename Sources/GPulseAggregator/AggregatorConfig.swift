@@ -252,6 +252,26 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         return config
     }
 
+    /// What a reload (SIGHUP) to `next` runs with, and the keys that changed but wait for a restart.
+    /// Pools, policies, instance classes, offload rules and the decision re-send timing are swapped
+    /// in; sockets, the registry's limits, windows, the load index and the forecasters were built
+    /// from the running values and keep them. `replay:` is not read by the service.
+    public func reload(to next: AggregatorConfig) -> (effective: AggregatorConfig, restartOnly: [String]) {
+        var effective = self
+        effective.pools = next.pools
+        effective.offload = next.offload
+        effective.instanceClasses = next.instanceClasses
+        effective.decisions.resendIntervalS = next.decisions.resendIntervalS
+        effective.decisions.validForS = next.decisions.validForS
+        let sections: [(String, Bool)] = [
+            ("endpoints", next.endpoints != endpoints), ("prometheus", next.prometheus != prometheus), ("snapshot", next.snapshot != snapshot),
+            ("security", next.security != security), ("ingest", next.ingest != ingest), ("registry", next.registry != registry),
+            ("windows", next.windows != windows), ("load_index", next.loadIndex != loadIndex), ("forecast", next.forecast != forecast),
+            ("decisions.evaluate_interval_ms", next.decisions.evaluateIntervalMs != decisions.evaluateIntervalMs),
+        ]
+        return (effective, sections.filter(\.1).map(\.0))
+    }
+
     /// Values that decode but cannot be used.
     public func validate() -> [ConfigIssue] {
         var issues: [ConfigIssue] = []

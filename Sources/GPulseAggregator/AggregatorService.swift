@@ -457,27 +457,10 @@ struct IngestLoop {
                 writtenAtNanos: SystemClock.wallNanos(), decisionSeqReserved: seqReserved, fleet: fleet.snapshot, policies: engine.policyMemories))
     }
 
-    /// Swaps what can change without a restart: pools, policies, instance classes, offload rules and
-    /// the decision re-send timing. Keys that need a restart (endpoints, windows, load index, forecast,
-    /// ingest limits) are named in the log and keep their running values.
+    /// Swaps what can change without a restart (`AggregatorConfig.reload(to:)` says which keys); the
+    /// others are named in the log and keep their running values.
     mutating func apply(_ next: AggregatorConfig) {
-        var effective = config
-        effective.pools = next.pools
-        effective.offload = next.offload
-        effective.instanceClasses = next.instanceClasses
-        effective.decisions.resendIntervalS = next.decisions.resendIntervalS
-        effective.decisions.validForS = next.decisions.validForS
-        var restartOnly: [String] = []
-        if next.endpoints != config.endpoints { restartOnly.append("endpoints") }
-        if next.prometheus != config.prometheus { restartOnly.append("prometheus") }
-        if next.snapshot != config.snapshot { restartOnly.append("snapshot") }
-        if next.security != config.security { restartOnly.append("security") }
-        if next.ingest != config.ingest { restartOnly.append("ingest") }
-        if next.registry != config.registry { restartOnly.append("registry") }
-        if next.windows != config.windows { restartOnly.append("windows") }
-        if next.loadIndex != config.loadIndex { restartOnly.append("load_index") }
-        if next.forecast != config.forecast { restartOnly.append("forecast") }
-        if next.decisions.evaluateIntervalMs != config.decisions.evaluateIntervalMs { restartOnly.append("decisions.evaluate_interval_ms") }
+        let (effective, restartOnly) = config.reload(to: next)
         if !restartOnly.isEmpty {
             logger.warning("config reload: these changed but take effect only after a restart", metadata: ["keys": "\(restartOnly.joined(separator: ","))"])
         }
@@ -498,11 +481,11 @@ struct IngestLoop {
         switch command {
         case "status":
             syncAuthenticationRefusals()
-            let status = StatusReport(
-                fleet: fleet, ledger: ledger, nowNanos: SystemClock.wallNanos(), startedNanos: started, standing: engine.current,
-                published: publisher.published, resent: publisher.resent,
-                subscribersRefused: subscribersRefused, snapshot: snapshots?.stats,
-                longestLoopGapSeconds: heartbeat.longestGapSeconds)
+            let status = state.status(
+                nowNanos: SystemClock.wallNanos(),
+                shell: .init(
+                    startedNanos: started, published: publisher.published, resent: publisher.resent, subscribersRefused: subscribersRefused,
+                    snapshot: snapshots?.stats, longestLoopGapSeconds: heartbeat.longestGapSeconds))
             onStatus(status)
             reply = status.json(pretty: false)
         default:

@@ -1,4 +1,5 @@
 import GPulseCore
+import GPulseSnapshot
 import GPulseTransport
 import GPulseWire
 
@@ -122,6 +123,37 @@ public struct AggregatorState: Sendable {
     /// New engine settings (a reload): pools, policies, offload rules, re-send timing.
     public mutating func reconfigure(_ settings: EngineSettings) {
         engine.reconfigure(settings)
+    }
+
+    /// What the service around the state keeps itself and adds to a status report: its start time,
+    /// the publisher's counts, the ZAP handler's refusals on the decision stream, the snapshot writer
+    /// and the loop's heartbeat.
+    public struct ShellFigures: Sendable {
+        public var startedNanos: Int64
+        public var published: UInt64 = 0
+        public var resent: UInt64 = 0
+        public var subscribersRefused: UInt64 = 0
+        public var snapshot: SnapshotStats? = nil
+        public var longestLoopGapSeconds: Double? = nil
+        public init(
+            startedNanos: Int64, published: UInt64 = 0, resent: UInt64 = 0, subscribersRefused: UInt64 = 0, snapshot: SnapshotStats? = nil,
+            longestLoopGapSeconds: Double? = nil
+        ) {
+            self.startedNanos = startedNanos
+            self.published = published
+            self.resent = resent
+            self.subscribersRefused = subscribersRefused
+            self.snapshot = snapshot
+            self.longestLoopGapSeconds = longestLoopGapSeconds
+        }
+    }
+
+    /// What `gpulse-aggregator status` shows: nodes, pools, standing decisions and the ingest counts.
+    public func status(nowNanos: Int64, shell: ShellFigures) -> StatusReport {
+        StatusReport(
+            fleet: fleet, ledger: ledger, nowNanos: nowNanos, startedNanos: shell.startedNanos, standing: engine.current,
+            published: shell.published, resent: shell.resent, subscribersRefused: shell.subscribersRefused, snapshot: shell.snapshot,
+            longestLoopGapSeconds: shell.longestLoopGapSeconds)
     }
 
     private mutating func reject(_ rejection: Rejection, _ detail: String, nodeID: String?, into events: inout [Event]) {

@@ -186,6 +186,21 @@ import Testing
         #expect(throws: ConfigError.self) { try AggregatorConfig.parse(yaml: "registry: {max_pools: 1}\npools: {a: {}, b: {}}\n") }
     }
 
+    @Test func aReloadSwapsPoliciesAndNamesWhatWaitsForARestart() throws {
+        let running = AggregatorConfig()
+        let next = try AggregatorConfig.parse(yaml: """
+            endpoints: {metrics: "tcp://0.0.0.0:9999"}
+            windows: {raw_s: 30}
+            decisions: {evaluate_interval_ms: 500, resend_interval_s: 3}
+            pools: {gpu: {policy: cost_aware, max_replicas: 40}}
+            """)
+        let (effective, restartOnly) = running.reload(to: next)
+        #expect(restartOnly == ["endpoints", "windows", "decisions.evaluate_interval_ms"])
+        #expect(effective.pools["gpu"]?.policy == .costAware && effective.decisions.resendIntervalS == 3)
+        #expect(effective.endpoints == running.endpoints && effective.windows == running.windows && effective.decisions.evaluateIntervalMs == 100)
+        #expect(running.reload(to: running).restartOnly.isEmpty && running.reload(to: running).effective == running)
+    }
+
     @Test func anEmptyFileMeansDefaults() throws {
         #expect(try AggregatorConfig.parse(yaml: "") == AggregatorConfig())
     }

@@ -5,7 +5,7 @@ import GPulseWire
 import Testing
 
 /// The aggregator's deciding state without a socket: each rejection reason the gate, the decoder and
-/// the registry give, transitions, decisions and a reload.
+/// the registry give, transitions, decisions, a reload and status.
 @Suite struct AggregatorStateTests {
     let t0: Int64 = 1_800_000_000 * 1_000_000_000
     let second: Int64 = 1_000_000_000
@@ -152,6 +152,26 @@ import Testing
         s.tick(nowNanos: t0 + 2 * second, into: &events)
         let scale = events.compactMap { if case .decision(let d) = $0, case .scale(let x) = d.body { (d.seq, x) } else { nil } }
         #expect(scale.count == 1 && scale.first?.1.policy == "static" && scale.first?.1.desiredReplicas == 4 && scale.first!.0 > before)
+    }
+
+    @Test func statusShowsNodesPoolsDecisionsAndRejections() {
+        var s = state()
+        for node in ["a", "b"] { _ = send(batch(node, pool: "gpu", seq: 0, at: t0, util: 0.95), to: &s, at: t0 + second / 2) }
+        _ = send(bytes: [0xff, 0x00, 0x13], to: &s, at: t0 + second / 2)
+        _ = send(batch("c", pool: "gpu", seq: 0, at: t0 + 3600 * second), to: &s, at: t0 + second / 2)
+        var events: [AggregatorState.Event] = []
+        s.tick(nowNanos: t0 + second, into: &events)
+        let status = s.status(nowNanos: t0 + 2 * second, shell: .init(startedNanos: t0, published: 5, resent: 2, longestLoopGapSeconds: 0.25))
+        #expect(status.nodes.map(\.id) == ["a", "b"] && status.nodes.allSatisfy { $0.state == "live" && $0.pool == "gpu" })
+        #expect(status.ingest.batches == 2 && status.ingest.rejected == 2)
+        #expect(status.ingest.rejectedByReason["malformed"] == 1 && status.ingest.rejectedByReason["future_timestamp"] == 1, "\(status.ingest.rejectedByReason)")
+        let pool = status.pools.first { $0.name == "gpu" }
+        #expect(pool?.liveNodes == 2 && pool?.action == "SCALE_UP" && pool?.policy == "threshold" && (pool?.desiredReplicas ?? 0) > 2)
+        #expect(status.uptimeSeconds == 2 && status.decisions?.published == 5 && status.decisions?.resent == 2)
+        #expect(status.ingest.longestLoopGapSeconds == 0.25 && status.snapshot == nil)
+        // What the control endpoint sends decodes back to the same counts.
+        let decoded = try? StatusReport.decode(json: Array(status.json(pretty: false).utf8))
+        #expect(decoded?.ingest.rejectedByReason == status.ingest.rejectedByReason && decoded?.pools.first?.action == "SCALE_UP")
     }
 
     @Test func handshakeEventsAreRejectionsOnlyWhenRefused() {
