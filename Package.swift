@@ -4,11 +4,13 @@
 //   GPulseWire        -> GPulseCore, CGPulseProto (+ CProtobufC)   the only module that sees protobuf-c
 //   GPulseTransport   -> CZeroMQ                                   the only module that sees libzmq
 //   GPulseConfig      -> Yams                                      YAML config files, checked key by key
-//   GPulseExposition  -> GPulseCore, swift-prometheus, SwiftNIO    /metrics and /healthz over HTTP
+//   GPulseExposition  -> GPulseCore, GPulseConfig, swift-prometheus, SwiftNIO    /metrics and /healthz over HTTP
 //   GPulseSystemd     -> GPulseCore, CSystemd (libsystemd)         sd_notify: READY, STOPPING, watchdog
 //   GPulseAgent       -> GPulseCore, GPulseWire, GPulseTransport, GPulseConfig, GPulseExposition, GPulseSystemd, CNVML (NVML opened with dlopen)
-//   GPulseAggregator  -> GPulseCore, GPulseWire, GPulseTransport, GPulseConfig, GPulseExposition, GPulseSystemd
-//   gpulse-agent, gpulse-aggregator: thin executables over the two above
+//   GPulseAggregatorConfig -> GPulseCore, GPulseConfig, GPulseWire, GPulseTransport   the aggregator's config file, typed
+//   GPulseReplay      -> GPulseCore, GPulseAggregatorConfig        trace readers, SIMULATED fleet, replay, report, forecast-eval
+//   GPulseAggregator  -> GPulseCore, GPulseAggregatorConfig, GPulseWire, GPulseTransport, GPulseConfig, GPulseExposition, GPulseSystemd
+//   gpulse-agent, gpulse-aggregator: thin executables over GPulseAgent, and GPulseAggregator and GPulseReplay
 import PackageDescription
 
 let package = Package(
@@ -69,7 +71,7 @@ let package = Package(
         .target(
             name: "GPulseExposition",
             dependencies: [
-                "GPulseCore",
+                "GPulseCore", "GPulseConfig",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -87,10 +89,14 @@ let package = Package(
             ]),
         // The snapshot file format and its checks, apart so that its fuzz target builds without the service.
         .target(name: "GPulseSnapshot", dependencies: ["GPulseCore"]),
+        // The aggregator's config file: sections, defaults, range checks, and the settings they make.
+        .target(name: "GPulseAggregatorConfig", dependencies: ["GPulseCore", "GPulseConfig", "GPulseWire", "GPulseTransport"]),
+        // Replay apart from the live service: what it runs is the same Fleet, gate and DecisionEngine.
+        .target(name: "GPulseReplay", dependencies: ["GPulseCore", "GPulseAggregatorConfig", "GPulseConfig"]),
         .target(
             name: "GPulseAggregator",
             dependencies: [
-                "GPulseCore", "GPulseSnapshot", "GPulseWire", "GPulseTransport", "GPulseConfig", "GPulseExposition", "GPulseSystemd",
+                "GPulseCore", "GPulseAggregatorConfig", "GPulseSnapshot", "GPulseWire", "GPulseTransport", "GPulseConfig", "GPulseExposition", "GPulseSystemd",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -108,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "gpulse-aggregator",
             dependencies: [
-                "GPulseAggregator", "GPulseCore", "GPulseConfig", "GPulseTransport",
+                "GPulseAggregator", "GPulseAggregatorConfig", "GPulseReplay", "GPulseCore", "GPulseConfig", "GPulseTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -136,8 +142,10 @@ let package = Package(
         .testTarget(
             name: "GPulseAggregatorTests",
             dependencies: [
-                "GPulseAggregator", "GPulseCore", "GPulseSnapshot", "GPulseWire", "GPulseTransport", "GPulseConfig", "GPulseExposition",
+                "GPulseAggregator", "GPulseAggregatorConfig", "GPulseCore", "GPulseSnapshot", "GPulseWire", "GPulseTransport", "GPulseConfig",
+                "GPulseExposition",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
+        .testTarget(name: "GPulseReplayTests", dependencies: ["GPulseReplay", "GPulseAggregatorConfig", "GPulseCore"]),
     ]
 )

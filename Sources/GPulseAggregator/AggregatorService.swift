@@ -1,10 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import GPulseAggregatorConfig
 import GPulseConfig
 import GPulseCore
-import GPulseSnapshot
 import GPulseExposition
+import GPulseSnapshot
 import GPulseSystemd
 import GPulseTransport
 import GPulseWire
@@ -185,7 +186,7 @@ public final class AggregatorService: Service, Sendable {
         guard let path = config.snapshot.resolvedPath(stateDirectory: environmentValue("STATE_DIRECTORY")) else {
             logger.notice(
                 "snapshots off: learned state (forecasters, registry, decision sequence) is lost on restart",
-                metadata: ["why": "\(config.snapshot.path == "off" ? "snapshot.path: off" : "no snapshot.path and no $STATE_DIRECTORY")"])
+                metadata: ["why": "\(config.snapshot.isOff ? "snapshot.path: off" : "no snapshot.path and no $STATE_DIRECTORY")"])
             return (nil, nil)
         }
         let directory = directoryOf(path)

@@ -1,3 +1,4 @@
+import GPulseAggregatorConfig
 import GPulseCore
 import GPulseSnapshot
 import GPulseTransport

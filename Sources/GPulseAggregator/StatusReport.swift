@@ -1,7 +1,8 @@
 import Foundation
+import GPulseConfig
 import GPulseCore
-import GPulseSnapshot
 import GPulseExposition
+import GPulseSnapshot
 
 /// What `gpulse-aggregator status` shows, sent as JSON by the control endpoint.
 public struct StatusReport: Codable, Sendable {
@@ -175,7 +176,7 @@ public struct StatusReport: Codable, Sendable {
     /// Readable tables for a terminal.
     public func text() -> String {
         var lines = [
-            "gpulse-aggregator \(version), up \(format(uptimeSeconds, 0)) s; raw windows \(bytes(windowBytes))"
+            "gpulse-aggregator \(version), up \(TextTable.number(uptimeSeconds, 0)) s; raw windows \(bytes(windowBytes))"
                 + (rssBytes.map { ", RSS \(bytes($0))" } ?? ""),
             "ingest: \(ingest.batches) batches, \(ingest.samples) samples; missing \(ingest.missingBatches) batches (gaps), "
                 + "agents dropped \(ingest.agentDroppedSamples) samples, \(ingest.duplicateBatches) duplicates, rejected \(ingest.rejected)"
@@ -187,23 +188,23 @@ public struct StatusReport: Codable, Sendable {
         var poolRows = [["pool", "live/nodes", "L mean", "L max", "demand (source)", "arrivals/s × S", "waiting/running", "P(wait>SLO)", "burst", "decision", "forecast (model) [interval]"]]
         for p in pools {
             let f = p.forecasts.map { f in
-                "\(f.horizonMinutes)m \(format(f.demand, 2)) (\(f.model))" + (f.lower.map { l in " [\(format(l, 2)), \(format(f.upper ?? .nan, 2))]" } ?? "")
+                "\(f.horizonMinutes)m \(TextTable.number(f.demand, 2)) (\(f.model))" + (f.lower.map { l in " [\(TextTable.number(l, 2)), \(TextTable.number(f.upper ?? .nan, 2))]" } ?? "")
             }.joined(separator: "; ")
             poolRows.append([
-                p.name, "\(p.liveNodes)/\(p.nodes)" + (p.burstReplicas > 0 ? " +\(p.burstReplicas) serverless" : ""), format(p.loadMean, 3), format(p.loadMax, 3),
-                "\(format(p.demand, 3)) (\(p.demandSource))",
-                p.arrivalRate.map { "\(format($0, 2)) × \(p.serviceSeconds.map { format($0, 2) + " s" } ?? "?")" } ?? "-",
-                "\(p.requestsWaiting.map { format($0, 1) } ?? "-")/\(p.requestsRunning.map { format($0, 1) } ?? "-")",
-                p.predictedWaitProbability.map { format($0 * 100, 2) + " %" } ?? "-",
-                p.burst ? "yes +\(format(p.burstExcess, 2))" : "no",
+                p.name, "\(p.liveNodes)/\(p.nodes)" + (p.burstReplicas > 0 ? " +\(p.burstReplicas) serverless" : ""), TextTable.number(p.loadMean, 3), TextTable.number(p.loadMax, 3),
+                "\(TextTable.number(p.demand, 3)) (\(p.demandSource))",
+                p.arrivalRate.map { "\(TextTable.number($0, 2)) × \(p.serviceSeconds.map { TextTable.number($0, 2) + " s" } ?? "?")" } ?? "-",
+                "\(p.requestsWaiting.map { TextTable.number($0, 1) } ?? "-")/\(p.requestsRunning.map { TextTable.number($0, 1) } ?? "-")",
+                p.predictedWaitProbability.map { TextTable.number($0 * 100, 2) + " %" } ?? "-",
+                p.burst ? "yes +\(TextTable.number(p.burstExcess, 2))" : "no",
                 p.action.map { "\($0) → \(p.desiredReplicas ?? 0) (\(p.policy ?? ""))" } ?? "-",
                 f.isEmpty ? "learning (\(p.minutesLearned) min seen)" : f,
             ])
         }
-        lines += render(poolRows).map { "  " + $0 }
+        lines += TextTable.render(poolRows).map { "  " + $0 }
         lines += pools.compactMap { p in p.reason.map { "  \(p.name): \($0)" } }
         if let offload, !offload.isEmpty {
-            lines += ["", "offload:"] + offload.map { "  \($0.site) → \($0.target): \(format($0.fraction, 2)) (\($0.reason))" }
+            lines += ["", "offload:"] + offload.map { "  \($0.site) → \($0.target): \(TextTable.number($0.fraction, 2)) (\($0.reason))" }
         }
         if let decisions {
             let refused = (decisions.subscribersRefused ?? 0) > 0 ? ", \(decisions.subscribersRefused!) subscriber handshakes refused" : ""
@@ -212,8 +213,8 @@ public struct StatusReport: Codable, Sendable {
         if let s = snapshot {
             lines.append(
                 "snapshots: \(s.path), \(s.writes) written, \(s.failures) failed"
-                    + (s.lastBytes.map { ", last \(bytes($0)) in \(format(s.lastWriteMilliseconds ?? 0, 0)) ms" } ?? "")
-                    + (s.restoredAgeSeconds.map { "; started from one \(format($0, 0)) s old" } ?? "; started fresh")
+                    + (s.lastBytes.map { ", last \(bytes($0)) in \(TextTable.number(s.lastWriteMilliseconds ?? 0, 0)) ms" } ?? "")
+                    + (s.restoredAgeSeconds.map { "; started from one \(TextTable.number($0, 0)) s old" } ?? "; started fresh")
                     + (s.lastError.map { "; last error: \($0)" } ?? ""))
         } else {
             lines.append("snapshots: off")
@@ -222,15 +223,15 @@ public struct StatusReport: Codable, Sendable {
         var nodeRows = [["node", "pool", "state", "last seen", "L", "batches", "missing", "restarts", "agent drops", "window"]]
         for n in nodes {
             nodeRows.append([
-                n.id, n.pool, n.state, "\(format(n.lastSeenSecondsAgo, 1)) s ago", n.load.map { format($0, 3) } ?? "-", "\(n.batches)",
+                n.id, n.pool, n.state, "\(TextTable.number(n.lastSeenSecondsAgo, 1)) s ago", n.load.map { TextTable.number($0, 3) } ?? "-", "\(n.batches)",
                 "\(n.missingBatches)", "\(n.restarts)", "\(n.agentDroppedSamples)", bytes(n.windowBytes),
             ])
         }
-        lines += render(nodeRows).map { "  " + $0 }
+        lines += TextTable.render(nodeRows).map { "  " + $0 }
         return lines.joined(separator: "\n")
     }
 
     private func bytes(_ n: Int) -> String {
-        n >= 1 << 20 ? "\(format(Double(n) / 1_048_576, 1)) MiB" : n >= 1024 ? "\(format(Double(n) / 1024, 1)) KiB" : "\(n) B"
+        n >= 1 << 20 ? "\(TextTable.number(Double(n) / 1_048_576, 1)) MiB" : n >= 1024 ? "\(TextTable.number(Double(n) / 1024, 1)) KiB" : "\(n) B"
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import GPulseAggregator
 import GPulseCore
+import GPulseReplay
 
 struct ForecastEval: ParsableCommand {
     static let configuration = CommandConfiguration(

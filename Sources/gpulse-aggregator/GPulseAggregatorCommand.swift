@@ -1,4 +1,5 @@
 import ArgumentParser
+import GPulseAggregatorConfig
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 import GPulseAggregator
+import GPulseAggregatorConfig
 import GPulseCore
+import GPulseReplay
 
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -44,7 +46,7 @@ struct Replay: ParsableCommand {
     var format: String?
 
     @Option(help: ArgumentHelp("Policies to compare, comma-separated.", valueName: "p[,p...]"))
-    var policy: String = ReplayReport.policies.joined(separator: ",")
+    var policy: String = ReplayPolicy.all.map(\.name).joined(separator: ",")
 
     @Option(help: ArgumentHelp("Baselines tuned on the trace: a grid of threshold settings and of static fleet sizes.", valueName: "threshold[,static]"))
     var sweep: String?
@@ -83,10 +85,12 @@ struct Replay: ParsableCommand {
         } else {
             cfg = AggregatorConfig()
         }
-        let policies = policy.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        guard !policies.isEmpty else { throw ValidationError("--policy needs at least one of \(ReplayReport.policies.joined(separator: ", "))") }
-        for p in policies where !ReplayReport.policies.contains(p) {
-            throw ValidationError("--policy: unknown policy '\(p)'; choose from \(ReplayReport.policies.joined(separator: ", "))")
+        let known = ReplayPolicy.all.map(\.name).joined(separator: ", ")
+        let names = policy.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !names.isEmpty else { throw ValidationError("--policy needs at least one of \(known)") }
+        let policies = try names.map { name in
+            guard let p = ReplayPolicy(name: name) else { throw ValidationError("--policy: unknown policy '\(name)'; choose from \(known)") }
+            return p
         }
         var plan = SweepPlan()
         for family in (sweep ?? "").split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {

@@ -49,7 +49,9 @@ final class ScriptedSampler: Sampler {
         let ring = SampleRing(capacity: 10_000)
         let loop = SamplingLoop(samplers: [ScriptedSampler(signal: 0)], rateHz: 1000, ring: ring, logger: Logger(label: "test"))
         loop.start()
-        SystemClock.sleep(milliseconds: 150)
+        // Until it has run more than 10 times (150 ms at 1000 Hz on an idle machine), with a generous bound.
+        let deadline = SystemClock.monotonicSeconds() + 30
+        while loop.tickCount <= 10 && SystemClock.monotonicSeconds() < deadline { SystemClock.sleep(milliseconds: 10) }
         loop.stop()
         let stats = loop.samplerStats[0]
         #expect(stats.runs > 10)
@@ -108,10 +110,14 @@ final class ScriptedSampler: Sampler {
             settings: .init(endpoint: endpoint, publishIntervalNanos: 10_000_000, sendQueueBatches: 3, lingerMilliseconds: 0),
             context: context, ring: ring, builder: builder, logger: Logger(label: "test"))
         try publisher.start()
-        // 10 intervals with one sample each while nobody listens.
-        for i in 0..<10 {
-            ring.push(Sample(signal: id, monotonicNanos: SystemClock.monotonicNanos(), value: Float(i) / 10))
+        // One sample per 10 ms interval while nobody listens, until the publisher has had to drop
+        // some (at least 10 intervals; a busy machine may need more, so the bound is generous).
+        let dropDeadline = SystemClock.monotonicSeconds() + 30
+        var i = 0
+        while i < 10 || (publisher.currentStats.batchesDropped == 0 && SystemClock.monotonicSeconds() < dropDeadline) {
+            ring.push(Sample(signal: id, monotonicNanos: SystemClock.monotonicNanos(), value: Float(i % 10) / 10))
             SystemClock.sleep(milliseconds: 10)
+            i += 1
         }
         SystemClock.sleep(milliseconds: 50)
         let offline = publisher.currentStats

@@ -1,4 +1,5 @@
 import Foundation
+import GPulseAggregatorConfig
 import GPulseConfig
 import GPulseCore
 import GPulseExposition

@@ -1,9 +1,10 @@
 import Foundation
+import GPulseAggregatorConfig
+import GPulseSnapshot
 import Testing
 
 @testable import GPulseAggregator
 @testable import GPulseCore
-import GPulseSnapshot
 
 private let second: Int64 = 1_000_000_000
 

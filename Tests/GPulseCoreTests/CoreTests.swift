@@ -72,7 +72,9 @@ import Testing
                 SystemClock.sleep(milliseconds: 1)
             }
         }
-        SystemClock.sleep(milliseconds: 30)
+        // Wait for the thread to have run (a busy machine may start it late), with a generous bound.
+        let deadline = SystemClock.monotonicSeconds() + 30
+        while counter.value == 0 && SystemClock.monotonicSeconds() < deadline { SystemClock.sleep(milliseconds: 5) }
         t.stop()
         t.join()
         let seen = counter.value

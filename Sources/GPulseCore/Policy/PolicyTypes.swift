@@ -136,7 +136,7 @@ public struct Commitment: Sendable, Hashable, Codable {
 }
 
 /// The kinds of capacity a pool can buy.
-public enum CapacityKind: String, Sendable, Hashable, CaseIterable, Codable {
+public enum CapacityKind: String, Sendable, Hashable, CaseIterable {
     case reserved
     case onDemand = "on_demand"
     case spot

@@ -1,7 +1,5 @@
 import GPulseConfig
 import GPulseCore
-import GPulseSnapshot
-import GPulseExposition
 import GPulseTransport
 import GPulseWire
 
@@ -165,9 +163,11 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             path = try c.value("path", path)
             intervalS = try c.value("interval_s", intervalS)
         }
+        /// `path: off`: no snapshots, even under systemd's StateDirectory.
+        public var isOff: Bool { path == "off" }
         /// The file to use, or nil when snapshots are off.
         public func resolvedPath(stateDirectory: String?) -> String? {
-            if path == "off" { return nil }
+            if isOff { return nil }
             if !path.isEmpty { return path }
             guard let dir = stateDirectory, !dir.isEmpty else { return nil }
             // systemd may list several directories separated by ':'; the first is ours.
@@ -334,7 +334,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
                 arOrder: forecast.arOrder, arForgetting: forecast.arForgetting, arTailSteps: forecast.arTailSteps, arDifferencing: forecast.arDifferencing,
                 errorDecay: forecast.errorDecay, intervalLevel: forecast.intervalLevel, residualMemory: forecast.residualMemory),
             replicaSlots: pools.mapValues(\.slotsPerReplica), defaultReplicaSlots: pool("default").slotsPerReplica,
-            burstClasses: Set(instanceClasses.filter { $0.value.kind == CapacityKind.serverless.rawValue }.keys), maxNodes: registry.maxNodes,
+            burstClasses: Set(instanceClasses.filter { $0.value.kind == .serverless }.keys), maxNodes: registry.maxNodes,
             maxPools: registry.maxPools, listedPools: Set(pools.keys.filter { $0 != "default" }),
             unlistedPools: registry.unlistedPools, forgetPoolAfterSeconds: registry.forgetPoolAfterS,
             newNodesPerPeerPerSecond: registry.newNodesPerPeerPerS)

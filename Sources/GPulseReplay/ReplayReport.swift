@@ -1,11 +1,49 @@
 import Foundation
+import GPulseAggregatorConfig
+import GPulseConfig
 import GPulseCore
+
+/// What one row of a replay runs: a policy the live aggregator can run, or the oracle bound.
+public enum ReplayPolicy: Hashable, Sendable {
+    case live(PolicyKind)
+    /// cost_aware fed the true future offered load: a perfect-forecast bound, not a policy to deploy.
+    case oracle
+
+    /// Every row `replay` can run, in the order it runs them by default.
+    public static let all: [ReplayPolicy] = PolicyKind.allCases.map(ReplayPolicy.live) + [.oracle]
+
+    /// The name `--policy` takes and the tables print.
+    public var name: String {
+        switch self {
+        case .live(let kind): kind.rawValue
+        case .oracle: "oracle"
+        }
+    }
+
+    public init?(name: String) {
+        guard let found = Self.all.first(where: { $0.name == name }) else { return nil }
+        self = found
+    }
+}
+
+/// The two baselines a sweep tunes on the trace.
+public enum SweepFamily: String, Sendable, CaseIterable {
+    case threshold
+    case staticFleet = "static"
+
+    /// How the goal line names the family's cheapest point.
+    var title: String {
+        switch self {
+        case .threshold: "tuned threshold"
+        case .staticFleet: "static fleet"
+        }
+    }
+}
 
 /// A baseline tuned on the trace itself, by replaying a grid of its settings: the cheapest point
 /// whose SLA violations are at most a policy's is what that policy has to beat at equal SLA.
 public struct SweepPoint: Sendable {
-    /// "threshold" or "static".
-    public var family: String
+    public var family: SweepFamily
     /// The setting, e.g. "high 0.8 low 0.3 step 1" or "12 replicas".
     public var setting: String
     public var result: ReplayResult
@@ -40,6 +78,8 @@ public struct ReplayReport: Sendable {
     public var trace: ReplayTrace
     public var scenario: ReplayScenario
     public var results: [ReplayResult]
+    /// What each of `results` ran, in the same order.
+    public var policies: [ReplayPolicy]
     /// Wall-clock seconds the policies' replays took together.
     public var elapsedSeconds: Double
     /// The sweep's points and its own wall-clock seconds (0 without a sweep).
@@ -74,15 +114,16 @@ public struct ReplayReport: Sendable {
         }
     }
 
-    /// Policies replay can run: the live ones, and `oracle` (cost_aware fed the true future demand:
-    /// a perfect-forecast bound, not a policy to deploy).
-    public static let policies = PoolConfig.policies + ["oracle"]
+    /// The result of `policy`, when it ran.
+    public func result(_ policy: ReplayPolicy) -> ReplayResult? {
+        policies.firstIndex(of: policy).map { results[$0] }
+    }
 
-    /// Runs `policies` (names from `ReplayReport.policies`) on the trace with the config's pool
+    /// Runs `policies` on the trace with the config's pool
     /// defaults, on up to `threads` threads (each policy is independent; nil: one per policy), then
     /// the sweep's points the same way.
     public static func run(
-        trace: ReplayTrace, config: AggregatorConfig, policies: [String], seed: UInt64, threads: Int? = nil, sweep plan: SweepPlan = .init()
+        trace: ReplayTrace, config: AggregatorConfig, policies: [ReplayPolicy], seed: UInt64, threads: Int? = nil, sweep plan: SweepPlan = .init()
     ) -> ReplayReport {
         let pool = config.pool(trace.name)
         let slots = trace.format == .gentd26 ? config.replay.imageSlotsPerReplica : config.replay.slotsPerReplica
@@ -91,25 +132,30 @@ public struct ReplayReport: Sendable {
             pool: trace.name, requests: trace.requests, startUnixSeconds: trace.startUnixSeconds, durationSeconds: trace.durationSeconds,
             drainLimitSeconds: config.replay.drainLimitS, warmupSeconds: min(config.replay.warmupS, trace.durationSeconds / 4), model: config.replay.model(slots: slots), classes: classes,
             defaultClass: pool.instanceClass, initialTargetLoad: pool.targetLoad, fleet: config.fleetSettings, seed: seed)
-        let oracle = policies.contains("oracle") ? scenario.perfectForecast : nil
+        let oracle = policies.contains(.oracle) ? scenario.perfectForecast : nil
         func setup(_ p: PoolConfig, oracle: PerfectForecast? = nil) -> PoolSetup {
             PoolSetup(
                 policy: p.makePolicy(classes: config.classes), workload: .online, envelopeMinutes: p.costAware.envelopeMinutes,
                 floorQuantile: p.costAware.reservedQuantile, oracle: oracle)
         }
-        let jobs = policies.map { name -> @Sendable () -> ReplayResult in
+        let jobs = policies.map { policy -> @Sendable () -> ReplayResult in
             var p = pool
-            // The names were checked against `policies` by the command line.
-            guard let kind = name == "oracle" ? .costAware : PolicyKind(rawValue: name) else { preconditionFailure("unknown policy \(name)") }
-            p.policy = kind
-            let s = setup(p, oracle: name == "oracle" ? oracle : nil)
-            return { Replay.run(scenario, setup: s, name: name) }
+            let s: PoolSetup
+            switch policy {
+            case .live(let kind):
+                p.policy = kind
+                s = setup(p)
+            case .oracle:
+                p.policy = .costAware
+                s = setup(p, oracle: oracle)
+            }
+            return { Replay.run(scenario, setup: s, name: policy.name) }
         }
         let started = Date()
         let results = parallel(jobs, threads: threads)
         let elapsed = Date().timeIntervalSince(started)
 
-        var labels: [(String, String)] = []
+        var labels: [(SweepFamily, String)] = []
         var sweepJobs: [@Sendable () -> ReplayResult] = []
         if plan.threshold {
             for point in SweepPlan.thresholdGrid {
@@ -120,14 +166,14 @@ public struct ReplayReport: Sendable {
                 p.threshold.step = point.step
                 let s = setup(p)
                 let setting = "high \(fmt(point.high)) low \(fmt(point.low)) step \(point.step)"
-                labels.append(("threshold", setting))
+                labels.append((.threshold, setting))
                 sweepJobs.append { Replay.run(scenario, setup: s, name: "threshold (\(setting))") }
             }
         }
         if plan.staticFleet {
             let peak = (oracle ?? scenario.perfectForecast).minuteDemand.max() ?? 1
             for n in SweepPlan.staticSizes(peakDemand: peak, maxReplicas: pool.maxReplicas) {
-                labels.append(("static", "\(n) replicas"))
+                labels.append((.staticFleet, "\(n) replicas"))
                 sweepJobs.append { Replay.runStatic(scenario, replicas: n) }
             }
         }
@@ -135,7 +181,7 @@ public struct ReplayReport: Sendable {
         let sweepResults = parallel(sweepJobs, threads: threads)
         let sweep = zip(labels, sweepResults).map { SweepPoint(family: $0.0, setting: $0.1, result: $1) }
         return ReplayReport(
-            trace: trace, scenario: scenario, results: results, elapsedSeconds: elapsed, sweep: sweep,
+            trace: trace, scenario: scenario, results: results, policies: policies, elapsedSeconds: elapsed, sweep: sweep,
             sweepSeconds: sweepJobs.isEmpty ? 0 : Date().timeIntervalSince(sweepStarted))
     }
 
@@ -156,18 +202,18 @@ public struct ReplayReport: Sendable {
     }
 
     /// The cheapest sweep point of `family` whose SLA violations are at most `r`'s.
-    public func cheapest(_ family: String, atMost r: ReplayResult) -> SweepPoint? {
+    public func cheapest(_ family: SweepFamily, atMost r: ReplayResult) -> SweepPoint? {
         sweep.filter { $0.family == family && $0.result.slaViolationRate <= r.slaViolationRate + 1e-12 }.min { $0.result.totalCost < $1.result.totalCost }
     }
 
     /// Cost relative to the threshold policy's, when it ran.
     func costVersusThreshold(_ r: ReplayResult) -> String {
-        guard let base = results.first(where: { $0.policy == "threshold" })?.totalCost, base > 0 else { return "" }
+        guard let base = result(.live(.threshold))?.totalCost, base > 0 else { return "" }
         return signedPercent((r.totalCost / base - 1) * 100)
     }
 
     /// Cost relative to the cheapest `family` sweep point at equal or better SLA.
-    func costVersusSweep(_ family: String, _ r: ReplayResult) -> String {
+    func costVersusSweep(_ family: SweepFamily, _ r: ReplayResult) -> String {
         guard sweep.contains(where: { $0.family == family }) else { return "" }
         guard let best = cheapest(family, atMost: r), best.result.totalCost > 0 else { return "none as good" }
         return signedPercent((r.totalCost / best.result.totalCost - 1) * 100)
@@ -175,7 +221,7 @@ public struct ReplayReport: Sendable {
 
     /// Cost as a multiple of the oracle's, when it ran.
     func costVersusOracle(_ r: ReplayResult) -> String {
-        guard let o = results.first(where: { $0.policy == "oracle" })?.totalCost, o > 0 else { return "" }
+        guard let o = result(.oracle)?.totalCost, o > 0 else { return "" }
         return String(format: "%.2f×", r.totalCost / o)
     }
 
@@ -196,26 +242,26 @@ public struct ReplayReport: Sendable {
 
             """
         for r in results {
-            let byClass = r.costByClass.filter { $0.cost > 0.005 }.map { "\($0.name) \(format($0.cost, 2))" }.joined(separator: ", ")
+            let byClass = r.costByClass.filter { $0.cost > 0.005 }.map { "\($0.name) \(TextTable.number($0.cost, 2))" }.joined(separator: ", ")
             let surge = r.surgeToCapacityMedian.map { "\(fmt($0)) (\(r.surges))" } ?? "– (\(r.surges))"
             let unfinished = r.unfinished > 0 ? " (\(r.unfinished) unfinished)" : ""
             out += "| \(r.policy) | \(percent(r.slaViolationRate))\(unfinished) | \(percent(r.windowViolationRate)) | "
             out += "\(sec(r.waitP50)) / \(sec(r.waitP95)) / \(sec(r.waitP99)) / \(sec(r.waitPeak)) | "
             out += "\(sec(r.latencyP50)) / \(sec(r.latencyP95)) / \(sec(r.latencyP99)) / \(sec(r.latencyPeak)) | "
-            out += "\(format(r.totalCost, 2)) | \(costVersusThreshold(r)) | \(costVersusSweep("threshold", r)) | \(costVersusSweep("static", r)) | \(costVersusOracle(r)) | "
+            out += "\(TextTable.number(r.totalCost, 2)) | \(costVersusThreshold(r)) | \(costVersusSweep(.threshold, r)) | \(costVersusSweep(.staticFleet, r)) | \(costVersusOracle(r)) | "
             out += "\(byClass) | \(percent(r.utilizationEfficiency)) | \(r.scalingActions) | \(r.reversals) | "
             out += "\(String(format: "%.1f", r.gpuUtilizationStdDev)) | \(surge) |\n"
         }
         if !sweep.isEmpty {
             out += "\nSweep (\(sweep.count) points, \(String(format: "%.1f", sweepSeconds)) s wall), tuned on this trace: "
             var parts: [String] = []
-            for family in ["threshold", "static"] {
+            for family in SweepFamily.allCases {
                 let points = sweep.filter { $0.family == family }
                 guard !points.isEmpty else { continue }
                 let listed = points.sorted { $0.result.totalCost < $1.result.totalCost }.map {
-                    "\($0.setting): \(format($0.result.totalCost, 2)) at \(percent($0.result.slaViolationRate))"
+                    "\($0.setting): \(TextTable.number($0.result.totalCost, 2)) at \(percent($0.result.slaViolationRate))"
                 }
-                parts.append("\(family) \(listed.joined(separator: "; "))")
+                parts.append("\(family.rawValue) \(listed.joined(separator: "; "))")
             }
             out += parts.joined(separator: ". ") + ".\n"
         }
@@ -227,27 +273,27 @@ public struct ReplayReport: Sendable {
     /// threshold and the cheapest static fleet at equal or better SLA, at most 1.3× the oracle; and
     /// where it stands against the published comparison this builds on.
     public func goal() -> String {
-        guard let c = results.first(where: { $0.policy == "cost_aware" }) else { return "" }
+        guard let c = result(.live(.costAware)) else { return "" }
         var parts: [String] = []
         parts.append(c.slaViolationRate < 0.01 ? "SLA violations \(percent(c.slaViolationRate)) < 1 %: met" : "SLA violations \(percent(c.slaViolationRate)) ≥ 1 %: NOT met")
-        for family in ["threshold", "static"] where sweep.contains(where: { $0.family == family }) {
-            let name = family == "threshold" ? "tuned threshold" : "static fleet"
+        for family in SweepFamily.allCases where sweep.contains(where: { $0.family == family }) {
+            let name = family.title
             if let best = cheapest(family, atMost: c) {
                 let ok = c.totalCost < best.result.totalCost
-                parts.append("cheapest \(name) at equal or better SLA (\(best.setting)) \(format(best.result.totalCost, 2)): \(ok ? "met" : "NOT met"), \(signedPercent((c.totalCost / best.result.totalCost - 1) * 100))")
+                parts.append("cheapest \(name) at equal or better SLA (\(best.setting)) \(TextTable.number(best.result.totalCost, 2)): \(ok ? "met" : "NOT met"), \(signedPercent((c.totalCost / best.result.totalCost - 1) * 100))")
             } else {
                 parts.append("no \(name) in the sweep reaches \(percent(c.slaViolationRate)): met")
             }
         }
-        if let o = results.first(where: { $0.policy == "oracle" }), o.totalCost > 0 {
+        if let o = result(.oracle), o.totalCost > 0 {
             let ratio = c.totalCost / o.totalCost
             parts.append("\(String(format: "%.2f", ratio))× the oracle's cost: \(ratio <= 1.3 ? "met" : "NOT met (goal ≤ 1.3×)")")
         }
         var line = "Goal for cost_aware: " + parts.joined(separator: "; ") + "."
-        if let t = results.first(where: { $0.policy == "threshold" }), t.totalCost > 0 {
+        if let t = result(.live(.threshold)), t.totalCost > 0 {
             let saving = 1 - c.totalCost / t.totalCost
             line += " Against the published comparison (Gaddam, 'Cost-Aware Autoscaling for Batch vs. Online Inference': SLA violations 12 / 4 / under 1 %, cost −0 / −22 / −40 % for threshold / predictive / cost-aware): here threshold \(percent(t.slaViolationRate))"
-            if let p = results.first(where: { $0.policy == "predictive" }) {
+            if let p = result(.live(.predictive)) {
                 line += ", predictive \(percent(p.slaViolationRate)) at \(signedPercent((p.totalCost / t.totalCost - 1) * 100))"
             }
             line += ", cost_aware \(percent(c.slaViolationRate)) at \(signedPercent(-saving * 100)) against the shipped threshold."
@@ -263,10 +309,10 @@ public struct ReplayReport: Sendable {
         (results + sweep.map(\.result)).map { r in
             let byClass = r.costByClass.map { "\($0.name)=\(String(format: "%.2f", $0.cost))" }.joined(separator: ";")
             let fields: [String] = [
-                trace.name, r.policy, "\(r.requests)", "\(r.unfinished)", format(r.slaViolationRate, 6), format(r.windowViolationRate, 6),
-                format(r.waitP50, 3), format(r.waitP95, 3), format(r.waitP99, 3), format(r.waitPeak, 3), format(r.latencyP50, 3), format(r.latencyP95, 3), format(r.latencyP99, 3), format(r.latencyPeak, 3),
-                format(r.totalCost, 2), byClass, format(r.utilizationEfficiency, 6), "\(r.scalingActions)", "\(r.reversals)",
-                format(r.gpuUtilizationStdDev, 2), "\(r.surges)", r.surgeToCapacityMedian.map { format($0, 3) } ?? "", "\(r.preemptions)",
+                trace.name, r.policy, "\(r.requests)", "\(r.unfinished)", TextTable.number(r.slaViolationRate, 6), TextTable.number(r.windowViolationRate, 6),
+                TextTable.number(r.waitP50, 3), TextTable.number(r.waitP95, 3), TextTable.number(r.waitP99, 3), TextTable.number(r.waitPeak, 3), TextTable.number(r.latencyP50, 3), TextTable.number(r.latencyP95, 3), TextTable.number(r.latencyP99, 3), TextTable.number(r.latencyPeak, 3),
+                TextTable.number(r.totalCost, 2), byClass, TextTable.number(r.utilizationEfficiency, 6), "\(r.scalingActions)", "\(r.reversals)",
+                TextTable.number(r.gpuUtilizationStdDev, 2), "\(r.surges)", r.surgeToCapacityMedian.map { TextTable.number($0, 3) } ?? "", "\(r.preemptions)",
                 "\(r.simulatedSeconds)", "\(scenario.seed)",
             ]
             return fields.joined(separator: ",")
@@ -329,7 +375,7 @@ public struct ReplayReport: Sendable {
                 return points.joined(separator: " ")
             }
             out += """
-                <text x="\(left)" y="\(Int(top + 8))">\(escape(r.policy)): cost \(format(r.totalCost, 2)), SLA violations \(percent(r.slaViolationRate))</text>
+                <text x="\(left)" y="\(Int(top + 8))">\(escape(r.policy)): cost \(TextTable.number(r.totalCost, 2)), SLA violations \(percent(r.slaViolationRate))</text>
                 <line x1="\(left)" y1="\(y(0))" x2="\(left + plotWidth)" y2="\(y(0))" stroke="#999"/>
                 <text x="4" y="\(y(Float(peak)) + 4)">\(fmt(Double(peak.rounded(.up))))</text><text x="4" y="\(y(0))">0</text>
                 <polyline fill="none" stroke="#1f77b4" stroke-width="1" points="\(path(r.demand))"/>

@@ -1,8 +1,9 @@
 import Foundation
+import GPulseAggregatorConfig
 import Testing
 
-@testable import GPulseAggregator
 @testable import GPulseCore
+@testable import GPulseReplay
 
 /// Trace readers on slices cut from the real files in shared/data (the first rows of each, as
 /// published; the Azure files end lines with CRLF), with malformed rows added where a test says so.
@@ -88,8 +89,8 @@ import Testing
         var csv = "window_start_s,requests_per_s\n"
         for i in 0..<12 { csv += "\(i * 600),\(i < 6 ? 0.6 : 1.8)\n" }
         let trace = try ReplayTrace.parse(csv: csv, name: "steps.csv", format: nil, options: TraceOptions(rateServiceMeanSeconds: 10, seed: 2))
-        let report = ReplayReport.run(trace: trace, config: AggregatorConfig(), policies: PoolConfig.policies, seed: 2, threads: 2)
-        #expect(report.results.map(\.policy) == PoolConfig.policies)
+        let report = ReplayReport.run(trace: trace, config: AggregatorConfig(), policies: PolicyKind.allCases.map(ReplayPolicy.live), seed: 2, threads: 2)
+        #expect(report.results.map(\.policy) == PolicyKind.allCases.map(\.rawValue))
         let md = report.markdown()
         #expect(md.contains("SIMULATED"))
         #expect(md.contains("Goal for cost_aware"))
@@ -167,11 +168,11 @@ import Testing
         }
         let trace = try ReplayTrace.parse(csv: rows.joined(separator: "\n"), name: "step.csv", format: nil, options: TraceOptions())
         let report = ReplayReport.run(
-            trace: trace, config: AggregatorConfig(), policies: ["threshold", "cost_aware"], seed: 1, sweep: SweepPlan(threshold: true, staticFleet: true))
-        #expect(report.sweep.filter { $0.family == "threshold" }.count == SweepPlan.thresholdGrid.count)
-        #expect(report.sweep.contains { $0.family == "static" })
+            trace: trace, config: AggregatorConfig(), policies: [.live(.threshold), .live(.costAware)], seed: 1, sweep: SweepPlan(threshold: true, staticFleet: true))
+        #expect(report.sweep.filter { $0.family == .threshold }.count == SweepPlan.thresholdGrid.count)
+        #expect(report.sweep.contains { $0.family == .staticFleet })
         for r in report.results {
-            for family in ["threshold", "static"] {
+            for family in SweepFamily.allCases {
                 let eligible = report.sweep.filter { $0.family == family && $0.result.slaViolationRate <= r.slaViolationRate }
                 guard let best = report.cheapest(family, atMost: r) else {
                     #expect(eligible.isEmpty)
@@ -182,7 +183,7 @@ import Testing
             }
         }
         // The static sizes are monotone: more replicas never cost less.
-        let statics = report.sweep.filter { $0.family == "static" }.map(\.result)
+        let statics = report.sweep.filter { $0.family == .staticFleet }.map(\.result)
         for (a, b) in zip(statics, statics.dropFirst()) { #expect(a.totalCost <= b.totalCost + 1e-9) }
         #expect(report.markdown().contains("vs tuned threshold, equal SLA"))
         #expect(report.goal().contains("cheapest tuned threshold") || report.goal().contains("no tuned threshold"))

@@ -1,3 +1,6 @@
+import GPulseAggregatorConfig
+import GPulseCore
+
 /// A trace prepared for replay and the SIMULATED fleet it runs on; the same for every policy.
 public struct ReplayScenario: Sendable {
     /// The pool name the simulated nodes report (the trace's name).
@@ -143,16 +146,6 @@ struct SimulatedAgentBatch {
             let service = batch.series.removeLast()
             spare = (batch.series.removeLast(), service)
         }
-    }
-}
-
-/// A fleet that never changes: `replicas` nodes, whatever the load (the static baseline).
-public struct StaticPolicy: ScalingPolicy {
-    public let name = "static"
-    public var replicas: Int
-    public init(replicas: Int) { self.replicas = replicas }
-    public mutating func evaluate(_ input: PoolInput) -> ScalePlan {
-        ScalePlan(desiredReplicas: replicas, reason: "static fleet of \(replicas)")
     }
 }
 
@@ -376,5 +369,26 @@ public enum Replay {
             i += 1
         }
         return (count, delays)
+    }
+}
+
+extension ReplayConfig {
+    /// The simulation model for a trace whose replicas have `slots` slots.
+    public func model(slots: Int) -> SimulationModel {
+        SimulationModel(slotsPerReplica: slots, slaWaitSeconds: slaWaitS, checkpointIntervalSeconds: checkpointIntervalS, reversalWindowSeconds: reversalWindowS)
+    }
+}
+
+extension ReplayScenario {
+    /// The trace's true offered load per minute, replica units (see `PerfectForecast`).
+    public var perfectForecast: PerfectForecast {
+        let minutes = durationSeconds / 60 + 2
+        var work = [Double](repeating: 0, count: minutes)
+        for r in requests {
+            let m = Int(r.arrival / 60)
+            if m >= 0 && m < minutes { work[m] += r.service }
+        }
+        let slots = Double(model.slotsPerReplica)
+        return PerfectForecast(startUnixSeconds: startUnixSeconds, minuteDemand: work.map { $0 / 60 / slots })
     }
 }

@@ -25,17 +25,3 @@ public struct PerfectForecast: Sendable, Hashable {
         }
     }
 }
-
-extension ReplayScenario {
-    /// The trace's true offered load per minute, replica units (see `PerfectForecast`).
-    public var perfectForecast: PerfectForecast {
-        let minutes = durationSeconds / 60 + 2
-        var work = [Double](repeating: 0, count: minutes)
-        for r in requests {
-            let m = Int(r.arrival / 60)
-            if m >= 0 && m < minutes { work[m] += r.service }
-        }
-        let slots = Double(model.slotsPerReplica)
-        return PerfectForecast(startUnixSeconds: startUnixSeconds, minuteDemand: work.map { $0 / 60 / slots })
-    }
-}

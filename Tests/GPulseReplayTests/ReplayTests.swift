@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import GPulseCore
+@testable import GPulseReplay
 
 /// The SIMULATED fleet used by replay, checked against queueing theory and hand-worked cases.
 @Suite struct SimulatedFleetTests {
@@ -186,5 +187,41 @@ import Testing
         let (count, delays) = Replay.surgeDelays(demand: demand, capacity: capacity)
         #expect(count == 1)
         #expect(delays == [6])
+    }
+}
+
+@Suite struct PerfectForecastTests {
+    let onDemand = InstanceClass(name: "on_demand", kind: .onDemand, hourlyPrice: 3.9, leadTimeSeconds: 180)
+
+    @Test func theOracleKnowsEachMinutesOfferedLoad() {
+        // Minute 0: two 30 s requests; minute 1: one 120 s request; 2 slots per replica.
+        let requests = [TraceRequest(arrival: 5, service: 30), TraceRequest(arrival: 50, service: 30), TraceRequest(arrival: 70, service: 120)]
+        let s = ReplayScenario(
+            pool: "p", requests: requests, startUnixSeconds: 1_000_000_020, durationSeconds: 180, model: SimulationModel(slotsPerReplica: 2),
+            classes: [onDemand], defaultClass: "on_demand", initialTargetLoad: 0.7, fleet: FleetSettings(), seed: 1)
+        let oracle = s.perfectForecast
+        #expect(oracle.minuteDemand[0] == 60.0 / 60 / 2)
+        #expect(oracle.minuteDemand[1] == 120.0 / 60 / 2)
+        #expect(oracle.minuteDemand[2] == 0)
+        // At 10 s into minute 0, one minute ahead is minute 1, exactly, with no interval.
+        let f = oracle.forecasts(nowNanos: (1_000_000_020 + 10) * 1_000_000_000, horizonMinutes: [1, 5])
+        #expect(f[0].horizonSeconds == 60 && f[0].mean == 1 && f[0].level == 0 && f[0].quantile(0.9) == 1)
+        #expect(f[1].mean == 0)
+    }
+
+    @Test func theOracleProvisionsAheadOfAStep() {
+        let s = ReplayTests.scenario(seed: 5)
+        var forecast = s.perfectForecast
+        let pool = CostAwarePolicy(settings: .init(slaPenaltyPerNodeHour: 20, onDemand: s.classes[0]))
+        let oracle = Replay.run(s, setup: PoolSetup(policy: pool, workload: .online, oracle: forecast), name: "oracle")
+        // The step at 1,200 s is known a minute (the lead time) ahead: capacity ordered then is
+        // ready as the step comes.
+        let before = oracle.capacity[900..<1100].reduce(0, +) / 200
+        let atStep = oracle.capacity[1200..<1210].reduce(0, +) / 10
+        #expect(atStep > before + 2, "capacity \(before) → \(atStep) at the step")
+        #expect(oracle.policy == "oracle")
+        forecast.minuteDemand = forecast.minuteDemand.map { _ in 0 }
+        let blind = Replay.run(s, setup: PoolSetup(policy: pool, workload: .online, oracle: forecast), name: "blind")
+        #expect(blind.capacity[1200..<1210].reduce(0, +) / 10 < atStep)
     }
 }

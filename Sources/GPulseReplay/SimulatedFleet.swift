@@ -1,3 +1,5 @@
+import GPulseCore
+
 /// One request of a replayed trace: when it arrives (seconds from the trace start) and how long it
 /// occupies one slot of a replica.
 public struct TraceRequest: Sendable, Hashable {

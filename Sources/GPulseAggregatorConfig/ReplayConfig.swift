@@ -46,9 +46,4 @@ public struct ReplayConfig: Decodable, Sendable, Equatable {
         if !(reversalWindowS > 0) { out.append(("reversal_window_s", "must be positive")) }
         return out
     }
-
-    /// The simulation model for a trace whose replicas have `slots` slots.
-    public func model(slots: Int) -> SimulationModel {
-        SimulationModel(slotsPerReplica: slots, slaWaitSeconds: slaWaitS, checkpointIntervalSeconds: checkpointIntervalS, reversalWindowSeconds: reversalWindowS)
-    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GPulseConfig
 import GPulseCore
 
 /// `gpulse-aggregator forecast-eval`: accuracy of every forecaster on a trace plus the cost of one
@@ -69,7 +70,7 @@ public struct ForecastEvalReport: Codable, Sendable {
     public func text() -> String {
         var lines = [
             "forecast-eval: \(trace), \(rows) rows of \(stepSeconds) s (\(missing) missing, filled causally, never scored)",
-            "season \(seasonSteps) steps, warm-up \(warmupSteps) steps, MASE scale (in-sample seasonal-naive MAE) \(format(scale, 3))",
+            "season \(seasonSteps) steps, warm-up \(warmupSteps) steps, MASE scale (in-sample seasonal-naive MAE) \(TextTable.number(scale, 3))",
             "",
         ]
         let models = scores.map(\.model).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
@@ -79,39 +80,25 @@ public struct ForecastEvalReport: Codable, Sendable {
             var row = [model]
             for h in horizons {
                 let s = scores.first { $0.model == model && $0.horizon == h }!
-                row.append("\(format(s.mase, 3)) / \(format(s.smape, 1))%")
+                row.append("\(TextTable.number(s.mase, 3)) / \(TextTable.number(s.smape, 1))%")
             }
             table.append(row)
         }
         lines.append("MASE / sMAPE per horizon (lower is better):")
-        lines += render(table)
+        lines += TextTable.render(table)
         let coverage = horizons.map { h in scores.first { $0.model == "gpulse_selected" && $0.horizon == h }?.coverage }
         lines.append("")
         lines.append(
-            "gpulse_selected prediction interval, share of targets inside (configured \(format(intervalLevel * 100, 0)) %): "
-                + zip(horizons, coverage).map { h, c in "h=\(h) \(c.map { format($0 * 100, 1) + " %" } ?? "n/a")" }.joined(separator: ", "))
+            "gpulse_selected prediction interval, share of targets inside (configured \(TextTable.number(intervalLevel * 100, 0)) %): "
+                + zip(horizons, coverage).map { h, c in "h=\(h) \(c.map { TextTable.number($0 * 100, 1) + " %" } ?? "n/a")" }.joined(separator: ", "))
         lines.append("")
         lines.append("cost of one update (whole series, one model at a time):")
-        lines += render([["model", "ns/update"]] + updateCost.map { [$0.model, format($0.nanosPerUpdate, 0)] })
+        lines += TextTable.render([["model", "ns/update"]] + updateCost.map { [$0.model, TextTable.number($0.nanosPerUpdate, 0)] })
         return lines.joined(separator: "\n")
     }
 
     private func minutes(_ steps: Int) -> String {
         let s = steps * stepSeconds
         return s % 3600 == 0 ? "\(s / 3600) h" : s % 60 == 0 ? "\(s / 60) min" : "\(s) s"
-    }
-}
-
-func format(_ v: Double, _ digits: Int) -> String {
-    v.isFinite ? String(format: "%.\(digits)f", v) : "n/a"
-}
-
-func render(_ rows: [[String]]) -> [String] {
-    guard let first = rows.first else { return [] }
-    let widths = first.indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
-    return rows.map { row in
-        row.enumerated().map { c, cell in
-            c == 0 ? cell.padding(toLength: widths[c], withPad: " ", startingAt: 0) : String(repeating: " ", count: widths[c] - cell.count) + cell
-        }.joined(separator: "  ")
     }
 }

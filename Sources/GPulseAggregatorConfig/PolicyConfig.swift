@@ -17,13 +17,13 @@ public struct DecisionConfig: Decodable, Sendable, Equatable {
 }
 
 public struct InstanceClassConfig: Decodable, Sendable, Equatable {
-    public var kind = "on_demand"
+    public var kind = CapacityKind.onDemand
     public var hourlyPrice = 0.0
     public var leadTimeS = 0.0
     public var preemptionsPerHour = 0.0
     public var capacity = 1.0
     public var commitmentHours = 24.0
-    public init(kind: String, hourlyPrice: Double, leadTimeS: Double, preemptionsPerHour: Double = 0, capacity: Double = 1, commitmentHours: Double = 24) {
+    public init(kind: CapacityKind, hourlyPrice: Double, leadTimeS: Double, preemptionsPerHour: Double = 0, capacity: Double = 1, commitmentHours: Double = 24) {
         self.commitmentHours = commitmentHours
         self.kind = kind
         self.hourlyPrice = hourlyPrice
@@ -43,12 +43,15 @@ public struct InstanceClassConfig: Decodable, Sendable, Equatable {
 
     /// EXAMPLE prices (currency units per node-hour) for a GPU inference node; set your own.
     public static let examples: [String: InstanceClassConfig] = [
-        "reserved": .init(kind: "reserved", hourlyPrice: 2.2, leadTimeS: 0),
-        "on_demand": .init(kind: "on_demand", hourlyPrice: 3.9, leadTimeS: 180),
-        "spot": .init(kind: "spot", hourlyPrice: 1.4, leadTimeS: 240, preemptionsPerHour: 0.05),
-        "serverless": .init(kind: "serverless", hourlyPrice: 6.5, leadTimeS: 10),
+        "reserved": .init(kind: .reserved, hourlyPrice: 2.2, leadTimeS: 0),
+        "on_demand": .init(kind: .onDemand, hourlyPrice: 3.9, leadTimeS: 180),
+        "spot": .init(kind: .spot, hourlyPrice: 1.4, leadTimeS: 240, preemptionsPerHour: 0.05),
+        "serverless": .init(kind: .serverless, hourlyPrice: 6.5, leadTimeS: 10),
     ]
 }
+
+/// `instance_classes.<name>.kind`: reserved, on_demand, spot or serverless.
+extension CapacityKind: ConfigEnum {}
 
 /// `pools.<name>.policy`: which scaling policy sizes the pool.
 public enum PolicyKind: String, ConfigEnum {
@@ -161,8 +164,6 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
         }
     }
 
-    public static let policies = PolicyKind.allCases.map(\.rawValue)
-
     public var policy = PolicyKind.threshold
     public var workload = PoolWorkload.fromAgents
     public var minReplicas = 1
@@ -239,7 +240,7 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
     }
 
     /// A fresh policy for this pool; `classes` must hold every class the pool names (validated).
-    func makePolicy(classes: [String: InstanceClass]) -> any ScalingPolicy {
+    public func makePolicy(classes: [String: InstanceClass]) -> any ScalingPolicy {
         let bounds = ReplicaBounds(min: minReplicas, max: maxReplicas)
         let actions = ActionGuard(upCooldownSeconds: cooldown.upS, downCooldownSeconds: cooldown.downS, maxActionsPerMinute: cooldown.maxActionsPerMinute)
         let instance = classes[instanceClass] ?? InstanceClass(name: instanceClass, kind: .onDemand, hourlyPrice: 0, leadTimeSeconds: 0)
@@ -333,7 +334,7 @@ extension AggregatorConfig {
         Dictionary(
             uniqueKeysWithValues: instanceClasses.map { name, c in
                 (name, InstanceClass(
-                    name: name, kind: CapacityKind(rawValue: c.kind) ?? .onDemand, hourlyPrice: c.hourlyPrice, leadTimeSeconds: c.leadTimeS,
+                    name: name, kind: c.kind, hourlyPrice: c.hourlyPrice, leadTimeSeconds: c.leadTimeS,
                     preemptionsPerHour: c.preemptionsPerHour, capacity: c.capacity, commitmentHours: c.commitmentHours))
             })
     }
@@ -366,9 +367,6 @@ extension AggregatorConfig {
         }
         for (name, c) in instanceClasses.sorted(by: { $0.key < $1.key }) {
             let key = "instance_classes.\(name)"
-            if CapacityKind(rawValue: c.kind) == nil {
-                issues.append(.init(keyPath: "\(key).kind", message: "must be one of \(CapacityKind.allCases.map(\.rawValue).joined(separator: ", "))"))
-            }
             if !(c.hourlyPrice >= 0) { issues.append(.init(keyPath: "\(key).hourly_price", message: "must be at least 0")) }
             if !(c.leadTimeS >= 0) { issues.append(.init(keyPath: "\(key).lead_time_s", message: "must be at least 0")) }
             if !(c.preemptionsPerHour >= 0) { issues.append(.init(keyPath: "\(key).preemptions_per_hour", message: "must be at least 0")) }
