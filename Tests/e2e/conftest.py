@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import zmq
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATED = ROOT / ".build" / "python"
@@ -138,3 +139,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def zmq_context():
+    """A pyzmq context that is torn down with linger 0 however the test ends: a test that fails with
+    unsent messages on a socket must fail, not hang later in Context.term() when it is collected."""
+    ctx = zmq.Context()
+    yield ctx
+    if not ctx.closed:
+        ctx.destroy(linger=0)

@@ -21,8 +21,8 @@ def receive_batches(pull, seconds, until):
     return batches
 
 
-def test_app_reports_from_the_python_example_reach_the_aggregator(bins, procs, tmp_path):
-    ctx = zmq.Context()
+def test_app_reports_from_the_python_example_reach_the_aggregator(bins, procs, tmp_path, zmq_context):
+    ctx = zmq_context
     pull = ctx.socket(zmq.PULL)
     port = pull.bind_to_random_port("tcp://127.0.0.1")
     endpoint = f"ipc://{tmp_path}/app.sock"

@@ -52,7 +52,7 @@ def keygen(bins, exe, path, *extra):
 
 
 @pytest.mark.parametrize("mode", ["plaintext", "curve"])
-def test_an_attacker_cannot_crash_stall_or_grow_the_aggregator(procs, bins, tmp_path, mode):
+def test_an_attacker_cannot_crash_stall_or_grow_the_aggregator(procs, bins, tmp_path, mode, zmq_context):
     # The stall bound is a property of the aggregator as deployed (a release build); a debug build
     # is many times slower per byte (make test builds both and sets GPULSE_RELEASE_BIN).
     release = os.environ.get("GPULSE_RELEASE_BIN")
@@ -111,7 +111,7 @@ samplers: {{gpu: {{enabled: false}}}}
     poller = threading.Thread(target=poll_health, daemon=True)
     poller.start()
 
-    ctx = zmq.Context()
+    ctx = zmq_context
     attacker = ctx.socket(zmq.PUSH)
     attacker.setsockopt(zmq.LINGER, 5000)
     attacker.setsockopt(zmq.SNDHWM, 0)

@@ -24,13 +24,13 @@ def batch(node, session, seq, t0=None, series=1, value=0.5, offset_us=0):
 
 
 
-def test_a_running_aggregator_counts_bad_input_and_keeps_serving(procs, bins):
+def test_a_running_aggregator_counts_bad_input_and_keeps_serving(procs, bins, zmq_context):
     agg, metrics, _ = start_aggregator(procs, bins, "--max-message-bytes", "65536")
     good = procs([bins / "gpulse-agent", "run", "--plaintext", "--aggregator", metrics, "--node-id", "good-1", "--rate", "100"])
     nodes = lambda: {n["id"]: n for n in status(bins, agg.control)["nodes"]}
     wait_until(lambda: nodes().get("good-1", {}).get("batches", 0) > 5, "the good agent")
 
-    ctx = zmq.Context()
+    ctx = zmq_context
     sockets = []
 
     def push():

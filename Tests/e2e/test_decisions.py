@@ -104,7 +104,7 @@ def run_example(name, *args):
     return subprocess.run([sys.executable, ROOT / "examples" / name, *map(str, args)], capture_output=True, text=True, timeout=30)
 
 
-def test_load_steps_give_scale_up_scale_down_and_offload(bins, procs, tmp_path):
+def test_load_steps_give_scale_up_scale_down_and_offload(bins, procs, tmp_path, zmq_context):
     gateway = socket.socket()  # the edge agent's RTT probe target, standing for the cloud
     gateway.bind(("127.0.0.1", 0))
     gateway.listen(64)
@@ -114,7 +114,7 @@ def test_load_steps_give_scale_up_scale_down_and_offload(bins, procs, tmp_path):
     agg, metrics, decisions = start_aggregator(procs, bins, "--config", config)
     fleet = Fleet(bins, procs, tmp_path, metrics, probe)
 
-    ctx = zmq.Context()
+    ctx = zmq_context
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     sub.connect(decisions)

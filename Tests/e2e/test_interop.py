@@ -11,8 +11,8 @@ from golden import golden_batch
 from gpulse.v1 import metrics_pb2 as m
 
 
-def test_python_decodes_batches_the_swift_agent_sent(bins, procs, tmp_path):
-    ctx = zmq.Context()
+def test_python_decodes_batches_the_swift_agent_sent(bins, procs, tmp_path, zmq_context):
+    ctx = zmq_context
     pull = ctx.socket(zmq.PULL)
     port = pull.bind_to_random_port("tcp://127.0.0.1")
     config = tmp_path / "agent.yaml"
@@ -49,9 +49,9 @@ samplers: {{gpu: {{enabled: false}}}}
         assert list(s.offset_us) == sorted(s.offset_us)
 
 
-def test_swift_aggregator_accepts_python_batches_and_rejects_bad_ones(bins, procs):
+def test_swift_aggregator_accepts_python_batches_and_rejects_bad_ones(bins, procs, zmq_context):
     agg, metrics, _ = start_aggregator(procs, bins)
-    ctx = zmq.Context()
+    ctx = zmq_context
     push = ctx.socket(zmq.PUSH)
     push.connect(metrics)
 

@@ -46,7 +46,7 @@ def erlang_c_replicas(rate, service_s, slots, max_wait_s, percentile, max_replic
     return max_replicas
 
 
-def test_a_growing_queue_is_sized_in_one_step(bins, procs, tmp_path):
+def test_a_growing_queue_is_sized_in_one_step(bins, procs, tmp_path, zmq_context):
     fake_procfs(tmp_path / "proc")
     load = tmp_path / "gpu.load"
     load.write_text("1.0\n")
@@ -68,7 +68,7 @@ samplers:
         procs([bins / "gpulse-agent", "run", "--plaintext", "--config", tmp_path / f"{node}.yaml"],
               env={"GPULSE_FAKE_NVML_DEVICES": "1", "GPULSE_FAKE_NVML_LOAD_FILE": str(load)})
 
-    ctx = zmq.Context()
+    ctx = zmq_context
     stop = threading.Event()
     queue = {"depth": 0.0}
 
