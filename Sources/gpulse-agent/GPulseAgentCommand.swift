@@ -111,8 +111,10 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         let logger = options.bootstrapLogging()
         let (config, labels) = try options.resolve()
-        let service = AgentService(configuration: config, labels: labels, logger: logger)
-        let group = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        // Opens NVML, the keys and the sockets (a host or config it cannot work with stops the start here).
+        let agent = try AgentService(configuration: config, labels: labels, logger: logger)
+        // Every service in one group: sampling and publishing, the metrics endpoint (when on), the watchdog.
+        let group = ServiceGroup(services: agent.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await group.run()
     }
 }

@@ -1,6 +1,8 @@
 """The Prometheus endpoint as a real Prometheus sees it: Debian's `prometheus` scrapes a running
 aggregator fed by two real agents, and the test asks Prometheus's own HTTP query API for the pool
-load index and the ingest counters. `promtool check metrics` lints both endpoints' output.
+load index and the ingest counters. `promtool check metrics` lints both endpoints' output. The
+agents read a static procfs and the TEST FAKE NVML, whose GPU load the test sets, so the load index
+Prometheus sees is the one the test chose, however busy the machine is.
 
 Prometheus is installed from Debian when missing; where it cannot be installed the test skips and
 says why (it never fails for that reason)."""
@@ -16,6 +18,7 @@ import urllib.request
 import pytest
 
 from conftest import prometheus_address, start_aggregator
+from test_decisions import fake_procfs
 
 
 def ensure_prometheus():
@@ -76,9 +79,23 @@ def test_prometheus_scrapes_load_index_and_ingest_counters(procs, bins, tmp_path
     ensure_prometheus()
     agg, metrics, _ = start_aggregator(procs, bins)
     agg_http = prometheus_address(agg)
+    fake_procfs(tmp_path / "proc")
+    load = tmp_path / "gpu.load"
+    load.write_text("0.3\n")
     for node in ("prom-a", "prom-b"):
-        agent = procs([bins / "gpulse-agent", "run", "--plaintext", "--aggregator", metrics, "--node-id", node, "--pool", "llm",
-                       "--rate", "100", "--prometheus", "127.0.0.1:0"])
+        config = tmp_path / f"{node}.yaml"
+        config.write_text(f"""
+node: {{id: {node}, pool: llm}}
+aggregator: {{endpoint: "{metrics}"}}
+procfs_root: {tmp_path / "proc"}
+groups: {{fast: {{rate_hz: 100}}, gpu: {{rate_hz: 10}}}}
+samplers:
+  gpu: {{enabled: true, library: {bins / "libFakeNVML.so"}}}
+  rtt: {{enabled: false}}
+prometheus: {{listen: "127.0.0.1:0"}}
+""")
+        agent = procs([bins / "gpulse-agent", "run", "--plaintext", "--config", config],
+                      env={"GPULSE_FAKE_NVML_DEVICES": "1", "GPULSE_FAKE_NVML_LOAD_FILE": str(load)})
     agent_http = prometheus_address(agent)
 
     # Our own health and lint checks before Prometheus is involved.
@@ -114,9 +131,10 @@ scrape_configs:
 
     up = wait_for_result(prom, 'up{job="gpulse-aggregator"} == 1')
     assert up, "Prometheus does not see the aggregator up"
-    # The series exists from the pool's first second, at 0 until the first load window fills.
-    load = wait_for_result(prom, 'gpulse_pool_load_index_mean{pool="llm"} > 0')
-    assert 0 < float(load[0]["value"][1]) <= 1, load
+    # The series exists from the pool's first second, at 0 until the first load window fills; then
+    # it is the fake GPUs' 30 %.
+    low = wait_for_result(prom, 'gpulse_pool_load_index_mean{pool="llm"} > 0.25 < 0.35')
+    assert low, low
     live = wait_for_result(prom, 'gpulse_pool_live_replicas{pool="llm"} == 2')
     assert live
     first = float(wait_for_result(prom, "gpulse_ingest_batches_total")[0]["value"][1])
@@ -127,10 +145,12 @@ scrape_configs:
     # Two agents publish ten batches a second each: four seconds bring tens more.
     assert second - first >= 20, (first, second)
     assert second_samples > first_samples
-    # The load index moved: more than one distinct value over the last seconds (real CPU load).
-    series = query(prom, 'gpulse_pool_load_index_mean{pool="llm"}[30s]')
-    values = {v for _, v in series[0]["values"]}
-    assert len(values) > 1, series
+    # The load index follows the GPUs: set them to 80 % and Prometheus sees it.
+    tmp = load.with_suffix(".tmp")
+    tmp.write_text("0.8\n")
+    tmp.replace(load)  # atomic: the fake NVML re-opens the file on every call
+    high = wait_for_result(prom, 'gpulse_pool_load_index_mean{pool="llm"} > 0.75 < 0.85')
+    assert high, high
     rejections = query(prom, 'gpulse_ingest_rejected_batches_total{reason="malformed"}')
     assert rejections and float(rejections[0]["value"][1]) == 0
     agent_up = wait_for_result(prom, 'rate(gpulse_agent_sampler_runs_total{sampler="cpu"}[5s]) > 50')
