@@ -223,6 +223,14 @@ public final class AggregatorService: Service, Sendable {
 
 }
 
+/// A status reply being encoded off the ingest thread, for the loop to send once it is there: the
+/// JSON of 10,000 nodes is megabytes, and encoding it on the loop was a stall of a few hundred
+/// milliseconds per request.
+final class ReplyBox: Sendable {
+    let bytes = Mutex<[UInt8]?>(nil)
+    func take() -> [UInt8]? { bytes.withLock { b in defer { b = nil }; return b } }
+}
+
 /// A reloaded configuration waiting for the ingest thread (shared by the reloader and the service).
 final class Pending: Sendable {
     let value = Mutex<AggregatorConfig?>(nil)
@@ -296,6 +304,10 @@ struct IngestLoop {
     /// How long one burst of receiving may run before the loop ticks and answers control again.
     static let drainBudgetNanos: UInt64 = 50_000_000
     var nextSnapshot = 0.0
+    /// The control reply being encoded, and whether one is owed (the REP socket takes no request
+    /// until it is sent).
+    let reply = ReplyBox()
+    var awaitingReply = false
     /// Who may have sent a batch: with CURVE, the node id the ZAP handler bound the sender's key to.
     func sender(_ buffer: MessageBuffer) -> IngestGate.Sender { authenticator == nil ? .plaintext : .curve(nodeID: buffer.peerUserID) }
 
@@ -347,9 +359,11 @@ struct IngestLoop {
             while !worker.shouldStop {
                 heartbeat.beat()
                 do {
-                    _ = try poller.poll(timeoutMilliseconds: max(1, min(100, Int(config.decisions.evaluateIntervalMs))))
+                    // While a reply is being encoded, poll briefly so that it leaves soon after.
+                    _ = try poller.poll(timeoutMilliseconds: awaitingReply ? 5 : max(1, min(100, Int(config.decisions.evaluateIntervalMs))))
                     if poller.isReadable(metricsIndex) { try drain(&buffer) }
                     if poller.isReadable(controlIndex) { try answerControl() }
+                    try sendReadyReply()
                     if poller.isReadable(monitorIndex) { try recordConnectionEvents(monitor) }
                     tick()
                 } catch {
@@ -475,10 +489,11 @@ struct IngestLoop {
             ])
     }
 
+    /// Takes a control request. The status report is built here, from the state this thread owns,
+    /// and encoded to JSON on another thread; `sendReadyReply` sends it.
     mutating func answerControl() throws(ZMQError) {
-        guard let request = try control.receiveFrames(blocking: false) else { return }
+        guard !awaitingReply, let request = try control.receiveFrames(blocking: false) else { return }
         let command = String(decoding: request.first ?? [], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        let reply: String
         switch command {
         case "status":
             syncAuthenticationRefusals()
@@ -488,11 +503,19 @@ struct IngestLoop {
                     startedNanos: started, published: publisher.published, resent: publisher.resent, subscribersRefused: subscribersRefused,
                     snapshot: snapshots?.stats, longestLoopGapSeconds: heartbeat.longestGapSeconds))
             onStatus(status)
-            reply = status.json(pretty: false)
+            awaitingReply = true
+            let box = reply
+            Task.detached { box.bytes.withLock { $0 = Array(status.json(pretty: false).utf8) } }
         default:
-            reply = #"{"error":"unknown command; the control endpoint answers: status"}"#
+            _ = try control.send(Array(#"{"error":"unknown command; the control endpoint answers: status"}"#.utf8), blocking: false)
         }
-        _ = try control.send(Array(reply.utf8), blocking: false)
+    }
+
+    /// Sends the control reply once it has been encoded.
+    mutating func sendReadyReply() throws(ZMQError) {
+        guard awaitingReply, let bytes = reply.take() else { return }
+        awaitingReply = false
+        _ = try control.send(bytes, blocking: false)
     }
 
     func logOutcome(_ outcome: SequenceTracker.Outcome, nodeID: String, session: UInt64, seq: UInt64) {

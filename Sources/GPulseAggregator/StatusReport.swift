@@ -130,12 +130,15 @@ public struct StatusReport: Codable, Sendable {
             missingBatches: nodes.reduce(0) { $0 + $1.missingBatches }, agentDroppedSamples: nodes.reduce(0) { $0 + $1.agentDroppedSamples },
             connectionsAccepted: ledger.connectionsAccepted, connectionsClosed: ledger.connectionsClosed,
             longestLoopGapSeconds: longestLoopGapSeconds)
+        // Counted in one pass: asking each pool to count its nodes was pools × nodes string compares.
+        var nodesPerPool: [String: Int] = [:]
+        for n in fleet.nodes.values { nodesPerPool[n.labels.pool, default: 0] += 1 }
         pools = zip(fleet.poolNames, fleet.poolSeries).map { name, series in
             let point = series.latest
             var scale: ScaleDecision?
             if case .scale(let s) = standing["scale/\(name)"]?.body { scale = s }
             return Pool(
-                name: name, nodes: entries.count { $0.value.labels.pool == name }, liveNodes: point?.liveNodes ?? 0,
+                name: name, nodes: nodesPerPool[name] ?? 0, liveNodes: point?.liveNodes ?? 0,
                 loadMean: point?.loadMean ?? 0, loadMax: point?.loadMax ?? 0, demand: series.current?.demand ?? point?.demand ?? 0,
                 demandSource: series.demandSource.name, arrivalRate: series.traffic?.arrivalRate, serviceSeconds: series.traffic?.serviceSeconds,
                 requestsWaiting: series.traffic?.waiting, requestsRunning: series.traffic?.running, burstReplicas: series.burstNodes,

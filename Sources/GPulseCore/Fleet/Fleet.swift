@@ -205,10 +205,7 @@ extension NodeEntry {
         batch.series.withUnsafeBufferPointer { all in
             for i in all.indices {
                 if let w = windows.position(kind: all[i].kind, subject: all[i].subject, hint: i) {
-                    let n = min(all[i].offsetsMicros.count, all[i].values.count)
-                    for j in 0..<n {
-                        windows.append(time: t0.addingSaturating(Int64(all[i].offsetsMicros[j]) * 1000), value: all[i].values[j], at: w)
-                    }
+                    windows.append(offsetsMicros: all[i].offsetsMicros, values: all[i].values, t0: t0, at: w)
                     continue
                 }
                 guard windows.count < settings.maxSeriesPerNode else {
@@ -653,10 +650,7 @@ struct PeerBudgets: Sendable {
 
 extension SampleWindow {
     mutating func appendSeries(_ series: borrowing Series, t0: Int64) {
-        let n = min(series.offsetsMicros.count, series.values.count)
-        for j in 0..<n {
-            append(time: t0.addingSaturating(Int64(series.offsetsMicros[j]) * 1000), value: series.values[j])
-        }
+        append(offsetsMicros: series.offsetsMicros, values: series.values, t0: t0)
     }
 }
 

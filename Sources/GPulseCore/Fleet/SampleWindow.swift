@@ -60,6 +60,18 @@ public struct SampleWindow: Sendable {
         }
     }
 
+    /// Appends a series' samples, `offsetsMicros` after `t0` (pairs up to the shorter of the two),
+    /// as `append(time:value:)` would one by one. Read through buffer pointers: indexing the arrays
+    /// sample by sample retained and released both of them each time, on the path every batch takes.
+    mutating func append(offsetsMicros: borrowing [UInt32], values: borrowing [Float], t0: Int64) {
+        let n = min(offsetsMicros.count, values.count)
+        offsetsMicros.withUnsafeBufferPointer { offsets in
+            values.withUnsafeBufferPointer { values in
+                for j in 0..<n { append(time: t0.addingSaturating(Int64(offsets[j]) * 1000), value: values[j]) }
+            }
+        }
+    }
+
     /// Mean of the samples at or after `since`, or nil when there are none.
     public func mean(since: Int64) -> Double? {
         var sum = 0.0
@@ -115,8 +127,8 @@ public struct SeriesWindows: Sendable {
         windows.append(window)
     }
 
-    mutating func append(time: Int64, value: Float, at position: Int) {
-        windows[position].append(time: time, value: value)
+    mutating func append(offsetsMicros: borrowing [UInt32], values: borrowing [Float], t0: Int64, at position: Int) {
+        windows[position].append(offsetsMicros: offsetsMicros, values: values, t0: t0)
     }
 
     /// Frees every window (a node gone down starts afresh when it returns).
