@@ -11,6 +11,7 @@ DEMO_SECONDS ?= 60
 BENCH_SECONDS ?= 30
 FUZZ_RUNS ?= 1000000
 SNAPSHOT_FUZZ_RUNS ?= 30000
+EXPOSITION_FUZZ_RUNS ?= 300000
 # The shared traces make replay reads (relative to the repository root, or absolute).
 REPLAY_DATA ?= ../shared/data
 
@@ -39,20 +40,25 @@ test: setup check-proto
 	GPULSE_BIN="$$($(SWIFT) build --show-bin-path)" GPULSE_RELEASE_BIN="$$($(SWIFT) build -c release --show-bin-path)" \
 		.venv/bin/python -m pytest -q Tests/e2e
 
-## Two targets under libFuzzer; a finding stops the run, is saved as .build/fuzz-crash-<sha1> and fails it.
+## Three targets under libFuzzer; a finding stops the run, is saved as .build/fuzz-crash-<sha1> and fails it.
 ## The batch decoder (then the fleet's ingest of what it accepts): FUZZ_RUNS inputs (1,000,000) from
 ## fuzz/corpus. The snapshot restore path: SNAPSHOT_FUZZ_RUNS bodies (30,000; each restores a fleet)
-## from fuzz/snapshot-corpus.
+## from fuzz/snapshot-corpus. The Prometheus text parser (engines' /metrics pages):
+## EXPOSITION_FUZZ_RUNS pages (300,000) from fuzz/exposition-corpus.
 fuzz: setup
 	$(SWIFT) build -c release --build-path .build/fuzz --product gpulse-fuzz-decoder \
 		-Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xcc -fsanitize=fuzzer-no-link
 	$(SWIFT) build -c release --build-path .build/fuzz --product gpulse-fuzz-snapshot \
 		-Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xcc -fsanitize=fuzzer-no-link
-	mkdir -p .build/fuzz-corpus .build/fuzz-snapshot-corpus
+	$(SWIFT) build -c release --build-path .build/fuzz --product gpulse-fuzz-exposition \
+		-Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xcc -fsanitize=fuzzer-no-link
+	mkdir -p .build/fuzz-corpus .build/fuzz-snapshot-corpus .build/fuzz-exposition-corpus
 	SWIFT_BACKTRACE=enable=no .build/fuzz/release/gpulse-fuzz-decoder -runs=$(FUZZ_RUNS) -max_len=65536 \
 		-artifact_prefix=.build/fuzz- -print_final_stats=1 .build/fuzz-corpus fuzz/corpus
 	SWIFT_BACKTRACE=enable=no .build/fuzz/release/gpulse-fuzz-snapshot -runs=$(SNAPSHOT_FUZZ_RUNS) -max_len=131072 \
 		-artifact_prefix=.build/fuzz-snapshot- -print_final_stats=1 .build/fuzz-snapshot-corpus fuzz/snapshot-corpus
+	SWIFT_BACKTRACE=enable=no .build/fuzz/release/gpulse-fuzz-exposition -runs=$(EXPOSITION_FUZZ_RUNS) -max_len=65536 \
+		-artifact_prefix=.build/fuzz-exposition- -print_final_stats=1 .build/fuzz-exposition-corpus fuzz/exposition-corpus
 
 check-proto:
 	@scripts/gen-proto.sh --check

@@ -6,6 +6,7 @@
 //   GPulseConfig      -> Yams                                      YAML config files, checked key by key
 //   GPulseExposition  -> GPulseCore, GPulseConfig, swift-prometheus, SwiftNIO    /metrics and /healthz over HTTP
 //   GPulseSystemd     -> GPulseCore, CSystemd (libsystemd)         sd_notify: READY, STOPPING, watchdog
+//   GPulseScrape      -> nothing                                   Prometheus text pages other programs serve (engines' /metrics)
 //   GPulseAgent       -> GPulseCore, GPulseWire, GPulseTransport, GPulseConfig, GPulseExposition, GPulseSystemd, CNVML (NVML opened with dlopen)
 //   GPulseAggregatorConfig -> GPulseCore, GPulseConfig, GPulseWire, GPulseTransport   the aggregator's config file, typed
 //   GPulseReplay      -> GPulseCore, GPulseAggregatorConfig        trace readers, SIMULATED fleet, replay, report, forecast-eval
@@ -87,6 +88,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
+        // Other programs' Prometheus pages (inference servers' /metrics): the text format, histograms, counter rates.
+        .target(name: "GPulseScrape"),
         // The snapshot file format and its checks, apart so that its fuzz target builds without the service.
         .target(name: "GPulseSnapshot", dependencies: ["GPulseCore"]),
         // The aggregator's config file: sections, defaults, range checks, and the settings they make.
@@ -124,6 +127,8 @@ let package = Package(
         .target(name: "CBenchPeers", dependencies: ["CZeroMQ", "CGPulseProto"], path: "Benchmarks/CBenchPeers", linkerSettings: [.linkedLibrary("zmq")]),
         // The batch decoder under libFuzzer (`make fuzz`); a plain build replays saved inputs.
         .executableTarget(name: "gpulse-fuzz-decoder", dependencies: ["GPulseCore", "GPulseWire", "GPulseFuzzSupport"]),
+        // The Prometheus text format parser under libFuzzer (`make fuzz`), the same two ways.
+        .executableTarget(name: "gpulse-fuzz-exposition", dependencies: ["GPulseScrape", "GPulseFuzzSupport"]),
         // The snapshot restore path under libFuzzer (`make fuzz`), the same two ways.
         .executableTarget(name: "gpulse-fuzz-snapshot", dependencies: ["GPulseCore", "GPulseSnapshot", "GPulseFuzzSupport"]),
         .target(name: "GPulseFuzzSupport"),
@@ -146,6 +151,7 @@ let package = Package(
                 "GPulseExposition",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]),
+        .testTarget(name: "GPulseScrapeTests", dependencies: ["GPulseScrape"]),
         .testTarget(name: "GPulseReplayTests", dependencies: ["GPulseReplay", "GPulseAggregatorConfig", "GPulseCore"]),
     ]
 )
