@@ -9,8 +9,8 @@ import Testing
     }
 
     /// A vLLM page in prometheus_client's text format, WRITTEN FROM vLLM's metric definitions (the
-    /// names, types and labels of vllm/v1/metrics/loggers.py as vLLM 0.8-0.10 documents them; the
-    /// values are made up), not captured from a running server.
+    /// names, types and labels, `model_name` and `engine`, of the v1 engine's PrometheusStatLogger in
+    /// vllm/v1/metrics/loggers.py; the values are made up), not captured from a running server.
     static let vllmFixture = """
         # HELP vllm:num_requests_running Number of requests in model execution batches.
         # TYPE vllm:num_requests_running gauge
