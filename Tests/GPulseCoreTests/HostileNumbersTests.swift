@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import GPulseCore
@@ -13,6 +14,19 @@ import Testing
         var u = SequenceTracker()
         _ = u.observe(session: 1, seq: 0)
         #expect(u.observe(session: 1, seq: 11) == .gap(missing: 10))
+    }
+
+    /// Found by the snapshot fuzz target: a restored open minute whose start is not a whole minute
+    /// made the next minute's gap-filling count -0 missed minutes and trap on `1...0`.
+    @Test func aRestoredMinuteOffTheMinuteGridDoesNotTrap() throws {
+        var pool = PoolSeries(name: "p", forecast: ForecastSettings(season: 10, horizons: [1]), secondsKept: 300, minutesKept: 60)
+        for t in Int64(0)...61 { pool.record(unixSecond: t, loads: [0.5]) }
+        let json = String(decoding: try JSONEncoder().encode(pool), as: UTF8.self)
+        #expect(json.contains(#""start":60"#))
+        var restored = try JSONDecoder().decode(PoolSeries.self, from: Data(json.replacingOccurrences(of: #""start":60"#, with: #""start":90"#).utf8))
+        restored.record(unixSecond: 180, loads: [0.5])
+        restored.record(unixSecond: Int64.max - 5, loads: [0.5])
+        #expect(restored.minutes.elements.map(\.time).prefix(3) == [0, 90, 180])
     }
 
     @Test func countsSaturateInsteadOfTrapping() {

@@ -152,12 +152,15 @@ public struct PoolSeries: Sendable, Codable {
     /// one records every second, nodes or not). The forecaster counts steps, not clock minutes, so
     /// each missed minute gets the last minute's point carried forward to keep the season aligned;
     /// at most one season of them (a longer outage has lost the phase information anyway).
+    /// The history may come from a snapshot, so its last time is not trusted to be a whole minute
+    /// or near now: a gap shorter than two minutes fills nothing, and the arithmetic saturates.
     private mutating func fillMissedMinutes(before minuteStart: Int64) {
-        guard let last = minutes.last, minuteStart > last.time + 60 else { return }
-        let missed = min(Int((minuteStart - last.time) / 60) - 1, max(1, forecaster.settings.season), minutes.capacity)
+        guard let last = minutes.last, minuteStart > last.time.addingSaturating(60) else { return }
+        let missed = min(Int(clamping: minuteStart.subtractingSaturating(last.time) / 60) - 1, max(1, forecaster.settings.season), minutes.capacity)
+        guard missed >= 1 else { return }
         for k in 1...missed {
             var point = last
-            point.time = last.time + Int64(k) * 60
+            point.time = last.time.addingSaturating(Int64(k) * 60)
             minutes.append(point)
             forecaster.update(point.demand)
             minutesClosed += 1
