@@ -34,3 +34,25 @@ public func readFuzzInput(_ path: String) -> [UInt8]? {
     while case let n = fread(&chunk, 1, chunk.count, file), n > 0 { bytes += chunk[..<n] }
     return bytes
 }
+
+/// A fuzz target's whole `main`. Under libFuzzer (`make fuzz` builds with `-DFUZZING`) it hands over
+/// to the driver with `test`; in a plain build it runs `replay` over each file named on the command
+/// line, so that an input libFuzzer saved can be replayed under a debugger. `usage` is what to say
+/// when no file is named.
+public func runFuzzTarget(name: String, usage: String, test: FuzzTest, replay: ([UInt8]) -> Void) -> Never {
+    #if FUZZING
+    runLibFuzzer(test)
+    #else
+    let paths = CommandLine.arguments.dropFirst()
+    guard !paths.isEmpty else {
+        print("usage: \(name) FILE...   (\(usage); `make fuzz` builds the libFuzzer binary)")
+        exit(2)
+    }
+    for path in paths.sorted() {
+        guard let bytes = readFuzzInput(path) else { exit(1) }
+        replay(bytes)
+        print("\(path): \(bytes.count) bytes, no finding")
+    }
+    exit(0)
+    #endif
+}

@@ -49,25 +49,9 @@ func check(_ input: UnsafeRawBufferPointer) {
     }
 }
 
-#if FUZZING
 @main
-struct Fuzz {
-    static func main() { runLibFuzzer(fuzzOne) }
-}
-#else
-@main
-struct ReplayInputs {
+struct FuzzDecoder {
     static func main() {
-        let paths = CommandLine.arguments.dropFirst()
-        guard !paths.isEmpty else {
-            print("usage: gpulse-fuzz-decoder FILE...   (replays inputs; `make fuzz` builds the libFuzzer binary)")
-            exit(2)
-        }
-        for path in paths {
-            guard let bytes = readFuzzInput(path) else { exit(1) }
-            bytes.withUnsafeBytes { check($0) }
-            print("\(path): \(bytes.count) bytes, no finding")
-        }
+        runFuzzTarget(name: "gpulse-fuzz-decoder", usage: "replays inputs", test: fuzzOne) { bytes in bytes.withUnsafeBytes { check($0) } }
     }
 }
-#endif

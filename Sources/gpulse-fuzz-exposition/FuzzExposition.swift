@@ -49,25 +49,7 @@ func check(_ body: [UInt8]) {
     }
 }
 
-#if FUZZING
 @main
-struct Fuzz {
-    static func main() { runLibFuzzer(fuzzOne) }
+struct FuzzExposition {
+    static func main() { runFuzzTarget(name: "gpulse-fuzz-exposition", usage: "replays pages", test: fuzzOne) { check($0) } }
 }
-#else
-@main
-struct ReplayInputs {
-    static func main() {
-        let paths = CommandLine.arguments.dropFirst()
-        guard !paths.isEmpty else {
-            print("usage: gpulse-fuzz-exposition FILE...   (replays pages; `make fuzz` builds the libFuzzer binary)")
-            exit(2)
-        }
-        for path in paths {
-            guard let bytes = readFuzzInput(path) else { exit(1) }
-            check(bytes)
-            print("\(path): \(bytes.count) bytes, no finding")
-        }
-    }
-}
-#endif

@@ -86,15 +86,11 @@ func seedBody() -> [UInt8] {
     return Array(file[(file.firstIndex(of: 0x0A)! + 1)...])
 }
 
-#if FUZZING
 @main
-struct Fuzz {
-    static func main() { runLibFuzzer(fuzzOne) }
-}
-#else
-@main
-struct ReplayInputs {
+struct FuzzSnapshot {
     static func main() {
+        #if !FUZZING
+        // `--seed FILE` writes a seed body from a short fleet (how fuzz/snapshot-corpus/fleet.json was made).
         let args = CommandLine.arguments.dropFirst()
         if args.first == "--seed", args.count == 2, let path = args.last {
             let body = seedBody()
@@ -105,18 +101,9 @@ struct ReplayInputs {
             _ = body.withUnsafeBytes { fwrite($0.baseAddress, 1, body.count, file) }
             fclose(file)
             print("\(path): \(body.count) bytes of seed snapshot body")
-            return
+            exit(0)
         }
-        guard !args.isEmpty else {
-            print("usage: gpulse-fuzz-snapshot FILE...   (replays snapshot bodies; `make fuzz` builds the libFuzzer binary)")
-            print("       gpulse-fuzz-snapshot --seed FILE   (writes a seed body)")
-            exit(2)
-        }
-        for path in args.sorted() {
-            guard let bytes = readFuzzInput(path) else { exit(1) }
-            check(bytes)
-            print("\(path): \(bytes.count) bytes, no finding")
-        }
+        #endif
+        runFuzzTarget(name: "gpulse-fuzz-snapshot", usage: "replays snapshot bodies, or --seed FILE writes a seed body", test: fuzzOne) { check($0) }
     }
 }
-#endif
