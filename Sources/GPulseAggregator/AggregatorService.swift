@@ -24,7 +24,7 @@ public final class AggregatorService: Service, Sendable {
     private let config: AggregatorConfig
     private let logger: Logger
     /// A reloaded configuration waiting for the ingest thread to take it.
-    private let pendingReload: Pending
+    private let pendingReload: Mailbox<AggregatorConfig>
     /// The last status built by the ingest thread, for tests and for in-process readers.
     private let latestStatus = Mutex<StatusReport?>(nil)
     private let context: ZMQContext
@@ -53,7 +53,7 @@ public final class AggregatorService: Service, Sendable {
         self.logger = logger
         let heartbeat = Heartbeat()
         let notifier = SystemdNotifier()
-        let pendingReload = Pending()
+        let pendingReload = Mailbox<AggregatorConfig>()
         self.heartbeat = heartbeat
         self.notifier = notifier
         self.pendingReload = pendingReload
@@ -105,7 +105,7 @@ public final class AggregatorService: Service, Sendable {
             self.sockets = Handoff((pull, pub, control, metrics))
             self.bound = bound
             watchdog = WatchdogService(notifier: notifier, logger: logger, isHealthy: health)
-            reloader = ReloadService(reload: reload, notifier: notifier, logger: logger) { next in pendingReload.value.withLock { $0 = next } }
+            reloader = ReloadService(reload: reload, notifier: notifier, logger: logger) { next in pendingReload.put(next) }
         } catch {
             authenticator?.authenticator.stop()
             throw error
@@ -142,7 +142,7 @@ public final class AggregatorService: Service, Sendable {
                 config: config, logger: logger, pull: pull, pub: pub, control: control, metrics: metrics, heartbeat: heartbeat,
                 restored: restored, snapshots: snapshots, authenticator: authenticator?.authenticator
             ) { status in self.latestStatus.withLock { $0 = status } }
-            loop.takeReload = { self.pendingReload.value.withLock { p in defer { p = nil }; return p } }
+            loop.takeReload = { self.pendingReload.take() }
             loop.run(until: worker)
             // The final snapshot, written by `snapshots.stop()` below.
             loop.submitSnapshot()
@@ -223,17 +223,15 @@ public final class AggregatorService: Service, Sendable {
 
 }
 
-/// A status reply being encoded off the ingest thread, for the loop to send once it is there: the
-/// JSON of 10,000 nodes is megabytes, and encoding it on the loop was a stall of a few hundred
-/// milliseconds per request.
-final class ReplyBox: Sendable {
-    let bytes = Mutex<[UInt8]?>(nil)
-    func take() -> [UInt8]? { bytes.withLock { b in defer { b = nil }; return b } }
-}
-
-/// A reloaded configuration waiting for the ingest thread (shared by the reloader and the service).
-final class Pending: Sendable {
-    let value = Mutex<AggregatorConfig?>(nil)
+/// One value handed from one thread to another and taken once: a reloaded configuration from the
+/// reloader to the ingest thread, a status reply encoded off the ingest thread back to it (the JSON
+/// of 10,000 nodes is megabytes; encoding it on the loop stalled it for a few hundred milliseconds).
+final class Mailbox<Value: Sendable>: Sendable {
+    private let slot = Mutex<Value?>(nil)
+    /// Replaces what is waiting, if anything.
+    func put(_ value: Value) { slot.withLock { $0 = value } }
+    /// What is waiting, leaving the box empty; nil when nothing is.
+    func take() -> Value? { slot.withLock { v in defer { v = nil }; return v } }
 }
 
 /// SIGHUP (`systemctl reload`): reads and checks the file again, then hands it to the ingest thread,
@@ -306,7 +304,7 @@ struct IngestLoop {
     var nextSnapshot = 0.0
     /// The control reply being encoded, and whether one is owed (the REP socket takes no request
     /// until it is sent).
-    let reply = ReplyBox()
+    let reply = Mailbox<[UInt8]>()
     var awaitingReply = false
     /// Who may have sent a batch: with CURVE, the node id the ZAP handler bound the sender's key to.
     func sender(_ buffer: MessageBuffer) -> IngestGate.Sender { authenticator == nil ? .plaintext : .curve(nodeID: buffer.peerUserID) }
@@ -505,7 +503,7 @@ struct IngestLoop {
             onStatus(status)
             awaitingReply = true
             let box = reply
-            Task.detached { box.bytes.withLock { $0 = Array(status.json(pretty: false).utf8) } }
+            Task.detached { box.put(Array(status.json(pretty: false).utf8)) }
         default:
             _ = try control.send(Array(#"{"error":"unknown command; the control endpoint answers: status"}"#.utf8), blocking: false)
         }

@@ -131,11 +131,11 @@ public struct AggregatorState: Sendable {
     /// and the loop's heartbeat.
     public struct ShellFigures: Sendable {
         public var startedNanos: Int64
-        public var published: UInt64 = 0
-        public var resent: UInt64 = 0
-        public var subscribersRefused: UInt64 = 0
-        public var snapshot: SnapshotStats? = nil
-        public var longestLoopGapSeconds: Double? = nil
+        public var published: UInt64
+        public var resent: UInt64
+        public var subscribersRefused: UInt64
+        public var snapshot: SnapshotStats?
+        public var longestLoopGapSeconds: Double?
         public init(
             startedNanos: Int64, published: UInt64 = 0, resent: UInt64 = 0, subscribersRefused: UInt64 = 0, snapshot: SnapshotStats? = nil,
             longestLoopGapSeconds: Double? = nil

@@ -78,8 +78,6 @@ public struct ReplayReport: Sendable {
     public var trace: ReplayTrace
     public var scenario: ReplayScenario
     public var results: [ReplayResult]
-    /// What each of `results` ran, in the same order.
-    public var policies: [ReplayPolicy]
     /// Wall-clock seconds the policies' replays took together.
     public var elapsedSeconds: Double
     /// The sweep's points and its own wall-clock seconds (0 without a sweep).
@@ -116,7 +114,7 @@ public struct ReplayReport: Sendable {
 
     /// The result of `policy`, when it ran.
     public func result(_ policy: ReplayPolicy) -> ReplayResult? {
-        policies.firstIndex(of: policy).map { results[$0] }
+        results.first { $0.policy == policy.name }
     }
 
     /// Runs `policies` on the trace with the config's pool
@@ -181,7 +179,7 @@ public struct ReplayReport: Sendable {
         let sweepResults = parallel(sweepJobs, threads: threads)
         let sweep = zip(labels, sweepResults).map { SweepPoint(family: $0.0, setting: $0.1, result: $1) }
         return ReplayReport(
-            trace: trace, scenario: scenario, results: results, policies: policies, elapsedSeconds: elapsed, sweep: sweep,
+            trace: trace, scenario: scenario, results: results, elapsedSeconds: elapsed, sweep: sweep,
             sweepSeconds: sweepJobs.isEmpty ? 0 : Date().timeIntervalSince(sweepStarted))
     }
 

@@ -40,7 +40,7 @@ func check(_ body: [UInt8]) {
             guard let h = page.histogram(String(sample.name.dropLast(suffix.count))) else { continue }
             precondition(zip(h.buckets, h.buckets.dropFirst()).allSatisfy { $0.upperBound <= $1.upperBound }, "buckets out of order")
             if let window = h.since(previous) {
-                precondition(window.buckets.allSatisfy { $0.count >= 0 } || window == h, "a window with a negative bucket")
+                precondition(window.buckets.allSatisfy { $0.count >= 0 }, "a window with a negative bucket")
                 for q in [0, 0.5, 0.99, 1] { _ = window.quantile(q) }
                 _ = window.mean
             }
