@@ -60,8 +60,11 @@ fuzz: setup
 	SWIFT_BACKTRACE=enable=no .build/fuzz/release/gpulse-fuzz-exposition -runs=$(EXPOSITION_FUZZ_RUNS) -max_len=65536 \
 		-artifact_prefix=.build/fuzz-exposition- -print_final_stats=1 .build/fuzz-exposition-corpus fuzz/exposition-corpus
 
+## Both generated trees are what their generators make now: protobuf-c (Sources/CGPulseProto) and
+## the KEDA gRPC code (Sources/GPulseKEDA/Generated; builds the two plugins once, 2-3 min).
 check-proto:
 	@scripts/gen-proto.sh --check
+	@scripts/gen-keda.sh --check
 
 ## docs/replay: every policy over the shared/data traces on the SIMULATED fleet (minutes).
 replay: setup
@@ -69,6 +72,7 @@ replay: setup
 
 proto:
 	scripts/gen-proto.sh
+	scripts/gen-keda.sh
 
 ## The main job: an aggregator and three agents on loopback (TEST FAKE NVML, a SIMULATED inference
 ## server) through a scripted surge: the load and demand, the SCALE_UP with its reason, the scale-down.

@@ -36,7 +36,7 @@ fi
 command -v swift >/dev/null || { echo "setup: swift not found on PATH; install a Swift 6 toolchain (swift.org)" >&2; exit 2; }
 
 # Python test dependencies live in .venv, for the interpreter the tests run with.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import google.protobuf, zmq, pytest' 2>/dev/null \
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import google.protobuf, zmq, pytest, grpc_tools' 2>/dev/null \
    || ! cmp -s Tests/e2e/requirements.txt .venv/requirements.installed; then
   echo "setup: creating .venv with $(command -v "$PYTHON")"
   "$PYTHON" -m venv .venv
@@ -55,4 +55,6 @@ fi
 mkdir -p .build/python
 protoc -I proto --python_out=.build/python proto/gpulse/v1/metrics.proto proto/gpulse/v1/decision.proto
 touch .build/python/gpulse/__init__.py .build/python/gpulse/v1/__init__.py
+# KEDA's side of the external scaler contract, for test_keda.
+.venv/bin/python -m grpc_tools.protoc -I proto/keda --python_out=.build/python --grpc_python_out=.build/python proto/keda/externalscaler.proto
 echo "setup: ok (libzmq $(pkg-config --modversion libzmq), protobuf-c $(pkg-config --modversion libprotobuf-c), $(protoc --version))"

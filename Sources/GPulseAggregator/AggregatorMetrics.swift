@@ -1,5 +1,6 @@
 import GPulseCore
 import GPulseExposition
+import GPulseKEDA
 import Prometheus
 
 /// The aggregator's Prometheus metrics. Owned by the ingest thread, which brings them up to date
@@ -57,6 +58,22 @@ struct AggregatorMetrics {
     private mutating func addRejectionReason(_ reason: String) {
         rejected[reason] = MirroredCounter(
             registry: registry, name: "gpulse_ingest_rejected_batches_total", labels: [("reason", reason)], help: "Messages rejected before ingest, by reason.")
+    }
+
+    /// Counts one call on the KEDA endpoint, from the gRPC handlers' threads (the registry is
+    /// thread-safe; the same name and labels give back the same series). Methods and codes are
+    /// fixed lists, so the label sets are bounded.
+    static func observe(_ call: ScalerCall, registry: PrometheusCollectorRegistry) {
+        registry.makeCounter(
+            name: "gpulse_keda_requests_total", labels: [("method", call.method), ("code", call.code)],
+            help: "Calls on the KEDA external scaler endpoint, by method and gRPC status (StreamIsActive counted when it ends)."
+        ).increment()
+        guard call.method != "StreamIsActive" else { return }
+        registry.makeDurationHistogram(
+            name: "gpulse_keda_request_duration_seconds", labels: [("method", call.method)],
+            buckets: [.microseconds(50), .microseconds(200), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100)],
+            help: "Time to answer a unary call on the KEDA endpoint, seconds."
+        ).recordNanoseconds(Int64(call.seconds * 1e9))
     }
 
     /// Counts one decision sent for the first time (re-sends of a standing decision are not counted).

@@ -5,6 +5,7 @@ import GPulseAggregatorConfig
 import GPulseConfig
 import GPulseCore
 import GPulseExposition
+import GPulseKEDA
 import GPulseSnapshot
 import GPulseSystemd
 import GPulseTransport
@@ -39,12 +40,18 @@ public final class AggregatorService: Service, Sendable {
     public let watchdog: WatchdogService
     /// `systemctl reload` (SIGHUP): reads the file again and hands it to the ingest thread.
     public let reloader: ReloadService
+    /// KEDA's external scaler (gRPC); nil when `keda.listen` is off.
+    public let kedaScaler: KEDAScalerService?
+    /// Each pool's latest scale decision, written by the ingest thread for the KEDA endpoint.
+    private let board: DecisionBoard?
 
     public var lastStatus: StatusReport? { latestStatus.withLock { $0 } }
 
     /// Every service of the aggregator, in the order a `ServiceGroup` should start them (it stops
     /// them in reverse: the reloader and the scrapes end before ingest takes its last snapshot).
-    public var services: [any Service] { [self] + (metricsServer.map { [$0] } ?? []) + [watchdog, reloader] }
+    public var services: [any Service] {
+        [self] + (metricsServer.map { [$0] } ?? []) + (kedaScaler.map { [$0] } ?? []) + [watchdog, reloader]
+    }
 
     /// - Parameter reload: reads and validates the configuration again on SIGHUP; a config it
     ///   rejects (it throws) is logged and the running one kept.
@@ -102,6 +109,26 @@ public final class AggregatorService: Service, Sendable {
                 logger.notice("metrics endpoint off (prometheus.listen: off)")
             }
 
+            if let address = config.keda.address {
+                let board = DecisionBoard()
+                board.setConfigured(config.configuredPools)
+                let tls = config.keda.tls
+                if !EndpointSyntax.isLoopbackHost(address.host) && tls.clientCA.isEmpty {
+                    logger.warning(
+                        "the KEDA endpoint is bound off loopback without client certificates (keda.tls.client_ca): anyone who reaches it reads every pool's decisions",
+                        metadata: ["listen": "\(address)"])
+                }
+                var observe: @Sendable (ScalerCall) -> Void = { _ in }
+                if let registry = metrics?.registry { observe = { call in AggregatorMetrics.observe(call, registry: registry) } }
+                self.board = board
+                kedaScaler = KEDAScalerService(
+                    endpoint: ScalerEndpoint(
+                        address: address, tls: tls.isOn ? (tls.cert, tls.key, tls.clientCA.isEmpty ? nil : tls.clientCA) : nil),
+                    board: board, logger: logger, observe: observe)
+            } else {
+                self.board = nil
+                kedaScaler = nil
+            }
             self.sockets = Handoff((pull, pub, control, metrics))
             self.bound = bound
             watchdog = WatchdogService(notifier: notifier, logger: logger, isHealthy: health)
@@ -140,7 +167,7 @@ public final class AggregatorService: Service, Sendable {
             }
             var loop = IngestLoop(
                 config: config, logger: logger, pull: pull, pub: pub, control: control, metrics: metrics, heartbeat: heartbeat,
-                restored: restored, snapshots: snapshots, authenticator: authenticator?.authenticator
+                restored: restored, snapshots: snapshots, authenticator: authenticator?.authenticator, board: board
             ) { status in self.latestStatus.withLock { $0 = status } }
             loop.takeReload = { self.pendingReload.take() }
             loop.run(until: worker)
@@ -293,6 +320,8 @@ struct IngestLoop {
     let snapshots: SnapshotWriter?
     /// nil in plaintext; with CURVE every batch's node_id must be the one its key is bound to.
     let authenticator: Authenticator?
+    /// Where the KEDA endpoint reads scale decisions; nil when it is off.
+    let board: DecisionBoard?
     /// Sequence numbers up to this may be in use; the snapshot says so before any is used, so that a
     /// `kill -9` after decisions the last snapshot did not see cannot make a restarted run repeat them.
     var seqReserved: UInt64
@@ -312,9 +341,10 @@ struct IngestLoop {
     init(
         config: AggregatorConfig, logger: Logger, pull: ZMQSocket, pub: ZMQSocket, control: ZMQSocket, metrics: AggregatorMetrics? = nil,
         heartbeat: Heartbeat = Heartbeat(), restored: AggregatorSnapshot? = nil, snapshots: SnapshotWriter? = nil,
-        authenticator: Authenticator? = nil, onStatus: @escaping (StatusReport) -> Void
+        authenticator: Authenticator? = nil, board: DecisionBoard? = nil, onStatus: @escaping (StatusReport) -> Void
     ) {
         self.authenticator = authenticator
+        self.board = board
         self.snapshots = snapshots
         self.config = config
         self.metrics = metrics
@@ -479,6 +509,7 @@ struct IngestLoop {
         }
         config = effective
         state.reconfigure(effective.engineSettings)
+        board?.setConfigured(effective.configuredPools)
         logger.notice(
             "config reloaded: pools, policies and offload rules replaced; ingest carried on",
             metadata: [
@@ -531,6 +562,12 @@ struct IngestLoop {
 
     /// Publishes one decision; logs it when it is new (re-sends are counted, not logged).
     mutating func send(_ decision: Decision) {
+        // The KEDA endpoint answers from what was sent, re-sends included (they extend its validity).
+        if let board, case .scale(let s) = decision.body {
+            board.post(
+                s, validUntilUnixNanos: decision.validUntilUnixNanos, targetLoad: config.pool(s.pool).targetLoad,
+                nowNanos: SystemClock.wallNanos())
+        }
         let fresh: Bool
         do {
             fresh = try publisher.publish(decision, on: pub)

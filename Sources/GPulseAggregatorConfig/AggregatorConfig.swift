@@ -151,6 +151,52 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         public var address: ListenAddress? { ListenAddress.Setting(listen).address }
     }
 
+    /// KEDA's external scaler (gRPC) on the aggregator: a ScaledObject's `external` trigger points
+    /// here and the HPA it drives lands on the pool's desired replicas (docs/kubernetes.md).
+    public struct KEDA: Decodable, Sendable, Equatable {
+        /// `host:port`, or `off` (the default). Off loopback it needs `tls` with `client_ca`, or a
+        /// network policy that lets only KEDA's operator in: any caller may read the fleet's decisions.
+        public var listen = "off"
+        public var tls = TLS()
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            listen = try c.value("listen", listen)
+            tls = try c.value("tls", tls)
+        }
+        /// nil when the endpoint is off.
+        public var address: ListenAddress? { ListenAddress.Setting(listen).address }
+
+        /// PEM files; all empty: plaintext. `cert` and `key` serve TLS (KEDA's `caCert` verifies
+        /// them); `client_ca` also requires a client certificate signed by it (KEDA's
+        /// `tlsClientCert`/`tlsClientKey`).
+        public struct TLS: Decodable, Sendable, Equatable {
+            public var cert = ""
+            public var key = ""
+            public var clientCA = ""
+            public init() {}
+            public init(from decoder: any Decoder) throws {
+                let c = try decoder.container(keyedBy: ConfigKey.self)
+                cert = try c.value("cert", cert)
+                key = try c.value("key", key)
+                clientCA = try c.value("client_ca", clientCA)
+            }
+            public var isOn: Bool { !cert.isEmpty }
+        }
+
+        func issues() -> [ConfigIssue] {
+            var out: [ConfigIssue] = []
+            if let problem = ListenAddress.Setting(listen).problem { out.append(ConfigIssue(keyPath: "keda.listen", message: problem)) }
+            if tls.cert.isEmpty != tls.key.isEmpty {
+                out.append(ConfigIssue(keyPath: tls.cert.isEmpty ? "keda.tls.cert" : "keda.tls.key", message: "must be set with the other (a PEM certificate chain and its private key)"))
+            }
+            if !tls.clientCA.isEmpty && !tls.isOn {
+                out.append(ConfigIssue(keyPath: "keda.tls.client_ca", message: "needs keda.tls.cert and keda.tls.key: client certificates are checked only over TLS"))
+            }
+            return out
+        }
+    }
+
     /// Where and how often the learned state is saved (see `SnapshotStore`).
     public struct Snapshot: Decodable, Sendable, Equatable {
         /// A file path; `off`; or empty for `$STATE_DIRECTORY/aggregator.snapshot` (systemd's
@@ -205,6 +251,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
     public var endpoints = Endpoints()
     public var security = Security()
     public var prometheus = Prometheus()
+    public var keda = KEDA()
     public var snapshot = Snapshot()
     public var ingest = Ingest()
     public var registry = Registry()
@@ -227,6 +274,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         endpoints = try c.value("endpoints", endpoints)
         security = try c.value("security", security)
         prometheus = try c.value("prometheus", prometheus)
+        keda = try c.value("keda", keda)
         snapshot = try c.value("snapshot", snapshot)
         ingest = try c.value("ingest", ingest)
         registry = try c.value("registry", registry)
@@ -264,7 +312,8 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         effective.decisions.resendIntervalS = next.decisions.resendIntervalS
         effective.decisions.validForS = next.decisions.validForS
         let sections: [(String, Bool)] = [
-            ("endpoints", next.endpoints != endpoints), ("prometheus", next.prometheus != prometheus), ("snapshot", next.snapshot != snapshot),
+            ("endpoints", next.endpoints != endpoints), ("prometheus", next.prometheus != prometheus), ("keda", next.keda != keda),
+            ("snapshot", next.snapshot != snapshot),
             ("security", next.security != security), ("ingest", next.ingest != ingest), ("registry", next.registry != registry),
             ("windows", next.windows != windows), ("load_index", next.loadIndex != loadIndex), ("forecast", next.forecast != forecast),
             ("decisions.evaluate_interval_ms", next.decisions.evaluateIntervalMs != decisions.evaluateIntervalMs),
@@ -286,6 +335,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
                     keyPath: "endpoints.control",
                     message: "must be on loopback or ipc:// (e.g. tcp://127.0.0.1:7463): it has no authentication, CURVE or not; got '\(endpoints.control)'"))
         }
+        issues += keda.issues()
         if !(prometheus.healthzMaxStallS > 0) { issues.append(ConfigIssue(keyPath: "prometheus.healthz_max_stall_s", message: "must be positive")) }
         for (section, keys) in [("agents", security.agents), ("subscribers", security.subscribers)] {
             var owner: [String: String] = [:]

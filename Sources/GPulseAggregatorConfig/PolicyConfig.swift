@@ -342,6 +342,9 @@ extension AggregatorConfig {
     /// The pool's config: its own entry under `pools`, else the `default` entry, else the defaults.
     public func pool(_ name: String) -> PoolConfig { pools[name] ?? pools["default"] ?? PoolConfig() }
 
+    /// The pools named under `pools` (not `default`, which is a template, not a pool).
+    public var configuredPools: Set<String> { Set(pools.keys.filter { $0 != "default" }) }
+
     /// The decision engine's settings; policies are made fresh for each pool as it appears.
     public var engineSettings: EngineSettings {
         let classes = self.classes

@@ -65,6 +65,25 @@ import Testing
         #expect(config == AggregatorConfig())
     }
 
+    @Test func theKEDAEndpointIsOffByDefaultAndItsTLSFilesComeInPairs() throws {
+        #expect(AggregatorConfig().keda.address == nil)
+        let on = try AggregatorConfig.parse(yaml: "keda: {listen: \"127.0.0.1:9474\", tls: {cert: /c.pem, key: /k.pem, client_ca: /ca.pem}}\n")
+        #expect(on.keda.address == ListenAddress("127.0.0.1:9474") && on.keda.tls.isOn && on.keda.tls.clientCA == "/ca.pem")
+        #expect {
+            _ = try AggregatorConfig.parse(yaml: "keda: {listen: \"nowhere\", tls: {cert: /c.pem, client_ca: /ca.pem}, tsl: {}}\n")
+        } throws: { error in
+            let issues = (error as? ConfigError)?.issues ?? []
+            return issues.contains { $0.keyPath == "keda.listen" && $0.message.contains("host:port") }
+                && issues.contains { $0.keyPath == "keda.tls.key" }
+                && issues.contains { $0.keyPath.hasPrefix("keda.tsl") }
+        }
+        #expect {
+            _ = try AggregatorConfig.parse(yaml: "keda: {listen: \"127.0.0.1:0\", tls: {client_ca: /ca.pem}}\n")
+        } throws: { error in
+            ((error as? ConfigError)?.issues ?? []).contains { $0.keyPath == "keda.tls.client_ca" && $0.message.contains("only over TLS") }
+        }
+    }
+
     @Test func aCurveKeyListedForTwoPeersOrNotAKeyIsAClearError() throws {
         let key = try CurveKeyPair.generate().publicKey
         #expect {
