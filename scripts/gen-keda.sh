@@ -27,15 +27,9 @@ protoc -I proto/keda \
 
 dest=Sources/GPulseKEDA/Generated
 if [ "${1:-}" = "--check" ]; then
-  status=0
-  for f in $(cd "$tmp" && find . -type f | sort); do
-    if ! cmp -s "$tmp/$f" "$dest/$f"; then
-      echo "gen-keda: $dest/${f#./} is stale; run scripts/gen-keda.sh and commit the result" >&2
-      status=1
-    fi
-  done
-  [ $status -eq 0 ] && echo "gen-keda: generated gRPC code is current ($(protoc --version))"
-  exit $status
+  scripts/compare-generated.sh gen-keda "$tmp" "$dest" scripts/gen-keda.sh
+  echo "gen-keda: generated gRPC code is current ($(protoc --version))"
+  exit 0
 fi
 mkdir -p "$dest"
 cp -R "$tmp/." "$dest/"

@@ -23,15 +23,9 @@ done
 
 dest=Sources/CGPulseProto
 if [ "${1:-}" = "--check" ]; then
-  status=0
-  for f in $(cd "$tmp/tree" && find . -type f | sort); do
-    if ! cmp -s "$tmp/tree/$f" "$dest/$f"; then
-      echo "gen-proto: $dest/${f#./} is stale; run scripts/gen-proto.sh and commit the result" >&2
-      status=1
-    fi
-  done
-  [ $status -eq 0 ] && echo "gen-proto: generated protobuf-c code is current ($(protoc-c --version | head -1))"
-  exit $status
+  scripts/compare-generated.sh gen-proto "$tmp/tree" "$dest" scripts/gen-proto.sh
+  echo "gen-proto: generated protobuf-c code is current ($(protoc-c --version | head -1))"
+  exit 0
 fi
 
 mkdir -p "$dest"
