@@ -7,7 +7,7 @@
 //   GPulseExposition  -> GPulseCore, GPulseConfig, swift-prometheus, SwiftNIO    /metrics and /healthz over HTTP
 //   GPulseSystemd     -> GPulseCore, CSystemd (libsystemd)         sd_notify: READY, STOPPING, watchdog
 //   GPulseScrape      -> nothing                                   Prometheus text pages other programs serve (engines' /metrics)
-//   GPulseAgent       -> GPulseCore, GPulseWire, GPulseTransport, GPulseConfig, GPulseExposition, GPulseSystemd, CNVML (NVML opened with dlopen)
+//   GPulseAgent       -> GPulseCore, GPulseWire, GPulseTransport, GPulseConfig, GPulseExposition, GPulseSystemd, GPulseScrape, SwiftNIO (engine pages), CNVML (NVML opened with dlopen)
 //   GPulseAggregatorConfig -> GPulseCore, GPulseConfig, GPulseWire, GPulseTransport   the aggregator's config file, typed
 //   GPulseReplay      -> GPulseCore, GPulseAggregatorConfig        trace readers, SIMULATED fleet, replay, report, forecast-eval
 //   GPulseKEDA        -> GPulseCore, GPulseConfig, grpc-swift-2 (+ NIO transport, protobuf)   KEDA external scaler; the only gRPC user
@@ -89,8 +89,11 @@ let package = Package(
         .target(
             name: "GPulseAgent",
             dependencies: [
-                "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig", "GPulseExposition", "GPulseSystemd", "CNVML",
+                "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig", "GPulseExposition", "GPulseSystemd", "GPulseScrape", "CNVML",
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
@@ -161,7 +164,7 @@ let package = Package(
         .testTarget(name: "GPulseTransportTests", dependencies: ["GPulseTransport"]),
         .testTarget(
             name: "GPulseAgentTests",
-            dependencies: ["GPulseAgent", "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig"],
+            dependencies: ["GPulseAgent", "GPulseCore", "GPulseWire", "GPulseTransport", "GPulseConfig", "GPulseScrape"],
             resources: [.copy("Fixtures")]),
         .testTarget(
             name: "GPulseAggregatorTests",

@@ -143,6 +143,36 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
             endpoint = try c.value("endpoint", endpoint)
         }
     }
+    /// One local inference server whose Prometheus page the engine sampler reads.
+    public struct Engine: Decodable, Sendable, Equatable {
+        /// The subject of its series (e.g. `vllm-0`, one per GPU when each GPU runs its own server).
+        public var name = ""
+        /// `http://host:port/path` of its metrics page.
+        public var url = ""
+        public var preset = EnginePreset.vllm
+        /// Role → metric family, over the preset's (`waiting`, `running`, `completions`, `arrivals`,
+        /// `latency`, `service_time`; "" drops one).
+        public var metrics: [String: String] = [:]
+        public var group = "engines"
+        /// The whole GET (connect, request, page) must finish within this.
+        public var timeoutMs = 500
+        /// Pages larger than this are refused (counted as failed readings).
+        public var maxPageBytes = 4 << 20
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            name = try c.value("name", name)
+            url = try c.value("url", url)
+            preset = try c.value("preset", preset)
+            metrics = try c.value("metrics", metrics)
+            group = try c.value("group", group)
+            timeoutMs = try c.value("timeout_ms", timeoutMs)
+            maxPageBytes = try c.value("max_page_bytes", maxPageBytes)
+        }
+        /// The preset with the overrides applied.
+        public var resolvedMetrics: EngineMetrics { preset.metrics.overridden(by: metrics).0 }
+    }
+
     public struct Samplers: Decodable, Sendable, Equatable {
         public var cpu = CPU()
         public var memory = Memory()
@@ -150,6 +180,8 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
         public var gpu = GPU()
         public var rtt = RTT()
         public var appReports = AppReports()
+        /// Inference servers' Prometheus pages (none by default).
+        public var engines: [Engine] = []
         public init() {}
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: ConfigKey.self)
@@ -159,6 +191,7 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
             gpu = try c.value("gpu", gpu)
             rtt = try c.value("rtt", rtt)
             appReports = try c.value("app_reports", appReports)
+            engines = try c.value("engines", engines)
         }
     }
 
@@ -185,6 +218,8 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
     /// Sampler groups: each runs on its own thread at its own rate.
     public var groups: [String: Group] = [
         "fast": Group(rateHz: 100), "gpu": Group(rateHz: 10), "probes": Group(rateHz: 1), "app": Group(rateHz: 100),
+        // Engines' pages change when the engine logs its stats; a few reads a second see every change.
+        "engines": Group(rateHz: 2),
     ]
     public var samplers = Samplers()
 
@@ -271,7 +306,21 @@ extension AgentConfig {
             ("samplers.gpu.fields_group", samplers.gpu.enabled, samplers.gpu.fieldsGroup),
             ("samplers.rtt.group", samplers.rtt.enabled, samplers.rtt.group),
             ("samplers.app_reports.group", samplers.appReports.enabled, samplers.appReports.group),
-        ]
+        ] + samplers.engines.enumerated().map { ("samplers.engines[\($0)].group", true, $1.group) }
+        var engineNames: Set<String> = []
+        for (i, e) in samplers.engines.enumerated() {
+            let key = "samplers.engines[\(i)]"
+            if e.name.isEmpty || e.name.utf8.count > 64 { bad("\(key).name", "must be 1 to 64 characters (the subject of its series)") }
+            if !engineNames.insert(e.name).inserted { bad("\(key).name", "'\(e.name)' names two engines") }
+            if PageURL(e.url) == nil { bad("\(key).url", "must be http://host:port/path (e.g. http://127.0.0.1:8000/metrics), got '\(e.url)'") }
+            if !(10...10_000).contains(e.timeoutMs) { bad("\(key).timeout_ms", "must be 10 to 10000") }
+            if !((1 << 10)...(64 << 20)).contains(e.maxPageBytes) { bad("\(key).max_page_bytes", "must be 1024 to 67108864") }
+            if let role = EngineMetrics().overridden(by: e.metrics).unknownRole {
+                bad("\(key).metrics.\(role)", "is not a role; use \(EngineMetrics.roles.joined(separator: ", "))")
+            } else if e.resolvedMetrics.families.isEmpty {
+                bad("\(key).metrics", "names no metric family (preset generic needs at least one role)")
+            }
+        }
         for (key, enabled, group) in uses where enabled && groups[group] == nil {
             bad(key, "names group '\(group)', which is not under groups: (have \(groups.keys.sorted().joined(separator: ", ")))")
         }

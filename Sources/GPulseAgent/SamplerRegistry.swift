@@ -75,6 +75,14 @@ public struct SamplerRegistry {
             let targets = s.rtt.targets.compactMap(ProbeTarget.init)
             add(RTTProbeSampler(targets: targets, timeoutMilliseconds: Int32(s.rtt.timeoutMs), losses: probeLosses, signals: signals), to: s.rtt.group)
         }
+        for e in s.engines {
+            guard let url = PageURL(e.url) else { continue }  // validate() names it
+            add(
+                EngineSampler(
+                    engine: e.name, url: url, metrics: e.resolvedMetrics, timeoutMilliseconds: e.timeoutMs, maxPageBytes: e.maxPageBytes,
+                    signals: signals, logger: logger),
+                to: e.group)
+        }
         if s.appReports.enabled {
             do { add(try AppReportSampler(endpoint: s.appReports.endpoint, context: context, signals: signals), to: s.appReports.group) }
             catch { note("app_reports sampler disabled: cannot bind \(s.appReports.endpoint): \(error)") }

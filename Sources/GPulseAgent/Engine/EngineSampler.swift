@@ -1,0 +1,212 @@
+import GPulseConfig
+import GPulseCore
+import GPulseScrape
+import Logging
+
+/// Which metric families of an inference server's page carry each gpulse signal. A nil family is a
+/// signal this engine does not give; nothing is sent for it (no value is made up).
+public struct EngineMetrics: Sendable, Equatable {
+    /// Gauge: requests queued, not yet running (→ `app_queue_depth`).
+    public var waiting: String?
+    /// Gauge: requests being served (→ `app_requests_running`).
+    public var running: String?
+    /// Counter: requests finished, every outcome summed (→ `app_completion_rate`).
+    public var completions: String?
+    /// Counter: requests arrived (→ `app_request_rate`). Without one, arrivals are derived by
+    /// conservation: completions + the change of waiting + running, per second (never below 0).
+    public var arrivals: String?
+    /// Histogram, seconds, arrival to last token (→ `app_latency_ms`, the mean over the scrape interval).
+    public var latency: String?
+    /// Histogram, seconds, time being served (→ `app_service_time_ms`, the mean over the scrape interval).
+    public var serviceTime: String?
+
+    public init(
+        waiting: String? = nil, running: String? = nil, completions: String? = nil, arrivals: String? = nil, latency: String? = nil,
+        serviceTime: String? = nil
+    ) {
+        self.waiting = waiting
+        self.running = running
+        self.completions = completions
+        self.arrivals = arrivals
+        self.latency = latency
+        self.serviceTime = serviceTime
+    }
+
+    /// vLLM's V1 engine (vllm/v1/metrics/loggers.py, PrometheusStatLogger, vLLM 0.10-0.11): no
+    /// arrival counter, so arrivals are derived.
+    public static let vllm = EngineMetrics(
+        waiting: "vllm:num_requests_waiting", running: "vllm:num_requests_running", completions: "vllm:request_success_total",
+        latency: "vllm:e2e_request_latency_seconds", serviceTime: "vllm:request_inference_time_seconds")
+
+    /// The config keys of `samplers.engines[].metrics`, one per field.
+    public static let roles = ["waiting", "running", "completions", "arrivals", "latency", "service_time"]
+
+    /// This mapping with `overrides` (role → family; "" removes a family) applied; nil names an unknown role.
+    public func overridden(by overrides: [String: String]) -> (EngineMetrics, unknownRole: String?) {
+        var m = self
+        for (role, family) in overrides.sorted(by: { $0.key < $1.key }) {
+            let value: String? = family.isEmpty ? nil : family
+            switch role {
+            case "waiting": m.waiting = value
+            case "running": m.running = value
+            case "completions": m.completions = value
+            case "arrivals": m.arrivals = value
+            case "latency": m.latency = value
+            case "service_time": m.serviceTime = value
+            default: return (m, role)
+            }
+        }
+        return (m, nil)
+    }
+
+    var families: [String] { [waiting, running, completions, arrivals, latency, serviceTime].compactMap { $0 } }
+}
+
+/// A preset names the metric families of one engine; `generic` names none (the config's `metrics:` does).
+public enum EnginePreset: String, ConfigEnum {
+    case vllm
+    case generic
+
+    public var metrics: EngineMetrics {
+        switch self {
+        case .vllm: .vllm
+        case .generic: EngineMetrics()
+        }
+    }
+}
+
+/// What one scrape of an engine's page said, as rates and window means: pure, so that the
+/// arithmetic is tested on literal pages without a server.
+public struct EngineReading: Sendable, Equatable {
+    public var waiting: Double?
+    public var running: Double?
+    public var completionsPerSecond: Double?
+    public var arrivalsPerSecond: Double?
+    /// Whether arrivals came from a counter (false: derived by conservation).
+    public var arrivalsCounted = false
+    public var latencySeconds: Double?
+    public var serviceSeconds: Double?
+}
+
+/// The state kept between two scrapes of one engine: counters and histograms read last time.
+public struct EngineReader: Sendable {
+    public let metrics: EngineMetrics
+    private var completions = CounterRate()
+    private var arrivals = CounterRate()
+    private var lastLatency: ScrapedHistogram?
+    private var lastService: ScrapedHistogram?
+    private var lastInFlight: (value: Double, atSeconds: Double)?
+
+    public init(metrics: EngineMetrics) { self.metrics = metrics }
+
+    /// Counter resets seen (an engine restart), over both counters.
+    public var resets: Int { completions.resets + arrivals.resets }
+
+    /// Reads `page` taken at `seconds` (a monotonic clock). Throws when the page has none of the
+    /// mapped families: a wrong URL or another program answered.
+    public mutating func read(_ page: ExpositionPage, atSeconds t: Double) throws(EngineError) -> EngineReading {
+        let present = metrics.families.filter { f in page.samples.contains { $0.name == f || $0.name == f + "_count" } }
+        guard !present.isEmpty else { throw .noKnownMetrics(expected: metrics.families) }
+        var r = EngineReading()
+        r.waiting = metrics.waiting.flatMap { page.total($0) }
+        r.running = metrics.running.flatMap { page.total($0) }
+        if let name = metrics.completions, let total = page.total(name) { r.completionsPerSecond = completions.update(total, atSeconds: t) }
+        if let name = metrics.arrivals, let total = page.total(name) {
+            r.arrivalsPerSecond = arrivals.update(total, atSeconds: t)
+            r.arrivalsCounted = true
+        } else if let done = r.completionsPerSecond, let w = r.waiting, let run = r.running, let last = lastInFlight, t > last.atSeconds {
+            r.arrivalsPerSecond = max(0, done + (w + run - last.value) / (t - last.atSeconds))
+        }
+        if let w = r.waiting, let run = r.running { lastInFlight = (w + run, t) }
+        // Means over the interval since the last scrape only: the first page's totals cover the
+        // engine's whole life, which says nothing about now.
+        if let family = metrics.latency, let h = page.histogram(family) {
+            if let last = lastLatency { r.latencySeconds = h.since(last)?.mean }
+            lastLatency = h
+        }
+        if let family = metrics.serviceTime, let h = page.histogram(family) {
+            if let last = lastService { r.serviceSeconds = h.since(last)?.mean }
+            lastService = h
+        }
+        return r
+    }
+}
+
+public enum EngineError: Error, Equatable, CustomStringConvertible {
+    case noKnownMetrics(expected: [String])
+
+    public var description: String {
+        switch self {
+        case .noKnownMetrics(let expected): "the page has none of the expected metrics (\(expected.joined(separator: ", ")))"
+        }
+    }
+}
+
+/// Reads a local inference server's Prometheus page (vLLM's `/metrics`, say) at its group's rate and
+/// sends what it knows as APP_* series with the engine's name as subject: requests waiting and
+/// running, arrival and completion rates, latency and service time. A down, slow or garbled engine
+/// is counted as a failed reading and logged once per change of state; the agent's other samplers
+/// carry on (this sampler has its own group and thread, so a slow engine delays only itself).
+public final class EngineSampler: Sampler {
+    public let name: String
+    public let engine: String
+    private let fetcher: HTTPPageFetcher
+    private var reader: EngineReader
+    private let limits: ExpositionLimits
+    private let logger: Logger
+    private let ids: (waiting: SignalID, running: SignalID, arrivals: SignalID, completions: SignalID, latency: SignalID, service: SignalID)
+    /// The last state logged: nil before the first reading, "" while answering, "down" after a failure.
+    private var state: String?
+    public private(set) var failures: UInt64 = 0
+    /// Pages read that had lines the parser skipped.
+    public private(set) var malformedPages: UInt64 = 0
+
+    public init(engine: String, url: PageURL, metrics: EngineMetrics, timeoutMilliseconds: Int, maxPageBytes: Int, signals: SignalTable, logger: Logger) {
+        self.engine = engine
+        name = "engine:\(engine)"
+        fetcher = HTTPPageFetcher(url: url, timeoutMilliseconds: timeoutMilliseconds, maxBytes: maxPageBytes)
+        reader = EngineReader(metrics: metrics)
+        var limits = ExpositionLimits()
+        limits.maxBytes = maxPageBytes
+        self.limits = limits
+        self.logger = logger
+        ids = (
+            signals.id(.appQueueDepth, subject: engine), signals.id(.appRequestsRunning, subject: engine),
+            signals.id(.appRequestRate, subject: engine), signals.id(.appCompletionRate, subject: engine),
+            signals.id(.appLatencyMs, subject: engine), signals.id(.appServiceTimeMs, subject: engine)
+        )
+    }
+
+    public func sample(into sink: inout SampleSink) throws {
+        let reading: EngineReading
+        do {
+            let body = try fetcher.fetch()
+            let page = try ExpositionParser.parse(body, limits: limits)
+            if page.malformedLines > 0 { malformedPages += 1 }
+            reading = try reader.read(page, atSeconds: Double(SystemClock.monotonicNanos()) / 1e9)
+        } catch {
+            failures += 1
+            // One line when it goes down, whatever the next failures say (refused, timeout, garbage).
+            if state != "down" {
+                state = "down"
+                logger.warning(
+                    "engine not readable; its signals stop until it answers (other samplers carry on)",
+                    metadata: ["engine": "\(engine)", "url": "\(fetcher.url)", "error": "\(error)"])
+            }
+            throw error
+        }
+        if state != "" {
+            logger.notice(
+                state == nil ? "engine read" : "engine answering again",
+                metadata: ["engine": "\(engine)", "url": "\(fetcher.url)", "derived_arrivals": "\(!reading.arrivalsCounted)"])
+            state = ""
+        }
+        let now = SystemClock.monotonicNanos()
+        if let v = reading.waiting { sink.emit(ids.waiting, Float(v), at: now) }
+        if let v = reading.running { sink.emit(ids.running, Float(v), at: now) }
+        if let v = reading.arrivalsPerSecond { sink.emit(ids.arrivals, Float(v), at: now) }
+        if let v = reading.completionsPerSecond { sink.emit(ids.completions, Float(v), at: now) }
+        if let v = reading.latencySeconds { sink.emit(ids.latency, Float(v * 1000), at: now) }
+        if let v = reading.serviceSeconds { sink.emit(ids.service, Float(v * 1000), at: now) }
+    }
+}

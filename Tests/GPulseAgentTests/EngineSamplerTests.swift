@@ -1,0 +1,116 @@
+import GPulseConfig
+import GPulseScrape
+import Testing
+
+@testable import GPulseAgent
+
+/// Two scrapes of a vLLM V1 page, written from vLLM's PrometheusStatLogger definitions (metric names
+/// and types as vllm/v1/metrics/loggers.py declares them; the values are made up for the test).
+private func vllmPage(waiting: Int, running: Int, success: (stop: Int, length: Int), e2e: (sum: Double, count: Int), inference: (sum: Double, count: Int)) -> [UInt8] {
+    Array("""
+        # HELP vllm:num_requests_running Number of requests in model execution batches.
+        # TYPE vllm:num_requests_running gauge
+        vllm:num_requests_running{engine="0",model_name="m"} \(running)
+        # HELP vllm:num_requests_waiting Number of requests waiting to be processed.
+        # TYPE vllm:num_requests_waiting gauge
+        vllm:num_requests_waiting{engine="0",model_name="m"} \(waiting)
+        # HELP vllm:request_success_total Count of successfully processed requests.
+        # TYPE vllm:request_success_total counter
+        vllm:request_success_total{engine="0",finished_reason="stop",model_name="m"} \(success.stop)
+        vllm:request_success_total{engine="0",finished_reason="length",model_name="m"} \(success.length)
+        # HELP vllm:e2e_request_latency_seconds Histogram of e2e request latency in seconds.
+        # TYPE vllm:e2e_request_latency_seconds histogram
+        vllm:e2e_request_latency_seconds_bucket{engine="0",le="1.0",model_name="m"} 0
+        vllm:e2e_request_latency_seconds_bucket{engine="0",le="+Inf",model_name="m"} \(e2e.count)
+        vllm:e2e_request_latency_seconds_sum{engine="0",model_name="m"} \(e2e.sum)
+        vllm:e2e_request_latency_seconds_count{engine="0",model_name="m"} \(e2e.count)
+        # HELP vllm:request_inference_time_seconds Histogram of time spent in RUNNING phase for request.
+        # TYPE vllm:request_inference_time_seconds histogram
+        vllm:request_inference_time_seconds_bucket{engine="0",le="+Inf",model_name="m"} \(inference.count)
+        vllm:request_inference_time_seconds_sum{engine="0",model_name="m"} \(inference.sum)
+        vllm:request_inference_time_seconds_count{engine="0",model_name="m"} \(inference.count)
+
+        """.utf8)
+}
+
+@Suite struct EngineReaderTests {
+    @Test func ratesAndWindowMeansComeFromTwoScrapes() throws {
+        var reader = EngineReader(metrics: .vllm)
+        let first = try reader.read(
+            ExpositionParser.parse(vllmPage(waiting: 2, running: 8, success: (90, 10), e2e: (300, 100), inference: (200, 100))), atSeconds: 10)
+        // One scrape: gauges, but no rate and no window yet (nothing is made up).
+        #expect(first.waiting == 2 && first.running == 8)
+        #expect(first.completionsPerSecond == nil && first.arrivalsPerSecond == nil && first.latencySeconds == nil)
+        // 2 s later: 20 more finished (10/s); waiting + running grew by 4 (2/s), so 12 arrived per second.
+        let second = try reader.read(
+            ExpositionParser.parse(vllmPage(waiting: 4, running: 10, success: (105, 15), e2e: (380, 120), inference: (230, 120))), atSeconds: 12)
+        #expect(second.completionsPerSecond == 10)
+        #expect(second.arrivalsPerSecond == 12 && !second.arrivalsCounted)
+        #expect(second.latencySeconds == 4)  // (380 - 300) / (120 - 100)
+        #expect(second.serviceSeconds == 1.5)  // (230 - 200) / 20
+        // The engine restarted: counters start again; the rate counts what the new process counted.
+        let third = try reader.read(
+            ExpositionParser.parse(vllmPage(waiting: 0, running: 1, success: (3, 1), e2e: (8, 4), inference: (4, 4))), atSeconds: 14)
+        #expect(third.completionsPerSecond == 2 && reader.resets == 1)
+        // A queue that drains faster than requests finish: arrivals never read below 0.
+        #expect(third.arrivalsPerSecond == 0)
+    }
+
+    @Test func aPageWithoutTheMappedMetricsIsAnError() throws {
+        var reader = EngineReader(metrics: .vllm)
+        let other = try ExpositionParser.parse(Array("# TYPE node_load1 gauge\nnode_load1 0.5\n".utf8))
+        #expect(throws: EngineError.self) { try reader.read(other, atSeconds: 1) }
+    }
+
+    @Test func aGenericMappingReadsCountedArrivals() throws {
+        let (metrics, unknown) = EnginePreset.generic.metrics.overridden(by: ["waiting": "q", "arrivals": "arrived_total", "completions": "done_total"])
+        #expect(unknown == nil)
+        var reader = EngineReader(metrics: metrics)
+        _ = try reader.read(ExpositionParser.parse(Array("q 3\narrived_total 100\ndone_total 90\n".utf8)), atSeconds: 0)
+        let r = try reader.read(ExpositionParser.parse(Array("q 5\narrived_total 150\ndone_total 130\n".utf8)), atSeconds: 10)
+        #expect(r.arrivalsPerSecond == 5 && r.arrivalsCounted && r.completionsPerSecond == 4 && r.waiting == 5 && r.running == nil)
+        #expect(EngineMetrics.vllm.overridden(by: ["queue": "x"]).unknownRole == "queue")
+    }
+}
+
+@Suite struct EngineConfigTests {
+    @Test func pageURLsAreHTTPHostPortPath() {
+        #expect(PageURL("http://127.0.0.1:8000/metrics") == PageURL("http://127.0.0.1:8000/metrics"))
+        let u = PageURL("http://[::1]:9400/m?x=1")
+        #expect(u?.host == "::1" && u?.port == 9400 && u?.path == "/m?x=1")
+        #expect(PageURL("http://localhost")?.port == 80 && PageURL("http://localhost")?.path == "/")
+        for bad in ["https://h:1/m", "h:1/m", "http://:80/", "http://h:0/", "http://h:99999/", "http://a b:1/", "http://u@h:1/"] {
+            #expect(PageURL(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func enginesAreCheckedKeyByKey() throws {
+        let good = try AgentConfig.parse(yaml: """
+            node: {id: a, pool: p}
+            security: {mode: plaintext}
+            samplers:
+              engines:
+                - {name: vllm-0, url: "http://127.0.0.1:8000/metrics"}
+                - {name: other, url: "http://127.0.0.1:9000/m", preset: generic, metrics: {waiting: q}, group: fast}
+            """)
+        #expect(good.samplers.engines.count == 2 && good.samplers.engines[0].resolvedMetrics == .vllm)
+        #expect(good.groups["engines"]?.rateHz == 2)
+        #expect {
+            _ = try AgentConfig.parse(yaml: """
+                node: {id: a, pool: p}
+                security: {mode: plaintext}
+                samplers:
+                  engines:
+                    - {name: x, url: "https://h:1/", timeout_ms: 0}
+                    - {name: x, url: "http://h:1/", preset: generic}
+                    - {name: y, url: "http://h:1/", metrics: {queue: q}, group: nope}
+                """)
+        } throws: { error in
+            let keys = Set((error as? ConfigError)?.issues.map(\.keyPath) ?? [])
+            return keys.isSuperset(of: [
+                "samplers.engines[0].url", "samplers.engines[0].timeout_ms", "samplers.engines[1].name", "samplers.engines[1].metrics",
+                "samplers.engines[2].metrics.queue", "samplers.engines[2].group",
+            ])
+        }
+    }
+}
