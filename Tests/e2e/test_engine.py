@@ -51,7 +51,8 @@ vllm:request_inference_time_seconds_count{{engine="0",model_name="m"}} {self.don
 """.encode()
 
 
-def serve(engine):
+def serve(engine, port=0):
+    """Serves `engine`'s page on loopback (`port` 0: any free port; else that one, once it is free again)."""
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             body = engine.page()
@@ -64,7 +65,14 @@ def serve(engine):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    end = time.monotonic() + 10
+    while True:
+        try:
+            server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+            break
+        except OSError:
+            assert time.monotonic() < end, f"port {port} not free again"
+            time.sleep(0.2)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -112,33 +120,10 @@ samplers:
     node = next(n for n in status_json(bins, agg.control)["nodes"] if n["id"] == "engine-a")
     assert node["state"] == "live", node
     # It comes back on the same port: logged once more, and read again.
-    engine2 = serve_on(engine, port)
+    engine2 = serve(engine, port)
     agent.wait_for(r"engine answering again", 30)
     _, out = agent.stop()
     engine2.shutdown()
     # Refused, then timed out or cut off: still one line for the one time it went down.
     assert out.count("engine not readable") == 1, out[-3000:]
 
-
-def serve_on(engine, port):
-    """The same page again on `port` (the agent's configured URL)."""
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = engine.page()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-    end = time.monotonic() + 10
-    while True:
-        try:
-            server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-            break
-        except OSError:
-            assert time.monotonic() < end, f"port {port} not free again"
-            time.sleep(0.2)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
