@@ -24,8 +24,8 @@ final class ExternalScalerHandler: Externalscaler_ExternalScaler.SimpleServicePr
     let logger: Logger
     let observe: @Sendable (ScalerCall) -> Void
     let now: @Sendable () -> Int64
-    /// The last refusal logged per pool (none once answered again).
-    let lastRefusal = Mutex<[String: String]>([:])
+    /// The pools being refused, for one log line per change.
+    let refusals = Mutex(RefusalLog())
 
     init(board: DecisionBoard, logger: Logger, observe: @escaping @Sendable (ScalerCall) -> Void, now: @escaping @Sendable () -> Int64) {
         self.board = board
@@ -116,22 +116,13 @@ final class ExternalScalerHandler: Externalscaler_ExternalScaler.SimpleServicePr
     }
 
     private func log(_ refusal: ScalerRefusal, pool: String, method: String) {
-        let kind = "\(refusal.kind)"
-        let changed = lastRefusal.withLock { seen in
-            defer { seen[pool] = kind }
-            return seen[pool] != kind
-        }
-        guard changed else { return }
+        guard refusals.withLock({ $0.refusing(pool, refusal.kind) }) else { return }
         let level: Logger.Level = refusal.kind == .unavailable ? .warning : .notice
         logger.log(level: level, "keda: refused", metadata: ["pool": "\(pool)", "method": "\(method)", "reason": "\(refusal)"])
     }
 
     private func clearRefusal(_ pool: String) {
-        let wasRefused = lastRefusal.withLock { seen in
-            defer { seen[pool] = nil }
-            return seen[pool] != nil
-        }
-        if wasRefused { logger.notice("keda: answering again", metadata: ["pool": "\(pool)"]) }
+        if refusals.withLock({ $0.answering(pool) }) { logger.notice("keda: answering again", metadata: ["pool": "\(pool)"]) }
     }
 }
 

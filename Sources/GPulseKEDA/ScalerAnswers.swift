@@ -158,6 +158,30 @@ public final class DecisionBoard: Sendable {
     public var watcherCount: Int { state.withLock { $0.watchers.count } }
 }
 
+/// Which pools are being refused, so that a refusal is logged when it starts and an answer when
+/// it resumes, not once per poll. Pool names come from callers' metadata: at most `capacity` are
+/// tracked, and refusals past that are not logged (still answered and counted), so a caller cycling
+/// through names cannot grow it.
+public struct RefusalLog: Sendable {
+    public static let capacity = 1024
+    private var refused: [String: ScalerRefusal.Kind] = [:]
+
+    public init() {}
+
+    /// Whether this refusal is news for `pool` (a first refusal, or another kind than the last).
+    public mutating func refusing(_ pool: String, _ kind: ScalerRefusal.Kind) -> Bool {
+        if refused[pool] == kind { return false }
+        guard refused[pool] != nil || refused.count < Self.capacity else { return false }
+        refused[pool] = kind
+        return true
+    }
+
+    /// Whether `pool` was being refused until this answer.
+    public mutating func answering(_ pool: String) -> Bool { refused.removeValue(forKey: pool) != nil }
+
+    public var count: Int { refused.count }
+}
+
 /// The answers to KEDA's four questions, from the board alone: no gRPC here, so they are unit-tested
 /// as values and the service only translates.
 public enum ScalerAnswers {

@@ -69,6 +69,23 @@ private func decision(_ pool: String, desired: Int32, demand: Double = 3.2, load
         #expect(ScalerRefusal.unknownPool("x").kind == .notFound)
     }
 
+    @Test func refusalsAreLoggedOncePerChangeAndTrackedForBoundedlyManyPools() {
+        var log = RefusalLog()
+        let first = log.refusing("llm", .unavailable)
+        let again = log.refusing("llm", .unavailable)
+        let otherKind = log.refusing("llm", .notFound)
+        let answered = log.answering("llm")
+        let answeredAgain = log.answering("llm")
+        #expect(first && !again && otherKind && answered && !answeredAgain)
+        // A caller cycling through pool names: tracked up to the cap, then no more lines.
+        for i in 0..<(RefusalLog.capacity + 500) { _ = log.refusing("p\(i)", .notFound) }
+        #expect(log.count == RefusalLog.capacity)
+        let pastCap = log.refusing("one-more", .notFound)
+        let freed = log.answering("p0")
+        let roomAgain = log.refusing("one-more", .notFound)
+        #expect(!pastCap && freed && roomAgain)
+    }
+
     @Test func watchersHearOfChangesInDesiredReplicasOnly() async throws {
         let board = DecisionBoard()
         var changes = board.changes().makeAsyncIterator()
