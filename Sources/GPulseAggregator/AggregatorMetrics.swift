@@ -122,7 +122,7 @@ struct AggregatorMetrics {
         for (id, node) in fleet.nodes {
             counts[node.state, default: 0] += 1
             perPool[node.labels.pool, default: 0] += 1
-            rows.append(.init(id: id, pool: node.labels.pool, state: node.state, ageSeconds: Double(max(0, nowNanos.subtractingSaturating(node.lastSeenNanos))) / 1e9))
+            rows.append(.init(id: id, pool: node.labels.pool, state: node.state, healthy: node.health.isHealthy, ageSeconds: Double(max(0, nowNanos.subtractingSaturating(node.lastSeenNanos))) / 1e9))
         }
         nodeTable.replace(rows)
         for (state, gauge) in nodesByState { gauge.set(Double(counts[state] ?? 0)) }

@@ -442,6 +442,7 @@ struct IngestLoop {
             case .rejected(let rejection, let detail, let nodeID): logRejection(reason: rejection.rawValue, detail: detail, nodeID: nodeID)
             case .sequence(let outcome, let nodeID, let session, let seq): logOutcome(outcome, nodeID: nodeID, session: session, seq: seq)
             case .transition(let t): logTransition(t)
+            case .health(let h): logHealth(h)
             case .decision(let d): send(d)
             case .burst(let pool, let demand, let excess):
                 logger.notice("demand burst", metadata: ["pool": "\(pool)", "demand": "\(demand)", "excess": "\(excess)"])
@@ -591,6 +592,16 @@ struct IngestLoop {
                 metadata: ["id": "\(decision.id)", "site": "\(o.site)", "target": "\(o.target)", "fraction": "\(o.fraction)", "reason": "\(o.reason)"])
         case .node:
             break  // the transition was logged already
+        }
+    }
+
+    /// Health changes are rare (a faulty GPU, then its recovery) and each one matters: always logged.
+    func logHealth(_ h: HealthChange) {
+        let metadata: Logger.Metadata = ["node_id": "\(h.nodeID)", "pool": "\(h.pool)", "reason": "\(h.reason)"]
+        if h.healthy {
+            logger.notice("node healthy again (no GPU fault for health.recover_after_s); its capacity counts again", metadata: metadata)
+        } else {
+            logger.error("node unhealthy: its GPU reported a fault; its capacity is not counted", metadata: metadata)
         }
     }
 

@@ -23,6 +23,8 @@ public struct AggregatorState: Sendable {
         case sequence(SequenceTracker.Outcome, nodeID: String, session: UInt64, seq: UInt64)
         /// A node came, changed state or was forgotten.
         case transition(NodeTransition)
+        /// A node's GPUs reported a fault, or it recovered.
+        case health(HealthChange)
         /// A decision to publish (new, or a re-send that is due).
         case decision(Decision)
         /// A pool's demand jumped (the 1-second burst detector).
@@ -91,8 +93,12 @@ public struct AggregatorState: Sendable {
 
     /// Ages nodes, refreshes loads and pools, and runs the policies, when a refresh is due.
     public mutating func tick(nowNanos: Int64, into events: inout [Event]) {
-        guard let (transitions, bursts) = fleet.tick(nowNanos: nowNanos) else { return }
+        guard let (transitions, bursts, health) = fleet.tick(nowNanos: nowNanos) else { return }
         for transition in transitions { nodeChanged(transition, into: &events) }
+        for change in health {
+            events.append(.health(change))
+            events.append(.decision(engine.nodeEvent(change)))
+        }
         for decision in engine.evaluate(fleet: fleet, nowNanos: nowNanos) { events.append(.decision(decision)) }
         for pool in bursts {
             let series = fleet.pool(pool)

@@ -68,7 +68,7 @@ public enum DecisionFormat {
             return "\(time) \(d.topic) OFFLOAD \(fixed(o.fraction)) of \(o.pool.isEmpty ? o.site : o.pool) → \(o.target) "
                 + "L=\(fixed(o.edgeLoadIndex)) rtt=\(fixed(o.rttMs))ms budget=\(fixed(o.budgetMs))ms | \(o.reason) (id \(d.id))"
         case .node(let n):
-            return "\(time) \(d.topic) NODE \(n.kind.name) pool=\(n.pool) site=\(n.site) (id \(d.id))"
+            return "\(time) \(d.topic) NODE \(n.kind.name) pool=\(n.pool) site=\(n.site)\(n.reason.isEmpty ? "" : " | \(n.reason)") (id \(d.id))"
         }
     }
 
@@ -96,7 +96,7 @@ public enum DecisionFormat {
                 "budget_ms": o.budgetMs, "reason": o.reason,
             ] as [String: Any]
         case .node(let n):
-            object["node"] = ["node_id": n.nodeID, "kind": n.kind.name, "pool": n.pool, "site": n.site]
+            object["node"] = ["node_id": n.nodeID, "kind": n.kind.name, "pool": n.pool, "site": n.site, "reason": n.reason]
         }
         let data = (try? JSONSerialization.data(withJSONObject: sanitized(object), options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return String(decoding: data, as: UTF8.self)

@@ -37,13 +37,15 @@ extension ScaleDecision.Action {
 }
 
 extension NodeEvent.Kind {
-    /// The proto enum name: UP, STALE, DOWN, RESTARTED.
+    /// The proto enum name: UP, STALE, DOWN, RESTARTED, UNHEALTHY, HEALTHY.
     public var name: String {
         switch self {
         case .up: "UP"
         case .stale: "STALE"
         case .down: "DOWN"
         case .restarted: "RESTARTED"
+        case .unhealthy: "UNHEALTHY"
+        case .healthy: "HEALTHY"
         }
     }
 }

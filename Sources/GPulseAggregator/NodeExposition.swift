@@ -1,7 +1,7 @@
 import GPulseCore
 import Synchronization
 
-/// The per-node series of `/metrics` (`gpulse_node_state`, `gpulse_node_last_seen_age_seconds`),
+/// The per-node series of `/metrics` (`gpulse_node_state`, `gpulse_node_healthy`, `gpulse_node_last_seen_age_seconds`),
 /// kept outside the Prometheus registry on purpose: the registry copies a metric family's whole
 /// label table each time one label set is added, so registering a gauge per node cost O(nodes)
 /// per new node and O(nodes²) for a fleet arriving at once (20,000 new ids stalled ingest for
@@ -12,6 +12,7 @@ final class NodeExposition: Sendable {
         var id: String
         var pool: String
         var state: NodeState
+        var healthy: Bool
         var ageSeconds: Double
     }
 
@@ -29,6 +30,13 @@ final class NodeExposition: Sendable {
             for state in [NodeState.live, .stale, .down] {
                 buffer.append(contentsOf: "gpulse_node_state{\(labels),state=\"\(state.rawValue)\"} \(state == row.state ? 1 : 0)\n".utf8)
             }
+        }
+        buffer.append(
+            contentsOf:
+                "# HELP gpulse_node_healthy 0 while the node's GPUs' latest fault holds (its capacity is not counted), else 1.\n# TYPE gpulse_node_healthy gauge\n"
+                .utf8)
+        for (row, labels) in zip(table, labels) {
+            buffer.append(contentsOf: "gpulse_node_healthy{\(labels)} \(row.healthy ? 1 : 0)\n".utf8)
         }
         buffer.append(
             contentsOf: "# HELP gpulse_node_last_seen_age_seconds Seconds since the node's last accepted batch.\n# TYPE gpulse_node_last_seen_age_seconds gauge\n"

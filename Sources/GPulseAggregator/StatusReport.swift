@@ -29,6 +29,9 @@ public struct StatusReport: Codable, Sendable {
         public var site: String
         public var tier: String
         public var state: String
+        /// "healthy", or "unhealthy" while its GPUs' latest fault holds (`healthReason` says which).
+        public var health: String
+        public var healthReason: String?
         public var lastSeenSecondsAgo: Double
         public var batches: UInt64
         public var samples: UInt64
@@ -67,6 +70,8 @@ public struct StatusReport: Codable, Sendable {
         public var requestsRunning: Double?
         /// Live serverless burst replicas.
         public var burstReplicas: Int
+        /// Live nodes whose GPUs reported a fault: not in `liveNodes`, their load still in `demand`.
+        public var unhealthyNodes: Int
         /// The standing decision's predicted P(wait > its objective) at the desired replicas.
         public var predictedWaitProbability: Double?
         public var burst: Bool
@@ -119,6 +124,7 @@ public struct StatusReport: Codable, Sendable {
         nodes = entries.map { id, n in
             Node(
                 id: id, pool: n.labels.pool, site: n.labels.site, tier: n.labels.tier.name, state: n.state.rawValue,
+                health: n.health.isHealthy ? "healthy" : "unhealthy", healthReason: n.health.isHealthy ? nil : n.health.reason,
                 lastSeenSecondsAgo: Double(nowNanos - n.lastSeenNanos) / 1e9, batches: n.sequence.received, samples: n.samples,
                 missingBatches: n.sequence.missing, restarts: n.sequence.restarts, duplicates: n.sequence.duplicates,
                 agentDroppedSamples: n.agentDroppedSamples, probesLost: n.probesLost, seriesRefused: n.seriesRefused, load: n.load,
@@ -142,6 +148,7 @@ public struct StatusReport: Codable, Sendable {
                 loadMean: point?.loadMean ?? 0, loadMax: point?.loadMax ?? 0, demand: series.current?.demand ?? point?.demand ?? 0,
                 demandSource: series.demandSource.name, arrivalRate: series.traffic?.arrivalRate, serviceSeconds: series.traffic?.serviceSeconds,
                 requestsWaiting: series.traffic?.waiting, requestsRunning: series.traffic?.running, burstReplicas: series.burstNodes,
+                unhealthyNodes: series.unhealthyNodes,
                 predictedWaitProbability: scale?.predictedWaitProbability, burst: series.burst.active,
                 burstExcess: series.burst.excess, minutesLearned: series.forecaster.observations,
                 forecasts: series.forecasts.map {
@@ -194,7 +201,8 @@ public struct StatusReport: Codable, Sendable {
                 "\(f.horizonMinutes)m \(TextTable.number(f.demand, 2)) (\(f.model))" + (f.lower.map { l in " [\(TextTable.number(l, 2)), \(TextTable.number(f.upper ?? .nan, 2))]" } ?? "")
             }.joined(separator: "; ")
             poolRows.append([
-                p.name, "\(p.liveNodes)/\(p.nodes)" + (p.burstReplicas > 0 ? " +\(p.burstReplicas) serverless" : ""), TextTable.number(p.loadMean, 3), TextTable.number(p.loadMax, 3),
+                p.name, "\(p.liveNodes)/\(p.nodes)" + (p.burstReplicas > 0 ? " +\(p.burstReplicas) serverless" : "")
+                    + (p.unhealthyNodes > 0 ? " (\(p.unhealthyNodes) unhealthy)" : ""), TextTable.number(p.loadMean, 3), TextTable.number(p.loadMax, 3),
                 "\(TextTable.number(p.demand, 3)) (\(p.demandSource))",
                 p.arrivalRate.map { "\(TextTable.number($0, 2)) × \(p.serviceSeconds.map { TextTable.number($0, 2) + " s" } ?? "?")" } ?? "-",
                 "\(p.requestsWaiting.map { TextTable.number($0, 1) } ?? "-")/\(p.requestsRunning.map { TextTable.number($0, 1) } ?? "-")",
@@ -223,10 +231,10 @@ public struct StatusReport: Codable, Sendable {
             lines.append("snapshots: off")
         }
         lines += ["", "nodes:"]
-        var nodeRows = [["node", "pool", "state", "last seen", "L", "batches", "missing", "restarts", "agent drops", "window"]]
+        var nodeRows = [["node", "pool", "state", "health", "last seen", "L", "batches", "missing", "restarts", "agent drops", "window"]]
         for n in nodes {
             nodeRows.append([
-                n.id, n.pool, n.state, "\(TextTable.number(n.lastSeenSecondsAgo, 1)) s ago", n.load.map { TextTable.number($0, 3) } ?? "-", "\(n.batches)",
+                n.id, n.pool, n.state, n.healthReason.map { "UNHEALTHY: \($0)" } ?? "ok", "\(TextTable.number(n.lastSeenSecondsAgo, 1)) s ago", n.load.map { TextTable.number($0, 3) } ?? "-", "\(n.batches)",
                 "\(n.missingBatches)", "\(n.restarts)", "\(n.agentDroppedSamples)", bytes(n.windowBytes),
             ])
         }

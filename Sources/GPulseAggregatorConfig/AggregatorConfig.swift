@@ -54,6 +54,17 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             newNodesPerPeerPerS = try c.value("new_nodes_per_peer_per_s", newNodesPerPeerPerS)
         }
     }
+    /// Which GPU faults agents report take a node's capacity out of its pool, and for how long.
+    public struct Health: Decodable, Sendable, Equatable {
+        public var recoverAfterS = HealthSettings().recoverAfterSeconds
+        public var ignoredXIDs = HealthSettings.applicationXIDs.sorted()
+        public init() {}
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: ConfigKey.self)
+            recoverAfterS = try c.value("recover_after_s", recoverAfterS)
+            ignoredXIDs = try c.value("ignored_xids", ignoredXIDs)
+        }
+    }
     public struct Windows: Decodable, Sendable, Equatable {
         public var rawS = 10.0
         public var loadS = 1.0
@@ -255,6 +266,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
     public var snapshot = Snapshot()
     public var ingest = Ingest()
     public var registry = Registry()
+    public var health = Health()
     public var windows = Windows()
     public var loadIndex = LoadIndex()
     public var forecast = Forecast()
@@ -278,6 +290,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         snapshot = try c.value("snapshot", snapshot)
         ingest = try c.value("ingest", ingest)
         registry = try c.value("registry", registry)
+        health = try c.value("health", health)
         windows = try c.value("windows", windows)
         loadIndex = try c.value("load_index", loadIndex)
         forecast = try c.value("forecast", forecast)
@@ -315,6 +328,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             ("endpoints", next.endpoints != endpoints), ("prometheus", next.prometheus != prometheus), ("keda", next.keda != keda),
             ("snapshot", next.snapshot != snapshot),
             ("security", next.security != security), ("ingest", next.ingest != ingest), ("registry", next.registry != registry),
+            ("health", next.health != health),
             ("windows", next.windows != windows), ("load_index", next.loadIndex != loadIndex), ("forecast", next.forecast != forecast),
             ("decisions.evaluate_interval_ms", next.decisions.evaluateIntervalMs != decisions.evaluateIntervalMs),
         ]
@@ -387,7 +401,8 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
             burstClasses: Set(instanceClasses.filter { $0.value.kind == .serverless }.keys), maxNodes: registry.maxNodes,
             maxPools: registry.maxPools, listedPools: Set(pools.keys.filter { $0 != "default" }),
             unlistedPools: registry.unlistedPools, forgetPoolAfterSeconds: registry.forgetPoolAfterS,
-            newNodesPerPeerPerSecond: registry.newNodesPerPeerPerS)
+            newNodesPerPeerPerSecond: registry.newNodesPerPeerPerS,
+            health: HealthSettings(ignoredXIDs: Set(health.ignoredXIDs), recoverAfterSeconds: health.recoverAfterS))
     }
 }
 
@@ -406,6 +421,8 @@ extension FleetSettings.Setting {
         case .maxPools: "registry.max_pools"
         case .forgetPoolAfter: "registry.forget_pool_after_s"
         case .newNodesPerPeer: "registry.new_nodes_per_peer_per_s"
+        case .healthRecoverAfter: "health.recover_after_s"
+        case .healthIgnoredXIDs: "health.ignored_xids"
         case .rawWindow: "windows.raw_s"
         case .loadWindow: "windows.load_s"
         case .maxSamplesPerSeries: "windows.max_samples_per_series"

@@ -121,17 +121,23 @@ public struct NodeEvent: Sendable, Hashable {
         case stale = 1
         case down = 2
         case restarted = 3
+        /// Its GPU reported a fault; its capacity is not counted until `healthy`.
+        case unhealthy = 4
+        case healthy = 5
     }
     public var nodeID: String
     public var kind: Kind
     public var pool: String
     public var site: String
+    /// For `unhealthy`: what was reported. Empty otherwise.
+    public var reason: String
 
-    public init(nodeID: String, kind: Kind, pool: String = "", site: String = "") {
+    public init(nodeID: String, kind: Kind, pool: String = "", site: String = "", reason: String = "") {
         self.nodeID = nodeID
         self.kind = kind
         self.pool = pool
         self.site = site
+        self.reason = reason
     }
 }
 

@@ -21,6 +21,13 @@ public enum SignalKind: Int32, Sendable, CaseIterable, Hashable, Codable {
     case appRequestsRunning = 18
     case appCompletionRate = 19
     case appServiceTimeMs = 20
+    case gpuTempC = 21
+    case gpuClockEventReasons = 22
+    case gpuXID = 23
+    case gpuECCUncorrected = 24
+    case gpuLost = 25
+    case gpuRowRemapFailed = 26
+    case gpuRowRemapPending = 27
 
     /// Values of these kinds are fractions and must lie in 0...1.
     public var isFraction: Bool {
@@ -42,6 +49,11 @@ public enum SignalKind: Int32, Sendable, CaseIterable, Hashable, Codable {
         case .appQueueDepth, .appRequestsRunning: "requests"
         case .appRequestRate, .appCompletionRate: "requests/s"
         case .appBacklog: "work units"
+        case .gpuTempC: "°C"
+        case .gpuClockEventReasons: "bit mask"
+        case .gpuXID: "XID code"
+        case .gpuECCUncorrected: "errors"
+        case .gpuLost, .gpuRowRemapFailed, .gpuRowRemapPending: "flag"
         }
     }
 
@@ -68,6 +80,13 @@ public enum SignalKind: Int32, Sendable, CaseIterable, Hashable, Codable {
         case .appRequestsRunning: "app_requests_running"
         case .appCompletionRate: "app_completion_rate"
         case .appServiceTimeMs: "app_service_time_ms"
+        case .gpuTempC: "gpu_temp_c"
+        case .gpuClockEventReasons: "gpu_clock_event_reasons"
+        case .gpuXID: "gpu_xid"
+        case .gpuECCUncorrected: "gpu_ecc_uncorrected"
+        case .gpuLost: "gpu_lost"
+        case .gpuRowRemapFailed: "gpu_row_remap_failed"
+        case .gpuRowRemapPending: "gpu_row_remap_pending"
         }
     }
 }

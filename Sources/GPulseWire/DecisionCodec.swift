@@ -40,6 +40,7 @@ public final class DecisionEncoder {
             n.pointee.kind = Gpulse__V1__NodeEvent__Kind(rawValue: numericCast(event.kind.rawValue))
             n.pointee.pool = arena.cString(event.pool)
             n.pointee.site = arena.cString(event.site)
+            n.pointee.reason = arena.cString(event.reason)
             d.pointee.body_case = GPULSE__V1__DECISION__BODY_NODE
             d.pointee.node = n
         }
@@ -146,7 +147,7 @@ public struct DecisionDecoder: Sendable {
             body = .node(
                 NodeEvent(
                     nodeID: text(n.node_id), kind: NodeEvent.Kind(rawValue: Int32(truncatingIfNeeded: n.kind.rawValue)) ?? .up,
-                    pool: text(n.pool), site: text(n.site)))
+                    pool: text(n.pool), site: text(n.site), reason: text(n.reason)))
         default:
             throw .missingBody
         }

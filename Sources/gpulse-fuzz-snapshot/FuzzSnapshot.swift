@@ -53,7 +53,7 @@ func check(_ body: [UInt8]) {
                 series: [Series(kind: .cpuUtil, offsetsMicros: [0], values: [0.9]), Series(kind: .appQueueDepth, subject: "s", offsetsMicros: [0], values: [40])])
             if fleet.admit(batch.labels, peer: nil, nowNanos: t) == nil { _ = fleet.ingest(batch, nowNanos: t) }
         }
-        if let (transitions, _) = fleet.tick(nowNanos: t) {
+        if let (transitions, _, _) = fleet.tick(nowNanos: t) {
             for transition in transitions { _ = engine.nodeEvent(transition) }
             _ = engine.evaluate(fleet: fleet, nowNanos: t)
         }

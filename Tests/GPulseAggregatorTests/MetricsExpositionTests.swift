@@ -44,7 +44,7 @@ private struct Scenario {
                 ledger.accept(DecodedBatch(batch: batch), outcome: outcome)
                 if let transition, let event = engine.nodeEvent(transition) { issue(event) }
             }
-            if let (transitions, _) = fleet.tick(nowNanos: now) {
+            if let (transitions, _, _) = fleet.tick(nowNanos: now) {
                 for t in transitions { if let event = engine.nodeEvent(t) { issue(event) } }
                 for decision in engine.evaluate(fleet: fleet, nowNanos: now) { issue(decision) }
             }
@@ -186,7 +186,8 @@ private func metricNames(_ text: String) -> Set<String> {
         table.emit(into: &empty)
         #expect(empty.isEmpty)
         table.replace([
-            .init(id: #"b"\x"#, pool: "p\nq", state: .stale, ageSeconds: 7.5), .init(id: "a", pool: "llm", state: .live, ageSeconds: 0),
+            .init(id: #"b"\x"#, pool: "p\nq", state: .stale, healthy: true, ageSeconds: 7.5),
+            .init(id: "a", pool: "llm", state: .live, healthy: false, ageSeconds: 0),
         ])
         var out: [UInt8] = []
         table.emit(into: &out)
@@ -196,6 +197,7 @@ private func metricNames(_ text: String) -> Set<String> {
         #expect(values[#"gpulse_node_state{node_id="b\"\\x",pool="p\nq",state="stale"}"#] == 1)
         #expect(values[#"gpulse_node_state{node_id="b\"\\x",pool="p\nq",state="live"}"#] == 0)
         #expect(values[#"gpulse_node_last_seen_age_seconds{node_id="b\"\\x",pool="p\nq"}"#] == 7.5)
+        #expect(values[#"gpulse_node_healthy{node_id="a",pool="llm"}"#] == 0 && values[#"gpulse_node_healthy{node_id="b\"\\x",pool="p\nq"}"#] == 1)
         // Sorted by node id, each family once.
         #expect(text.components(separatedBy: "# TYPE gpulse_node_state gauge").count == 2)
         #expect(text.range(of: #"node_id="a""#)!.lowerBound < text.range(of: #"node_id="b"#)!.lowerBound)

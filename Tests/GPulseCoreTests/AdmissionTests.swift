@@ -42,7 +42,7 @@ private func offer(_ fleet: inout Fleet, _ b: MetricsBatch, peer: String? = nil,
         let gone = ["n1", "n2"].filter { fleet.nodes[$0] == nil }
         #expect(gone.count == 1)
         let ticked = fleet.tick(nowNanos: t + second)
-        let (transitions, _) = try #require(ticked)
+        let (transitions, _, _) = try #require(ticked)
         #expect(transitions.contains { $0.nodeID == gone[0] && $0.to == nil })
         // The live one is never evicted.
         #expect(offer(&fleet, batch("n4", at: t), at: t) == nil)

@@ -19,6 +19,9 @@ import Testing
             id: "agg-1-43", seq: 43, issuedUnixNanos: 1, validUntilUnixNanos: 2,
             body: .offload(OffloadDecision(site: "edge-fra1", pool: "edge-llm", target: "llm-online", fraction: 0.3, edgeLoadIndex: 0.91, rttMs: 18.5, budgetMs: 120, reason: "edge L above 0.85"))),
         Decision(id: "agg-1-44", seq: 44, issuedUnixNanos: 3, validUntilUnixNanos: 4, body: .node(NodeEvent(nodeID: "gpu-3", kind: .stale, pool: "p", site: "s"))),
+        Decision(
+            id: "agg-1-45", seq: 45, issuedUnixNanos: 5, validUntilUnixNanos: 6,
+            body: .node(NodeEvent(nodeID: "gpu-4", kind: .unhealthy, pool: "p", site: "s", reason: "GPU-0 XID 79"))),
     ])
     func roundTrip(_ decision: Decision) throws {
         let bytes = DecisionEncoder().encode(decision)

@@ -50,6 +50,8 @@ public struct FleetSettings: Sendable, Hashable {
     /// New node ids one peer address may create per second, sustained (10 s worth at once);
     /// `registry.new_nodes_per_peer_per_s`. 0 means no limit.
     public var newNodesPerPeerPerSecond: Double
+    /// Which GPU faults take a node's capacity out of its pool, and for how long (`health:`).
+    public var health: HealthSettings
 
     public init(
         staleAfterSeconds: Double = 5, downAfterSeconds: Double = 30, forgetAfterSeconds: Double = 3600,
@@ -58,8 +60,9 @@ public struct FleetSettings: Sendable, Hashable {
         loadIndex: LoadIndexSettings = .init(), forecast: ForecastSettings = .init(), replicaSlots: [String: Int] = [:],
         defaultReplicaSlots: Int = 8, burstClasses: Set<String> = [], maxNodes: Int = 10_000, maxPools: Int = 256,
         listedPools: Set<String> = [], unlistedPools: UnlistedPools = .accept, forgetPoolAfterSeconds: Double = 86_400,
-        newNodesPerPeerPerSecond: Double = 1000
+        newNodesPerPeerPerSecond: Double = 1000, health: HealthSettings = .init()
     ) {
+        self.health = health
         self.maxNodes = maxNodes
         self.maxPools = maxPools
         self.listedPools = listedPools
@@ -89,7 +92,7 @@ public struct FleetSettings: Sendable, Hashable {
     /// The settings `problems()` can name.
     public enum Setting: Sendable, Hashable {
         case staleAfter, downAfter, forgetAfter, rawWindow, loadWindow, maxSamplesPerSeries, maxSeriesPerNode, secondsKept, minutesKept
-        case refresh, maxNodes, maxPools, forgetPoolAfter, newNodesPerPeer
+        case refresh, maxNodes, maxPools, forgetPoolAfter, newNodesPerPeer, healthRecoverAfter, healthIgnoredXIDs
         case loadIndex(LoadIndexSettings.Setting)
         case forecast(ForecastSettings.Setting)
     }
@@ -119,6 +122,12 @@ public struct FleetSettings: Sendable, Hashable {
         }
         if !(newNodesPerPeerPerSecond >= 0 && newNodesPerPeerPerSecond <= 1e6) {
             out.append(.init(.newNodesPerPeer, "must be 0 (no limit) to 1000000"))
+        }
+        if !(health.recoverAfterSeconds >= 1 && health.recoverAfterSeconds <= 30 * 86_400) {
+            out.append(.init(.healthRecoverAfter, "must be 1 to 2592000 (30 days)"))
+        }
+        if health.ignoredXIDs.count > HealthSettings.maxIgnoredXIDs || health.ignoredXIDs.contains(where: { !(1...100_000).contains($0) }) {
+            out.append(.init(.healthIgnoredXIDs, "must be at most \(HealthSettings.maxIgnoredXIDs) XID codes, each 1 to 100000"))
         }
         out += loadIndex.problems().map { $0.lifted(Setting.loadIndex) }
         out += forecast.problems().map { $0.lifted(Setting.forecast) }
@@ -163,6 +172,8 @@ public struct NodeEntry: Sendable {
     /// labels so the refresh does not hash the class name for every node. Set whenever the labels are
     /// (a new node, a label change, a restore under possibly other settings).
     public internal(set) var isBurst = false
+    /// Its GPUs' faults: an unhealthy node's capacity is not counted (its demand still is).
+    public internal(set) var health = NodeHealth()
 
     mutating func classify(burstClasses: Set<String>) {
         isBurst = !burstClasses.isEmpty && burstClasses.contains(labels.instanceClass)
@@ -204,6 +215,9 @@ extension NodeEntry {
         let t0 = batch.t0UnixNanos
         batch.series.withUnsafeBufferPointer { all in
             for i in all.indices {
+                if all[i].kind.isHealthFault {
+                    health.observe(kind: all[i].kind, subject: all[i].subject, values: all[i].values, nowNanos: nowNanos, settings: settings.health)
+                }
                 if let w = windows.position(kind: all[i].kind, subject: all[i].subject, hint: i) {
                     windows.append(offsetsMicros: all[i].offsetsMicros, values: all[i].values, t0: t0, at: w)
                     continue
@@ -382,11 +396,12 @@ public struct Fleet: Sendable {
     /// Call often (work is done once per `refreshSeconds`). Ages nodes, computes each live node's
     /// load index and each pool's current point; records a pool second point on the first refresh
     /// of each new second. Returns the state changes and nil when nothing was recomputed.
-    public mutating func tick(nowNanos: Int64) -> (transitions: [NodeTransition], burstsStarted: [String])? {
+    public mutating func tick(nowNanos: Int64) -> (transitions: [NodeTransition], burstsStarted: [String], health: [HealthChange])? {
         let second = nowNanos / 1_000_000_000
         if let last = lastRefreshNanos, second == lastTickSecond, Double(nowNanos - last) / 1e9 < settings.refreshSeconds { return nil }
         lastRefreshNanos = nowNanos
         var transitions: [NodeTransition] = []
+        var healthChanges: [HealthChange] = []
         // Per pool, in `poolNames` order. This runs for every node several times a second, so a node's
         // pool is found by comparing with the previous node's (nodes of one pool mostly follow each
         // other) before falling back to a binary search, rather than hashing its name every time.
@@ -418,6 +433,16 @@ public struct Fleet: Sendable {
                     forgotten.append(id)
                     return
                 }
+                if !entry.health.isHealthy || entry.health.episodes > 0 {
+                    let reason = entry.health.reason
+                    if entry.health.takeChange(nowNanos: nowNanos, settings: settings.health) {
+                        let healthy = entry.health.isHealthy
+                        healthChanges.append(
+                            HealthChange(
+                                nodeID: id, pool: entry.labels.pool, site: entry.labels.site, healthy: healthy,
+                                reason: healthy ? reason : entry.health.reason, atNanos: nowNanos))
+                    }
+                }
                 if lastPool < 0 || poolNames[lastPool] != entry.labels.pool {
                     lastPool = Self.position(of: entry.labels.pool, in: poolNames) ?? -1
                 }
@@ -439,8 +464,14 @@ public struct Fleet: Sendable {
                         tallies[lastPool].burstNodes += 1
                         break
                     }
-                    if let load { tallies[lastPool].add(load) }
                     if let backlog { tallies[lastPool].backlog = (tallies[lastPool].backlog ?? 0) + backlog }
+                    if !entry.health.isHealthy {
+                        // Its demand is still there; its capacity is not (the policies size without it).
+                        tallies[lastPool].unhealthyNodes += 1
+                        if let load { tallies[lastPool].unhealthyDemand += load }
+                    } else if let load {
+                        tallies[lastPool].add(load)
+                    }
                 case .stale:
                     entry.load = nil
                 case .down:
@@ -474,6 +505,7 @@ public struct Fleet: Sendable {
             poolSeries[i].traffic = traffic
             poolSeries[i].demandSource = traffic?.source ?? .loadIndex
             poolSeries[i].burstNodes = tallies[i].burstNodes
+            poolSeries[i].unhealthyNodes = tallies[i].unhealthyNodes
             poolSeries[i].backlog = tallies[i].backlog
             poolSeries[i].workload = tallies[i].majorityWorkload
             if newSecond && poolSeries[i].record(point) { bursts.append(name) }
@@ -491,7 +523,8 @@ public struct Fleet: Sendable {
             }
         }
         if transitions.count > 1 { transitions.sort { $0.nodeID < $1.nodeID } }
-        return (transitions, bursts)
+        if healthChanges.count > 1 { healthChanges.sort { $0.nodeID < $1.nodeID } }
+        return (transitions, bursts, healthChanges)
     }
 
     /// The load-index inputs of a node from its windows, the backlog its applications report (Σ
@@ -591,6 +624,9 @@ public struct Fleet: Sendable {
         var traffic = TrafficTally()
         /// Live serverless burst replicas (not in `loads`).
         var burstNodes = 0
+        /// Live nodes whose GPUs reported a fault (not in `loads`), and their load: demand, not capacity.
+        var unhealthyNodes = 0
+        var unhealthyDemand = 0.0
         /// Nodes reporting each workload class (those that report none are not counted).
         var online = 0
         var batch = 0
@@ -613,7 +649,9 @@ public struct Fleet: Sendable {
         var majorityWorkload: WorkloadClass { batch > online ? .batch : .online }
 
         func point(second: Int64) -> PoolPoint {
-            PoolPoint(time: second, liveNodes: loads, loadMean: loads == 0 ? 0 : sum / Double(loads), loadMax: max, demand: sum, demandMax: sum)
+            PoolPoint(
+                time: second, liveNodes: loads, loadMean: loads == 0 ? 0 : sum / Double(loads), loadMax: max, demand: sum + unhealthyDemand,
+                demandMax: sum + unhealthyDemand)
         }
     }
 
@@ -659,6 +697,23 @@ extension SampleWindow {
 extension NodeEntry: Codable {
     private enum CodingKeys: String, CodingKey {
         case labels, state, firstSeenNanos, lastSeenNanos, sequence, samples, agentDroppedSamples, probesLost, seriesRefused, agentVersion
+        case health
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        labels = try c.decode(NodeLabels.self, forKey: .labels)
+        state = try c.decode(NodeState.self, forKey: .state)
+        firstSeenNanos = try c.decode(Int64.self, forKey: .firstSeenNanos)
+        lastSeenNanos = try c.decode(Int64.self, forKey: .lastSeenNanos)
+        sequence = try c.decode(SequenceTracker.self, forKey: .sequence)
+        samples = try c.decode(UInt64.self, forKey: .samples)
+        agentDroppedSamples = try c.decode(UInt64.self, forKey: .agentDroppedSamples)
+        probesLost = try c.decode(UInt64.self, forKey: .probesLost)
+        seriesRefused = try c.decode(UInt64.self, forKey: .seriesRefused)
+        agentVersion = try c.decode(String.self, forKey: .agentVersion)
+        // Snapshots written before health existed have none: the node starts healthy.
+        health = try c.decodeIfPresent(NodeHealth.self, forKey: .health) ?? NodeHealth()
     }
 }
 

@@ -108,6 +108,8 @@ public struct PoolSeries: Sendable, Codable {
     public internal(set) var demandSource: DemandSource = .loadIndex
     /// Live serverless burst replicas, at the same refresh (not in `current.liveNodes`).
     public internal(set) var burstNodes = 0
+    /// Live nodes left out of `liveNodes` because their GPUs reported a fault, at the same refresh.
+    public internal(set) var unhealthyNodes = 0
     /// The workload class most of the pool's nodes report (online on a tie or when none says), at
     /// the same refresh; nil before the first.
     public internal(set) var workload: WorkloadClass?

@@ -138,6 +138,13 @@ public struct DecisionEngine: Sendable {
         return nodeEvent(NodeEvent(nodeID: t.nodeID, kind: kind, pool: t.pool, site: t.site), nowNanos: t.atNanos)
     }
 
+    /// A node event for a node becoming unhealthy or healthy again; always sent.
+    public mutating func nodeEvent(_ change: HealthChange) -> Decision {
+        nodeEvent(
+            NodeEvent(nodeID: change.nodeID, kind: change.healthy ? .healthy : .unhealthy, pool: change.pool, site: change.site, reason: change.reason),
+            nowNanos: change.atNanos)
+    }
+
     /// Runs every pool's policy and every site's offload rule on the fleet as it is now. Returns
     /// what must be sent: decisions that changed, and unchanged ones due for a re-send.
     public mutating func evaluate(fleet: Fleet, nowNanos: Int64) -> [Decision] {
@@ -145,7 +152,8 @@ public struct DecisionEngine: Sendable {
         if policies.count > fleet.poolNames.count || perMinute.count > fleet.poolNames.count { forgetRemovedPools(fleet) }
         for (p, name) in fleet.poolNames.enumerated() {
             // Read in place: copying a PoolSeries out would retain all its history.
-            guard let point = fleet.poolSeries[p].current, point.liveNodes > 0 else { continue }
+            // A pool whose every node is unhealthy still has demand to place.
+            guard let point = fleet.poolSeries[p].current, point.liveNodes > 0 || fleet.poolSeries[p].unhealthyNodes > 0 else { continue }
             if policies[name] == nil {
                 var setup = settings.pool(name)
                 if let memory = restoredMemories.removeValue(forKey: name), memory.policy == setup.policy.name { setup.policy.restore(memory) }

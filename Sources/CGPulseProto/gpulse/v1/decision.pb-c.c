@@ -907,21 +907,25 @@ const ProtobufCMessageDescriptor gpulse__v1__offload_decision__descriptor =
   (ProtobufCMessageInit) gpulse__v1__offload_decision__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue gpulse__v1__node_event__kind__enum_values_by_number[4] =
+static const ProtobufCEnumValue gpulse__v1__node_event__kind__enum_values_by_number[6] =
 {
   { "UP", "GPULSE__V1__NODE_EVENT__KIND__UP", 0 },
   { "STALE", "GPULSE__V1__NODE_EVENT__KIND__STALE", 1 },
   { "DOWN", "GPULSE__V1__NODE_EVENT__KIND__DOWN", 2 },
   { "RESTARTED", "GPULSE__V1__NODE_EVENT__KIND__RESTARTED", 3 },
+  { "UNHEALTHY", "GPULSE__V1__NODE_EVENT__KIND__UNHEALTHY", 4 },
+  { "HEALTHY", "GPULSE__V1__NODE_EVENT__KIND__HEALTHY", 5 },
 };
 static const ProtobufCIntRange gpulse__v1__node_event__kind__value_ranges[] = {
-{0, 0},{0, 4}
+{0, 0},{0, 6}
 };
-static const ProtobufCEnumValueIndex gpulse__v1__node_event__kind__enum_values_by_name[4] =
+static const ProtobufCEnumValueIndex gpulse__v1__node_event__kind__enum_values_by_name[6] =
 {
   { "DOWN", 2 },
+  { "HEALTHY", 5 },
   { "RESTARTED", 3 },
   { "STALE", 1 },
+  { "UNHEALTHY", 4 },
   { "UP", 0 },
 };
 const ProtobufCEnumDescriptor gpulse__v1__node_event__kind__descriptor =
@@ -931,15 +935,15 @@ const ProtobufCEnumDescriptor gpulse__v1__node_event__kind__descriptor =
   "Kind",
   "Gpulse__V1__NodeEvent__Kind",
   "gpulse.v1",
-  4,
+  6,
   gpulse__v1__node_event__kind__enum_values_by_number,
-  4,
+  6,
   gpulse__v1__node_event__kind__enum_values_by_name,
   1,
   gpulse__v1__node_event__kind__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCFieldDescriptor gpulse__v1__node_event__field_descriptors[4] =
+static const ProtobufCFieldDescriptor gpulse__v1__node_event__field_descriptors[5] =
 {
   {
     "node_id",
@@ -989,17 +993,30 @@ static const ProtobufCFieldDescriptor gpulse__v1__node_event__field_descriptors[
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "reason",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Gpulse__V1__NodeEvent, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned gpulse__v1__node_event__field_indices_by_name[] = {
   1,   /* field[1] = kind */
   0,   /* field[0] = node_id */
   2,   /* field[2] = pool */
+  4,   /* field[4] = reason */
   3,   /* field[3] = site */
 };
 static const ProtobufCIntRange gpulse__v1__node_event__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor gpulse__v1__node_event__descriptor =
 {
@@ -1009,7 +1026,7 @@ const ProtobufCMessageDescriptor gpulse__v1__node_event__descriptor =
   "Gpulse__V1__NodeEvent",
   "gpulse.v1",
   sizeof(Gpulse__V1__NodeEvent),
-  4,
+  5,
   gpulse__v1__node_event__field_descriptors,
   gpulse__v1__node_event__field_indices_by_name,
   1,  gpulse__v1__node_event__number_ranges,

@@ -537,7 +537,7 @@ const ProtobufCEnumDescriptor gpulse__v1__workload_class__descriptor =
   gpulse__v1__workload_class__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue gpulse__v1__signal_kind__enum_values_by_number[21] =
+static const ProtobufCEnumValue gpulse__v1__signal_kind__enum_values_by_number[28] =
 {
   { "SIGNAL_UNSPECIFIED", "GPULSE__V1__SIGNAL_KIND__SIGNAL_UNSPECIFIED", 0 },
   { "CPU_UTIL", "GPULSE__V1__SIGNAL_KIND__CPU_UTIL", 1 },
@@ -560,11 +560,18 @@ static const ProtobufCEnumValue gpulse__v1__signal_kind__enum_values_by_number[2
   { "APP_REQUESTS_RUNNING", "GPULSE__V1__SIGNAL_KIND__APP_REQUESTS_RUNNING", 18 },
   { "APP_COMPLETION_RATE", "GPULSE__V1__SIGNAL_KIND__APP_COMPLETION_RATE", 19 },
   { "APP_SERVICE_TIME_MS", "GPULSE__V1__SIGNAL_KIND__APP_SERVICE_TIME_MS", 20 },
+  { "GPU_TEMP_C", "GPULSE__V1__SIGNAL_KIND__GPU_TEMP_C", 21 },
+  { "GPU_CLOCK_EVENT_REASONS", "GPULSE__V1__SIGNAL_KIND__GPU_CLOCK_EVENT_REASONS", 22 },
+  { "GPU_XID", "GPULSE__V1__SIGNAL_KIND__GPU_XID", 23 },
+  { "GPU_ECC_UNCORRECTED", "GPULSE__V1__SIGNAL_KIND__GPU_ECC_UNCORRECTED", 24 },
+  { "GPU_LOST", "GPULSE__V1__SIGNAL_KIND__GPU_LOST", 25 },
+  { "GPU_ROW_REMAP_FAILED", "GPULSE__V1__SIGNAL_KIND__GPU_ROW_REMAP_FAILED", 26 },
+  { "GPU_ROW_REMAP_PENDING", "GPULSE__V1__SIGNAL_KIND__GPU_ROW_REMAP_PENDING", 27 },
 };
 static const ProtobufCIntRange gpulse__v1__signal_kind__value_ranges[] = {
-{0, 0},{0, 21}
+{0, 0},{0, 28}
 };
-static const ProtobufCEnumValueIndex gpulse__v1__signal_kind__enum_values_by_name[21] =
+static const ProtobufCEnumValueIndex gpulse__v1__signal_kind__enum_values_by_name[28] =
 {
   { "APP_BACKLOG", 16 },
   { "APP_COMPLETION_RATE", 19 },
@@ -575,13 +582,20 @@ static const ProtobufCEnumValueIndex gpulse__v1__signal_kind__enum_values_by_nam
   { "APP_SERVICE_TIME_MS", 20 },
   { "CPU_IOWAIT", 17 },
   { "CPU_UTIL", 1 },
+  { "GPU_CLOCK_EVENT_REASONS", 22 },
+  { "GPU_ECC_UNCORRECTED", 24 },
+  { "GPU_LOST", 25 },
   { "GPU_MEM_USED_BYTES", 7 },
   { "GPU_MEM_USED_FRAC", 6 },
   { "GPU_PCIE_RX_BPS", 10 },
   { "GPU_PCIE_TX_BPS", 11 },
   { "GPU_POWER_W", 8 },
+  { "GPU_ROW_REMAP_FAILED", 26 },
+  { "GPU_ROW_REMAP_PENDING", 27 },
   { "GPU_SM_CLOCK_MHZ", 9 },
+  { "GPU_TEMP_C", 21 },
   { "GPU_UTIL", 5 },
+  { "GPU_XID", 23 },
   { "MEM_USED_FRAC", 2 },
   { "NET_RX_BPS", 3 },
   { "NET_TX_BPS", 4 },
@@ -595,9 +609,9 @@ const ProtobufCEnumDescriptor gpulse__v1__signal_kind__descriptor =
   "SignalKind",
   "Gpulse__V1__SignalKind",
   "gpulse.v1",
-  21,
+  28,
   gpulse__v1__signal_kind__enum_values_by_number,
-  21,
+  28,
   gpulse__v1__signal_kind__enum_values_by_name,
   1,
   gpulse__v1__signal_kind__value_ranges,

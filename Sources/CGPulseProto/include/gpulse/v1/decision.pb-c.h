@@ -69,7 +69,15 @@ typedef enum _Gpulse__V1__NodeEvent__Kind {
   /*
    * a new agent session
    */
-  GPULSE__V1__NODE_EVENT__KIND__RESTARTED = 3
+  GPULSE__V1__NODE_EVENT__KIND__RESTARTED = 3,
+  /*
+   * its GPU reported a fault (reason says which); its capacity is not counted until HEALTHY
+   */
+  GPULSE__V1__NODE_EVENT__KIND__UNHEALTHY = 4,
+  /*
+   * no fault reported for the aggregator's health.recover_after_s
+   */
+  GPULSE__V1__NODE_EVENT__KIND__HEALTHY = 5
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GPULSE__V1__NODE_EVENT__KIND)
 } Gpulse__V1__NodeEvent__Kind;
 
@@ -258,10 +266,14 @@ struct  Gpulse__V1__NodeEvent
   Gpulse__V1__NodeEvent__Kind kind;
   char *pool;
   char *site;
+  /*
+   * UNHEALTHY: what was reported, e.g. "GPU-... XID 79"; empty otherwise
+   */
+  char *reason;
 };
 #define GPULSE__V1__NODE_EVENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&gpulse__v1__node_event__descriptor) \
-    , (char *)protobuf_c_empty_string, GPULSE__V1__NODE_EVENT__KIND__UP, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, GPULSE__V1__NODE_EVENT__KIND__UP, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 typedef enum {

@@ -139,7 +139,45 @@ typedef enum _Gpulse__V1__SignalKind {
   /*
    * mean service time of the requests finished recently (from start of service to
    */
-  GPULSE__V1__SIGNAL_KIND__APP_SERVICE_TIME_MS = 20
+  GPULSE__V1__SIGNAL_KIND__APP_SERVICE_TIME_MS = 20,
+  /*
+   * the end, queueing excluded), milliseconds; subject = app name
+   * GPU health (NVML). The aggregator decides what makes a node unhealthy (its `health:` section).
+   */
+  /*
+   * GPU core temperature, degrees Celsius; subject = GPU UUID
+   */
+  GPULSE__V1__SIGNAL_KIND__GPU_TEMP_C = 21,
+  /*
+   * NVML's clock event (throttle) reason bits active when read, as a number (the
+   */
+  GPULSE__V1__SIGNAL_KIND__GPU_CLOCK_EVENT_REASONS = 22,
+  /*
+   * mask stays below 2^24, exact in a float); subject = GPU UUID
+   */
+  /*
+   * one value per critical XID error the driver reported: the XID code, stamped when
+   */
+  GPULSE__V1__SIGNAL_KIND__GPU_XID = 23,
+  /*
+   * the agent received it; subject = GPU UUID
+   */
+  /*
+   * uncorrected ECC errors since the driver loaded (NVML's volatile count); subject = GPU UUID
+   */
+  GPULSE__V1__SIGNAL_KIND__GPU_ECC_UNCORRECTED = 24,
+  /*
+   * 1 each time NVML answers that this GPU is lost (fallen off the bus); subject = GPU UUID
+   */
+  GPULSE__V1__SIGNAL_KIND__GPU_LOST = 25,
+  /*
+   * 1 while the GPU reports a failed row remapping (memory it cannot repair), else 0
+   */
+  GPULSE__V1__SIGNAL_KIND__GPU_ROW_REMAP_FAILED = 26,
+  /*
+   * 1 while a row remapping waits for a GPU reset, else 0
+   */
+  GPULSE__V1__SIGNAL_KIND__GPU_ROW_REMAP_PENDING = 27
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GPULSE__V1__SIGNAL_KIND)
 } Gpulse__V1__SignalKind;
 
