@@ -40,6 +40,17 @@ int gpulse_nvml_open(const char *path, gpulse_nvml_t *out, char *error, size_t e
     OPTIONAL(deviceGetClockInfo, "nvmlDeviceGetClockInfo");
     OPTIONAL(deviceGetMigMode, "nvmlDeviceGetMigMode");
     OPTIONAL(systemGetDriverVersion, "nvmlSystemGetDriverVersion");
+    OPTIONAL(deviceGetTemperature, "nvmlDeviceGetTemperature");
+    OPTIONAL(deviceGetCurrentClocksEventReasons, "nvmlDeviceGetCurrentClocksEventReasons");
+    if (out->deviceGetCurrentClocksEventReasons == NULL)
+        OPTIONAL(deviceGetCurrentClocksEventReasons, "nvmlDeviceGetCurrentClocksThrottleReasons");
+    OPTIONAL(deviceGetTotalEccErrors, "nvmlDeviceGetTotalEccErrors");
+    OPTIONAL(deviceGetRemappedRows, "nvmlDeviceGetRemappedRows");
+    OPTIONAL(eventSetCreate, "nvmlEventSetCreate");
+    OPTIONAL(deviceGetSupportedEventTypes, "nvmlDeviceGetSupportedEventTypes");
+    OPTIONAL(deviceRegisterEvents, "nvmlDeviceRegisterEvents");
+    OPTIONAL(eventSetWait, "nvmlEventSetWait_v2");
+    OPTIONAL(eventSetFree, "nvmlEventSetFree");
 #undef REQUIRED
 #undef OPTIONAL
     return 0;

@@ -107,6 +107,9 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
         public var memoryGroup = "fast"
         public var utilizationGroup = "gpu"
         public var fieldsGroup = "gpu"
+        /// Temperature, clock event reasons, ECC, row remapping, lost GPUs, and the XID event thread.
+        public var health = true
+        public var healthGroup = "gpu_health"
         public init() {}
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: ConfigKey.self)
@@ -115,6 +118,8 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
             memoryGroup = try c.value("memory_group", memoryGroup)
             utilizationGroup = try c.value("utilization_group", utilizationGroup)
             fieldsGroup = try c.value("fields_group", fieldsGroup)
+            health = try c.value("health", health)
+            healthGroup = try c.value("health_group", healthGroup)
         }
     }
     public struct RTT: Decodable, Sendable, Equatable {
@@ -220,6 +225,8 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
         "fast": Group(rateHz: 100), "gpu": Group(rateHz: 10), "probes": Group(rateHz: 1), "app": Group(rateHz: 100),
         // Engines' pages change when the engine logs its stats; a few reads a second see every change.
         "engines": Group(rateHz: 2),
+        // Temperature, throttle reasons and error counts change slowly; XIDs come through their own thread.
+        "gpu_health": Group(rateHz: 1),
     ]
     public var samplers = Samplers()
 
@@ -304,6 +311,7 @@ extension AgentConfig {
             ("samplers.gpu.memory_group", samplers.gpu.enabled, samplers.gpu.memoryGroup),
             ("samplers.gpu.utilization_group", samplers.gpu.enabled, samplers.gpu.utilizationGroup),
             ("samplers.gpu.fields_group", samplers.gpu.enabled, samplers.gpu.fieldsGroup),
+            ("samplers.gpu.health_group", samplers.gpu.enabled && samplers.gpu.health, samplers.gpu.healthGroup),
             ("samplers.rtt.group", samplers.rtt.enabled, samplers.rtt.group),
             ("samplers.app_reports.group", samplers.appReports.enabled, samplers.appReports.group),
         ] + samplers.engines.enumerated().map { ("samplers.engines[\($0)].group", true, $1.group) }

@@ -134,6 +134,7 @@ public final class AgentService: Service, Sendable {
                 "batches_sent": "\(p.batchesSent)", "samples_sent": "\(p.samplesSent)", "batches_dropped": "\(p.batchesDropped)",
                 "samples_dropped": "\(p.samplesDropped)",
             ])
+        for entry in loops { entry.loop.shutdownSamplers() }
         nvml?.close()
     }
 }

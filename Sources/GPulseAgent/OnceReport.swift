@@ -66,6 +66,7 @@ public struct OnceReport: Codable, Sendable {
                 rounds.append(SamplerRound(name: sampler.name, group: group.name, durationUs: Double(end - start) / 1000, error: failure, values: values))
             }
         }
+        for group in registry.groups { for sampler in group.samplers { sampler.shutdown() } }
         registry.nvml?.close()
         return OnceReport(nodeID: labels.nodeID, samplers: rounds, notes: registry.notes)
     }

@@ -66,6 +66,10 @@ public struct SamplerRegistry {
                     for u in utilization.unsupported { note("gpu utilization not available for \(u.uuid): \(u.reason)") }
                     if !utilization.isEmpty { add(utilization, to: s.gpu.utilizationGroup) }
                     add(GPUFieldsSampler(devices: devices, signals: signals), to: s.gpu.fieldsGroup)
+                    if s.gpu.health {
+                        let health = GPUHealthSampler(devices: devices, signals: signals, logger: logger)
+                        add(health, to: s.gpu.healthGroup)
+                    }
                 }
             } catch {
                 note("gpu samplers disabled: \(error); the other samplers carry on")

@@ -134,8 +134,12 @@ public protocol Sampler: AnyObject {
     func sample(into sink: inout SampleSink) throws
     /// Bad input received from outside and dropped so far (only samplers that take input have any).
     var rejectedInputs: UInt64 { get }
+    /// Stops what the sampler runs beside its `sample` calls (a thread waiting on the driver), before
+    /// the libraries it uses are closed. Called once, after its group stopped.
+    func shutdown()
 }
 
 extension Sampler {
     public var rejectedInputs: UInt64 { 0 }
+    public func shutdown() {}
 }

@@ -64,6 +64,13 @@ public final class SamplingLoop: Sendable {
         t.join()
     }
 
+    /// After `stop()`: lets each sampler stop what it runs beside its ticks (the loop thread is gone,
+    /// so this thread may touch them), before the libraries they use are closed.
+    public func shutdownSamplers() {
+        precondition(thread.withLock { $0 == nil }, "shutdownSamplers() before stop()")
+        for sampler in box.samplers { sampler.shutdown() }
+    }
+
     public var samplerStats: [SamplerStats] { stats.withLock { $0 } }
     public var tickCount: UInt64 { ticks.load(ordering: .relaxed) }
     /// Ticks skipped because a tick overran its whole period.

@@ -13,6 +13,17 @@
 //   GPULSE_FAKE_NVML_LOAD_FILE=PATH    a file holding one number 0..1, re-read on every call: while it
 //                                      parses, every GPU's memory used fraction is that number and its
 //                                      utilization samples are that number in percent (tests step load)
+//   GPULSE_FAKE_NVML_HEALTH_FILE=PATH  health, re-read on every call; lines of "key value", all optional:
+//                                        temp C            every GPU's temperature (default 40 + index)
+//                                        reasons MASK      clock event reasons, e.g. 0x20 (default 0)
+//                                        ecc N             uncorrected ECC errors, volatile (default 0)
+//                                        remap_pending 0|1 / remap_failed 0|1   row remapping state
+//                                        lost INDEX        that GPU answers NVML_ERROR_GPU_IS_LOST
+//                                        xid SEQ CODE [INDEX]  one critical XID event per new SEQ
+//                                                          (on GPU INDEX, default 0), delivered by
+//                                                          nvmlEventSetWait_v2
+//   GPULSE_FAKE_NVML_HEALTH=unsupported  temperature, clock reasons, ECC, row remapping and events
+//                                        all answer NVML_ERROR_NOT_SUPPORTED
 //
 // Scripted values: memory total 80 GiB, used fraction 0.10*(index+1) + 0.01*(call % 10); a
 // utilization sample every 1/6 s of wall time since init with value 10*(k % 10) percent; power
@@ -24,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #define MAX_DEVICES 16
 #define SAMPLE_PERIOD_US 166666ULL
@@ -207,5 +219,149 @@ gpulse_nvmlReturn_t nvmlDeviceGetMigMode(gpulse_nvmlDevice_t d, unsigned int *cu
     if (!valid(d)) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
     *current = (unsigned int)mig;
     *pending = (unsigned int)mig;
+    return GPULSE_NVML_SUCCESS;
+}
+
+/* ---- health: temperature, clock event reasons, ECC, row remapping, XID events ---- */
+
+struct health_script {
+    int temp;            /* -1: default */
+    unsigned long long reasons;
+    unsigned long long ecc;
+    unsigned int remap_pending, remap_failed;
+    int lost;            /* GPU index, -1: none */
+    long long xid_seq;   /* -1: none */
+    unsigned long long xid_code;
+    int xid_index;
+};
+
+static struct health_script read_health(void) {
+    struct health_script h = {-1, 0, 0, 0, 0, -1, -1, 0, 0};
+    const char *path = getenv("GPULSE_FAKE_NVML_HEALTH_FILE");
+    if (!path || !*path) return h;
+    FILE *f = fopen(path, "r");
+    if (!f) return h;
+    char line[256];
+    while (fgets(line, sizeof line, f)) {
+        char key[32];
+        unsigned long long a = 0, b = 0, c = 0;
+        int n = sscanf(line, "%31s %lli %lli %lli", key, (long long *)&a, (long long *)&b, (long long *)&c);
+        if (n < 2) continue;
+        if (strcmp(key, "temp") == 0) h.temp = (int)a;
+        else if (strcmp(key, "reasons") == 0) h.reasons = a;
+        else if (strcmp(key, "ecc") == 0) h.ecc = a;
+        else if (strcmp(key, "remap_pending") == 0) h.remap_pending = (unsigned int)a;
+        else if (strcmp(key, "remap_failed") == 0) h.remap_failed = (unsigned int)a;
+        else if (strcmp(key, "lost") == 0) h.lost = (int)a;
+        else if (strcmp(key, "xid") == 0 && n >= 3) {
+            h.xid_seq = (long long)a;
+            h.xid_code = b;
+            h.xid_index = n >= 4 ? (int)c : 0;
+        }
+    }
+    fclose(f);
+    return h;
+}
+
+static int health_unsupported(void) {
+    const char *v = getenv("GPULSE_FAKE_NVML_HEALTH");
+    return v && strcmp(v, "unsupported") == 0;
+}
+
+/* Every health call: NOT_SUPPORTED when scripted so, GPU_IS_LOST for the lost GPU. */
+#define HEALTH_PROLOGUE(d, h)                                        \
+    if (!valid(d)) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;        \
+    if (health_unsupported()) return GPULSE_NVML_ERROR_NOT_SUPPORTED; \
+    struct health_script h = read_health();                          \
+    if (h.lost == (d)->index) return GPULSE_NVML_ERROR_GPU_IS_LOST;
+
+gpulse_nvmlReturn_t nvmlDeviceGetTemperature(gpulse_nvmlDevice_t d, int sensor, unsigned int *celsius) {
+    HEALTH_PROLOGUE(d, h)
+    if (sensor != GPULSE_NVML_TEMPERATURE_GPU) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    *celsius = h.temp >= 0 ? (unsigned int)h.temp : 40u + (unsigned int)d->index;
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlDeviceGetCurrentClocksEventReasons(gpulse_nvmlDevice_t d, unsigned long long *reasons) {
+    HEALTH_PROLOGUE(d, h)
+    *reasons = h.reasons;
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlDeviceGetTotalEccErrors(gpulse_nvmlDevice_t d, int type, int counter, unsigned long long *count) {
+    HEALTH_PROLOGUE(d, h)
+    if (type != GPULSE_NVML_MEMORY_ERROR_TYPE_UNCORRECTED || counter != GPULSE_NVML_VOLATILE_ECC) {
+        *count = 0;
+        return GPULSE_NVML_SUCCESS;
+    }
+    *count = h.ecc;
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlDeviceGetRemappedRows(gpulse_nvmlDevice_t d, unsigned int *corrected, unsigned int *uncorrected,
+                                              unsigned int *pending, unsigned int *failed) {
+    HEALTH_PROLOGUE(d, h)
+    *corrected = 0;
+    *uncorrected = h.remap_failed ? 1 : 0;
+    *pending = h.remap_pending;
+    *failed = h.remap_failed;
+    return GPULSE_NVML_SUCCESS;
+}
+
+static struct gpulse_nvmlEventSet_st {
+    int created;
+    unsigned long long registered[MAX_DEVICES];
+    long long delivered_seq;
+} event_set;
+
+gpulse_nvmlReturn_t nvmlEventSetCreate(gpulse_nvmlEventSet_t *set) {
+    if (!initialized) return GPULSE_NVML_ERROR_UNINITIALIZED;
+    if (health_unsupported()) return GPULSE_NVML_ERROR_NOT_SUPPORTED;
+    memset(&event_set, 0, sizeof event_set);
+    event_set.created = 1;
+    /* Events scripted before the set existed are history, as the driver's are. */
+    event_set.delivered_seq = read_health().xid_seq;
+    *set = &event_set;
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlDeviceGetSupportedEventTypes(gpulse_nvmlDevice_t d, unsigned long long *types) {
+    if (!valid(d)) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    if (health_unsupported()) return GPULSE_NVML_ERROR_NOT_SUPPORTED;
+    *types = GPULSE_NVML_EVENT_TYPE_XID_CRITICAL_ERROR;
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlDeviceRegisterEvents(gpulse_nvmlDevice_t d, unsigned long long types, gpulse_nvmlEventSet_t set) {
+    if (!valid(d) || set != &event_set || !event_set.created) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    if (health_unsupported()) return GPULSE_NVML_ERROR_NOT_SUPPORTED;
+    event_set.registered[d->index] |= types;
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlEventSetWait_v2(gpulse_nvmlEventSet_t set, gpulse_nvmlEventData_t *data, unsigned int timeout_ms) {
+    if (set != &event_set || !event_set.created) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    unsigned long long deadline = now_us() + (unsigned long long)timeout_ms * 1000ULL;
+    for (;;) {
+        struct health_script h = read_health();
+        if (h.xid_seq > event_set.delivered_seq && h.xid_index >= 0 && h.xid_index < device_count &&
+            (event_set.registered[h.xid_index] & GPULSE_NVML_EVENT_TYPE_XID_CRITICAL_ERROR)) {
+            event_set.delivered_seq = h.xid_seq;
+            data->device = &devices[h.xid_index];
+            data->eventType = GPULSE_NVML_EVENT_TYPE_XID_CRITICAL_ERROR;
+            data->eventData = h.xid_code;
+            data->gpuInstanceId = mig ? 1u : 0xFFFFFFFFu;
+            data->computeInstanceId = mig ? 0u : 0xFFFFFFFFu;
+            return GPULSE_NVML_SUCCESS;
+        }
+        if (now_us() >= deadline) return GPULSE_NVML_ERROR_TIMEOUT;
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+gpulse_nvmlReturn_t nvmlEventSetFree(gpulse_nvmlEventSet_t set) {
+    if (set != &event_set) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    event_set.created = 0;
     return GPULSE_NVML_SUCCESS;
 }

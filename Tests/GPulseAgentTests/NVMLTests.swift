@@ -26,7 +26,10 @@ struct NVMLTestSetupError: Error, CustomStringConvertible { var message: String;
 @Suite(.serialized) struct FakeNVMLTests {
     @discardableResult
     func withScript<T>(_ env: [String: String], _ body: () throws -> T) rethrows -> T {
-        let keys = ["GPULSE_FAKE_NVML_DEVICES", "GPULSE_FAKE_NVML_INIT_ERROR", "GPULSE_FAKE_NVML_MEMORY_ERROR", "GPULSE_FAKE_NVML_SAMPLES", "GPULSE_FAKE_NVML_MIG"]
+        let keys = [
+            "GPULSE_FAKE_NVML_DEVICES", "GPULSE_FAKE_NVML_INIT_ERROR", "GPULSE_FAKE_NVML_MEMORY_ERROR", "GPULSE_FAKE_NVML_SAMPLES", "GPULSE_FAKE_NVML_MIG",
+            "GPULSE_FAKE_NVML_HEALTH_FILE", "GPULSE_FAKE_NVML_HEALTH",
+        ]
         for k in keys { unsetenv(k) }
         for (k, v) in env { setenv(k, v, 1) }
         defer { for k in keys { unsetenv(k) } }
@@ -144,6 +147,119 @@ struct NVMLTestSetupError: Error, CustomStringConvertible { var message: String;
             // The fake's counters grow at 1 GB/s and 2 GB/s of wall time.
             #expect(abs(second["gpu_pcie_tx_bps[\(uuid)]"]! / 1e9 - 1) < 0.01)
             #expect(abs(second["gpu_pcie_rx_bps[\(uuid)]"]! / 2e9 - 1) < 0.01)
+        }
+    }
+
+    /// A health script file for the fake, rewritten by `write`.
+    final class HealthScript {
+        let path = NSTemporaryDirectory() + "gpulse-fake-health-\(UUID().uuidString)"
+        func write(_ text: String) throws { try text.write(toFile: path, atomically: true, encoding: .utf8) }
+        deinit { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    private let uuid0 = "GPU-FAKE0000-0000-0000-0000-000000000000"
+    private let uuid1 = "GPU-FAKE0000-0000-0000-0000-000000000001"
+
+    @Test func healthReadingsFollowTheDriver() throws {
+        let script = HealthScript()
+        try script.write("temp 83\nreasons 0x60\necc 2\nremap_pending 1\n")
+        try withScript(["GPULSE_FAKE_NVML_DEVICES": "2", "GPULSE_FAKE_NVML_HEALTH_FILE": script.path]) {
+            let nvml = try NVMLLibrary(path: try fakeNVMLPath())
+            defer { nvml.close() }
+            let devices = try nvml.devices()
+            #expect(try devices[0].clockEventReasons()?.names == ["sw_thermal_slowdown", "hw_thermal_slowdown"])
+            let signals = SignalTable()
+            let sampler = GPUHealthSampler(devices: devices, signals: signals, logger: .init(label: "test"), watchXIDs: false)
+            let values = try collect(sampler, SampleRing(capacity: 64), at: 1, signals)
+            for u in [uuid0, uuid1] {
+                #expect(values["gpu_temp_c[\(u)]"] == 83 && values["gpu_clock_event_reasons[\(u)]"] == 0x60)
+                #expect(values["gpu_ecc_uncorrected[\(u)]"] == 2)
+                #expect(values["gpu_row_remap_pending[\(u)]"] == 1 && values["gpu_row_remap_failed[\(u)]"] == 0)
+                #expect(values["gpu_lost[\(u)]"] == nil, "a GPU that answers is not reported lost")
+            }
+            #expect(sampler.unsupported.isEmpty)
+        }
+    }
+
+    @Test func aLostGPUIsReportedAndTheOthersCarryOn() throws {
+        let script = HealthScript()
+        try script.write("lost 0\n")
+        try withScript(["GPULSE_FAKE_NVML_DEVICES": "2", "GPULSE_FAKE_NVML_HEALTH_FILE": script.path]) {
+            let nvml = try NVMLLibrary(path: try fakeNVMLPath())
+            defer { nvml.close() }
+            let signals = SignalTable()
+            let sampler = GPUHealthSampler(devices: try nvml.devices(), signals: signals, logger: .init(label: "test"), watchXIDs: false)
+            let values = try collect(sampler, SampleRing(capacity: 64), at: 1, signals)
+            #expect(values["gpu_lost[\(uuid0)]"] == 1 && values["gpu_temp_c[\(uuid0)]"] == nil)
+            #expect(values["gpu_lost[\(uuid1)]"] == nil && values["gpu_temp_c[\(uuid1)]"] == 41)
+        }
+    }
+
+    @Test func whatAGPUDoesNotSupportIsSaidOncePerGPU() throws {
+        try withScript(["GPULSE_FAKE_NVML_DEVICES": "2", "GPULSE_FAKE_NVML_HEALTH": "unsupported"]) {
+            let nvml = try NVMLLibrary(path: try fakeNVMLPath())
+            defer { nvml.close() }
+            let signals = SignalTable()
+            let sampler = GPUHealthSampler(devices: try nvml.devices(), signals: signals, logger: .init(label: "test"))
+            // The event set itself is refused: one line per GPU.
+            #expect(sampler.unsupported.count == 2 && sampler.unsupported.allSatisfy { $0.reason.hasPrefix("critical XID events:") })
+            let ring = SampleRing(capacity: 64)
+            #expect(try collect(sampler, ring, at: 1, signals).isEmpty)
+            // Four readings on two GPUs, each said once; the next samples ask nothing again.
+            #expect(sampler.unsupported.count == 2 + 8)
+            #expect(try collect(sampler, ring, at: 2, signals).isEmpty)
+            #expect(sampler.unsupported.count == 10)
+            #expect(sampler.unsupported.contains { $0.uuid == uuid1 && $0.reason.hasPrefix("row remapping:") && $0.reason.contains("Not Supported") })
+        }
+    }
+
+    @Test func aCriticalXIDIsStampedWhenTheDriverDeliversIt() throws {
+        let script = HealthScript()
+        // An XID from before the agent started is history, as the driver's own event set treats it.
+        try script.write("xid 1 48\n")
+        try withScript(["GPULSE_FAKE_NVML_DEVICES": "2", "GPULSE_FAKE_NVML_HEALTH_FILE": script.path]) {
+            let nvml = try NVMLLibrary(path: try fakeNVMLPath())
+            defer { nvml.close() }
+            let signals = SignalTable()
+            let sampler = GPUHealthSampler(devices: try nvml.devices(), signals: signals, logger: .init(label: "test"))
+            let ring = SampleRing(capacity: 64)
+            #expect(try collect(sampler, ring, at: 1, signals)["gpu_xid[\(uuid0)]"] == nil)
+            let before = SystemClock.monotonicNanos()
+            try script.write("xid 2 79 1\n")
+            // The watcher thread waits on the event set; a generous bound for a busy machine.
+            var seen: [Sample] = []
+            let deadline = SystemClock.monotonicSeconds() + 20
+            while seen.isEmpty && SystemClock.monotonicSeconds() < deadline {
+                SystemClock.sleep(milliseconds: 50)
+                var sink = SampleSink(ring: ring, monotonicNanos: SystemClock.monotonicNanos())
+                try sampler.sample(into: &sink)
+                var out: [Sample] = []
+                ring.drain(into: &out)
+                seen = out.filter { signals.entry($0.signal)?.kind == .gpuXID }
+            }
+            #expect(seen.count == 1 && seen.first?.value == 79)
+            #expect(seen.first.map { signals.entry($0.signal)?.subject } == uuid1)
+            // Stamped when the watcher received it, not when the sampler ran.
+            #expect((seen.first?.monotonicNanos ?? 0) >= before)
+            var out: [Sample] = []
+            var sink = SampleSink(ring: ring, monotonicNanos: SystemClock.monotonicNanos())
+            try sampler.sample(into: &sink)
+            ring.drain(into: &out)
+            #expect(!out.contains { signals.entry($0.signal)?.kind == .gpuXID }, "delivered once")
+        }
+    }
+
+    @Test func underMIGAnXIDNamesItsGPUInstance() throws {
+        let script = HealthScript()
+        try script.write("\n")
+        try withScript(["GPULSE_FAKE_NVML_DEVICES": "1", "GPULSE_FAKE_NVML_MIG": "1", "GPULSE_FAKE_NVML_HEALTH_FILE": script.path]) {
+            let nvml = try NVMLLibrary(path: try fakeNVMLPath())
+            defer { nvml.close() }
+            let set = try NVMLEventSet(devices: try nvml.devices())
+            #expect(try set.wait(timeoutMilliseconds: 10) == nil, "nothing yet: a timeout, not an error")
+            try script.write("xid 1 94\n")
+            let event = try set.wait(timeoutMilliseconds: 20_000)
+            #expect(event == NVMLXIDEvent(uuid: uuid0, xid: 94, gpuInstance: 1))
         }
     }
 

@@ -14,11 +14,27 @@ enum {
     GPULSE_NVML_ERROR_NOT_FOUND = 6,
     GPULSE_NVML_ERROR_INSUFFICIENT_SIZE = 7,
     GPULSE_NVML_ERROR_DRIVER_NOT_LOADED = 9,
+    GPULSE_NVML_ERROR_TIMEOUT = 10,
     GPULSE_NVML_ERROR_GPU_IS_LOST = 15,
     GPULSE_NVML_ERROR_UNKNOWN = 999,
 };
 
 typedef struct gpulse_nvmlDevice_st *gpulse_nvmlDevice_t;
+typedef struct gpulse_nvmlEventSet_st *gpulse_nvmlEventSet_t;
+
+/// nvmlEventData_t: what nvmlEventSetWait_v2 fills in.
+typedef struct {
+    gpulse_nvmlDevice_t device;
+    unsigned long long eventType;   // one nvmlEventType* bit
+    unsigned long long eventData;   // for nvmlEventTypeXidCriticalError: the XID
+    unsigned int gpuInstanceId;     // MIG: the GPU instance, else 0xFFFFFFFF
+    unsigned int computeInstanceId; // MIG: the compute instance, else 0xFFFFFFFF
+} gpulse_nvmlEventData_t;
+
+enum { GPULSE_NVML_EVENT_TYPE_XID_CRITICAL_ERROR = 0x8 };  // nvmlEventTypeXidCriticalError
+enum { GPULSE_NVML_TEMPERATURE_GPU = 0 };                   // nvmlTemperatureSensors_t
+enum { GPULSE_NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1 };     // nvmlMemoryErrorType_t
+enum { GPULSE_NVML_VOLATILE_ECC = 0 };                      // nvmlEccCounterType_t: since the driver loaded
 
 typedef struct {
     unsigned long long total;  // bytes
@@ -87,6 +103,19 @@ typedef struct {
     gpulse_nvmlReturn_t (*deviceGetClockInfo)(gpulse_nvmlDevice_t, int, unsigned int *);
     gpulse_nvmlReturn_t (*deviceGetMigMode)(gpulse_nvmlDevice_t, unsigned int *, unsigned int *);
     gpulse_nvmlReturn_t (*systemGetDriverVersion)(char *, unsigned int);
+    // health (optional)
+    gpulse_nvmlReturn_t (*deviceGetTemperature)(gpulse_nvmlDevice_t, int, unsigned int *);
+    // nvmlDeviceGetCurrentClocksEventReasons (r535 and newer), else the older
+    // nvmlDeviceGetCurrentClocksThrottleReasons: the same call under its former name.
+    gpulse_nvmlReturn_t (*deviceGetCurrentClocksEventReasons)(gpulse_nvmlDevice_t, unsigned long long *);
+    gpulse_nvmlReturn_t (*deviceGetTotalEccErrors)(gpulse_nvmlDevice_t, int, int, unsigned long long *);
+    // corrected rows, uncorrected rows, remapping pending, remapping failed
+    gpulse_nvmlReturn_t (*deviceGetRemappedRows)(gpulse_nvmlDevice_t, unsigned int *, unsigned int *, unsigned int *, unsigned int *);
+    gpulse_nvmlReturn_t (*eventSetCreate)(gpulse_nvmlEventSet_t *);
+    gpulse_nvmlReturn_t (*deviceGetSupportedEventTypes)(gpulse_nvmlDevice_t, unsigned long long *);
+    gpulse_nvmlReturn_t (*deviceRegisterEvents)(gpulse_nvmlDevice_t, unsigned long long, gpulse_nvmlEventSet_t);
+    gpulse_nvmlReturn_t (*eventSetWait)(gpulse_nvmlEventSet_t, gpulse_nvmlEventData_t *, unsigned int);  // _v2, milliseconds
+    gpulse_nvmlReturn_t (*eventSetFree)(gpulse_nvmlEventSet_t);
 } gpulse_nvml_t;
 
 /// Opens `path` and resolves the entry points. Returns 0 on success; -1 when the library cannot be

@@ -22,6 +22,12 @@ public enum NVMLError: Error, Sendable, Hashable, CustomStringConvertible {
         if case .call(_, let code, _) = self { return code == Int32(GPULSE_NVML_ERROR_NOT_SUPPORTED) }
         return false
     }
+
+    /// NVML_ERROR_GPU_IS_LOST: the GPU stopped answering (fallen off the bus, XID 79).
+    public var isGPULost: Bool {
+        if case .call(_, let code, _) = self { return code == Int32(GPULSE_NVML_ERROR_GPU_IS_LOST) }
+        return false
+    }
 }
 
 /// The NVIDIA driver's management library, opened at run time. NVML is thread safe, so one instance
@@ -128,6 +134,39 @@ public struct NVMLDevice: @unchecked Sendable {
         var m = gpulse_nvmlMemory_t()
         try library.check("nvmlDeviceGetMemoryInfo", library.api.deviceGetMemoryInfo!(handle, &m))
         return (m.used, m.total)
+    }
+
+    /// GPU core temperature, °C; nil when this library lacks the call.
+    public func temperatureCelsius() throws(NVMLError) -> UInt32? {
+        guard let f = library.api.deviceGetTemperature else { return nil }
+        var celsius: UInt32 = 0
+        try library.check("nvmlDeviceGetTemperature", f(handle, Int32(GPULSE_NVML_TEMPERATURE_GPU), &celsius))
+        return celsius
+    }
+
+    /// The clock event (throttle) reason bits active now; nil when this library lacks the call.
+    public func clockEventReasons() throws(NVMLError) -> NVMLClockEventReasons? {
+        guard let f = library.api.deviceGetCurrentClocksEventReasons else { return nil }
+        var bits: UInt64 = 0
+        try library.check("nvmlDeviceGetCurrentClocksEventReasons", f(handle, &bits))
+        return NVMLClockEventReasons(rawValue: bits)
+    }
+
+    /// Uncorrected ECC errors since the driver loaded; nil when this library lacks the call.
+    public func uncorrectedECCErrors() throws(NVMLError) -> UInt64? {
+        guard let f = library.api.deviceGetTotalEccErrors else { return nil }
+        var count: UInt64 = 0
+        try library.check(
+            "nvmlDeviceGetTotalEccErrors", f(handle, Int32(GPULSE_NVML_MEMORY_ERROR_TYPE_UNCORRECTED), Int32(GPULSE_NVML_VOLATILE_ECC), &count))
+        return count
+    }
+
+    /// Row remapping (Ampere and newer): a remapping waiting for a reset, and a failed one.
+    public func rowRemapping() throws(NVMLError) -> (pending: Bool, failed: Bool)? {
+        guard let f = library.api.deviceGetRemappedRows else { return nil }
+        var corrected: UInt32 = 0, uncorrected: UInt32 = 0, pending: UInt32 = 0, failed: UInt32 = 0
+        try library.check("nvmlDeviceGetRemappedRows", f(handle, &corrected, &uncorrected, &pending, &failed))
+        return (pending != 0, failed != 0)
     }
 
     /// SM clock in MHz.
@@ -239,5 +278,110 @@ public final class NVMLFieldReader {
             timestampMicros: UInt64(max(0, fields.map(\.timestamp).max() ?? 0)),
             powerWatts: integer(fields[0]).map { Float($0) / 1000 },
             pcieTxBytes: integer(fields[1]), pcieRxBytes: integer(fields[2]))
+    }
+}
+
+/// NVML's clock event reasons (`nvmlClocksEventReason*`, formerly `nvmlClocksThrottleReason*`): why the
+/// clocks are below their maximum now.
+public struct NVMLClockEventReasons: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    public static let gpuIdle = Self(rawValue: 0x1)
+    public static let applicationsClocksSetting = Self(rawValue: 0x2)
+    public static let softwarePowerCap = Self(rawValue: 0x4)
+    public static let hardwareSlowdown = Self(rawValue: 0x8)
+    public static let syncBoost = Self(rawValue: 0x10)
+    public static let softwareThermalSlowdown = Self(rawValue: 0x20)
+    public static let hardwareThermalSlowdown = Self(rawValue: 0x40)
+    public static let hardwarePowerBrakeSlowdown = Self(rawValue: 0x80)
+    public static let displayClockSetting = Self(rawValue: 0x100)
+
+    /// The reasons' names, lowest bit first (what `once` and the docs show).
+    public var names: [String] {
+        let all: [(Self, String)] = [
+            (.gpuIdle, "gpu_idle"), (.applicationsClocksSetting, "applications_clocks_setting"), (.softwarePowerCap, "sw_power_cap"),
+            (.hardwareSlowdown, "hw_slowdown"), (.syncBoost, "sync_boost"), (.softwareThermalSlowdown, "sw_thermal_slowdown"),
+            (.hardwareThermalSlowdown, "hw_thermal_slowdown"), (.hardwarePowerBrakeSlowdown, "hw_power_brake_slowdown"),
+            (.displayClockSetting, "display_clock_setting"),
+        ]
+        return all.filter { contains($0.0) }.map(\.1)
+    }
+}
+
+/// One critical XID error the driver reported.
+public struct NVMLXIDEvent: Sendable, Hashable {
+    /// The GPU's UUID (the series subject); "" when the event named a device this agent did not list.
+    public var uuid: String
+    public var xid: UInt64
+    /// MIG: the GPU instance the error hit; nil without MIG.
+    public var gpuInstance: UInt32?
+
+    public init(uuid: String, xid: UInt64, gpuInstance: UInt32?) {
+        self.uuid = uuid
+        self.xid = xid
+        self.gpuInstance = gpuInstance
+    }
+}
+
+/// NVML's critical XID events for a set of GPUs, waited on by one thread (`wait`). Freed on deinit.
+public final class NVMLEventSet: @unchecked Sendable {
+    private let library: NVMLLibrary
+    private var set: gpulse_nvmlEventSet_t?
+    private var uuids: [(handle: gpulse_nvmlDevice_t, uuid: String)] = []
+    /// GPUs whose XID events could not be registered, and why.
+    public private(set) var unsupported: [(uuid: String, reason: String)] = []
+
+    /// Registers every GPU that supports critical XID events; throws when the library has no events
+    /// at all or no GPU registers.
+    public init(devices: [NVMLDevice]) throws(NVMLError) {
+        guard let first = devices.first else { throw .missingSymbol(detail: "no GPU to watch") }
+        library = first.library
+        let api = library.api
+        guard let create = api.eventSetCreate, let register = api.deviceRegisterEvents, api.eventSetWait != nil, api.eventSetFree != nil else {
+            throw .missingSymbol(detail: "NVML events (nvmlEventSetCreate, nvmlDeviceRegisterEvents, nvmlEventSetWait_v2) are not in \(library.path)")
+        }
+        var set: gpulse_nvmlEventSet_t?
+        try library.check("nvmlEventSetCreate", create(&set))
+        self.set = set
+        let xid = UInt64(GPULSE_NVML_EVENT_TYPE_XID_CRITICAL_ERROR)
+        for d in devices {
+            if let supported = api.deviceGetSupportedEventTypes {
+                var types: UInt64 = 0
+                let rc = supported(d.handle, &types)
+                if rc != 0 {
+                    unsupported.append((d.uuid, "\(library.failure("nvmlDeviceGetSupportedEventTypes", rc))"))
+                    continue
+                }
+                if types & xid == 0 {
+                    unsupported.append((d.uuid, "the GPU does not report critical XID events"))
+                    continue
+                }
+            }
+            let rc = register(d.handle, xid, set)
+            if rc != 0 {
+                unsupported.append((d.uuid, "\(library.failure("nvmlDeviceRegisterEvents", rc))"))
+                continue
+            }
+            uuids.append((d.handle, d.uuid))
+        }
+        if uuids.isEmpty {
+            _ = api.eventSetFree!(set)
+            self.set = nil
+            throw .call(function: "nvmlDeviceRegisterEvents", code: Int32(GPULSE_NVML_ERROR_NOT_SUPPORTED), message: "no GPU registers critical XID events")
+        }
+    }
+
+    deinit { if let set { _ = library.api.eventSetFree!(set) } }
+
+    /// The next critical XID within `timeoutMilliseconds`, or nil when none came.
+    public func wait(timeoutMilliseconds: UInt32) throws(NVMLError) -> NVMLXIDEvent? {
+        var data = gpulse_nvmlEventData_t()
+        let rc = library.api.eventSetWait!(set, &data, timeoutMilliseconds)
+        if rc == Int32(GPULSE_NVML_ERROR_TIMEOUT) { return nil }
+        try library.check("nvmlEventSetWait_v2", rc)
+        guard data.eventType & UInt64(GPULSE_NVML_EVENT_TYPE_XID_CRITICAL_ERROR) != 0 else { return nil }
+        let uuid = uuids.first { $0.handle == data.device }?.uuid ?? ""
+        return NVMLXIDEvent(uuid: uuid, xid: data.eventData, gpuInstance: data.gpuInstanceId == UInt32.max ? nil : data.gpuInstanceId)
     }
 }
