@@ -160,7 +160,7 @@ let package = Package(
             path: "Benchmarks/gpulse-bench"),
 
         .testTarget(name: "GPulseCoreTests", dependencies: ["GPulseCore"]),
-        .testTarget(name: "GPulseWireTests", dependencies: ["GPulseWire", "GPulseCore"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GPulseWireTests", dependencies: ["GPulseWire", "GPulseCore", "CGPulseProto"], resources: [.copy("Fixtures")]),
         .testTarget(name: "GPulseTransportTests", dependencies: ["GPulseTransport"]),
         .testTarget(
             name: "GPulseAgentTests",

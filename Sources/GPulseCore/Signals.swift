@@ -28,11 +28,15 @@ public enum SignalKind: Int32, Sendable, CaseIterable, Hashable, Codable {
     case gpuLost = 25
     case gpuRowRemapFailed = 26
     case gpuRowRemapPending = 27
+    case appKVCacheUsage = 28
+    case appTTFTMs = 29
+    case appTTFTP95Ms = 30
+    case appGeneratedTokensPerSecond = 31
 
     /// Values of these kinds are fractions and must lie in 0...1.
     public var isFraction: Bool {
         switch self {
-        case .cpuUtil, .memUsedFrac, .gpuUtil, .gpuMemUsedFrac, .cpuIOWait: true
+        case .cpuUtil, .memUsedFrac, .gpuUtil, .gpuMemUsedFrac, .cpuIOWait, .appKVCacheUsage: true
         default: false
         }
     }
@@ -40,12 +44,12 @@ public enum SignalKind: Int32, Sendable, CaseIterable, Hashable, Codable {
     /// The unit every value of this kind is in.
     public var unit: String {
         switch self {
-        case .cpuUtil, .memUsedFrac, .gpuUtil, .gpuMemUsedFrac, .cpuIOWait: "fraction"
+        case .cpuUtil, .memUsedFrac, .gpuUtil, .gpuMemUsedFrac, .cpuIOWait, .appKVCacheUsage: "fraction"
         case .netRxBps, .netTxBps, .gpuPCIeRxBps, .gpuPCIeTxBps: "bytes/s"
         case .gpuMemUsedBytes: "bytes"
         case .gpuPowerW: "W"
         case .gpuSMClockMHz: "MHz"
-        case .rttMs, .appLatencyMs, .appServiceTimeMs: "ms"
+        case .rttMs, .appLatencyMs, .appServiceTimeMs, .appTTFTMs, .appTTFTP95Ms: "ms"
         case .appQueueDepth, .appRequestsRunning: "requests"
         case .appRequestRate, .appCompletionRate: "requests/s"
         case .appBacklog: "work units"
@@ -54,6 +58,7 @@ public enum SignalKind: Int32, Sendable, CaseIterable, Hashable, Codable {
         case .gpuXID: "XID code"
         case .gpuECCUncorrected: "errors"
         case .gpuLost, .gpuRowRemapFailed, .gpuRowRemapPending: "flag"
+        case .appGeneratedTokensPerSecond: "tokens/s"
         }
     }
 
@@ -87,6 +92,10 @@ public enum SignalKind: Int32, Sendable, CaseIterable, Hashable, Codable {
         case .gpuLost: "gpu_lost"
         case .gpuRowRemapFailed: "gpu_row_remap_failed"
         case .gpuRowRemapPending: "gpu_row_remap_pending"
+        case .appKVCacheUsage: "app_kv_cache_usage"
+        case .appTTFTMs: "app_ttft_ms"
+        case .appTTFTP95Ms: "app_ttft_p95_ms"
+        case .appGeneratedTokensPerSecond: "app_generated_tokens_per_s"
         }
     }
 }

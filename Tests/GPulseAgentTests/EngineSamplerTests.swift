@@ -73,6 +73,121 @@ private func vllmPage(waiting: Int, running: Int, success: (stop: Int, length: I
     }
 }
 
+/// vLLM's KV cache, time-to-first-token and token families (vllm/v1/metrics/loggers.py; values made up).
+private func vllmTokensPage(kv: Double, ttft: [(le: String, count: Int)], ttftSum: Double, tokens: Int) -> [UInt8] {
+    let buckets = ttft.map { #"vllm:time_to_first_token_seconds_bucket{engine="0",le="\#($0.le)",model_name="m"} \#($0.count)"# }
+    return Array("""
+        # HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.
+        # TYPE vllm:kv_cache_usage_perc gauge
+        vllm:kv_cache_usage_perc{engine="0",model_name="m"} \(kv)
+        # HELP vllm:time_to_first_token_seconds Histogram of time to first token in seconds.
+        # TYPE vllm:time_to_first_token_seconds histogram
+        \(buckets.joined(separator: "\n"))
+        vllm:time_to_first_token_seconds_sum{engine="0",model_name="m"} \(ttftSum)
+        vllm:time_to_first_token_seconds_count{engine="0",model_name="m"} \(ttft.last!.count)
+        # HELP vllm:generation_tokens_total Number of generation tokens processed.
+        # TYPE vllm:generation_tokens_total counter
+        vllm:generation_tokens_total{engine="0",model_name="m"} \(tokens)
+
+        """.utf8)
+}
+
+/// An SGLang page written from its metric definitions (python/sglang/srt/metrics/collector.py and
+/// docs/references/production_metrics.md: names, types, the model_name label; values made up).
+private func sglangPage(queue: Int, running: Int, finished: Int, usage: Double, tokens: Int, e2e: (sum: Double, count: Int)) -> [UInt8] {
+    Array("""
+        # HELP sglang:num_running_reqs The number of running requests
+        # TYPE sglang:num_running_reqs gauge
+        sglang:num_running_reqs{model_name="m"} \(running)
+        # HELP sglang:num_queue_reqs The number of requests in the waiting queue
+        # TYPE sglang:num_queue_reqs gauge
+        sglang:num_queue_reqs{model_name="m"} \(queue)
+        # HELP sglang:token_usage The token usage
+        # TYPE sglang:token_usage gauge
+        sglang:token_usage{model_name="m"} \(usage)
+        # HELP sglang:num_requests_total Number of requests processed.
+        # TYPE sglang:num_requests_total counter
+        sglang:num_requests_total{model_name="m"} \(finished)
+        # HELP sglang:generation_tokens_total Number of generation tokens processed.
+        # TYPE sglang:generation_tokens_total counter
+        sglang:generation_tokens_total{model_name="m"} \(tokens)
+        # HELP sglang:e2e_request_latency_seconds Histogram of End-to-end request latency in seconds
+        # TYPE sglang:e2e_request_latency_seconds histogram
+        sglang:e2e_request_latency_seconds_bucket{le="+Inf",model_name="m"} \(e2e.count)
+        sglang:e2e_request_latency_seconds_sum{model_name="m"} \(e2e.sum)
+        sglang:e2e_request_latency_seconds_count{model_name="m"} \(e2e.count)
+
+        """.utf8)
+}
+
+/// A TGI router page written from its metric definitions (router/src/server.rs: the `metrics` crate's
+/// names, counters without `_total`, histograms in seconds; values made up).
+private func tgiPage(queue: Int, batch: Int, count: Int, success: Int, tokens: Double, duration: (sum: Double, count: Int)) -> [UInt8] {
+    Array("""
+        # TYPE tgi_queue_size gauge
+        tgi_queue_size \(queue)
+        # TYPE tgi_batch_current_size gauge
+        tgi_batch_current_size \(batch)
+        # TYPE tgi_request_count counter
+        tgi_request_count \(count)
+        # TYPE tgi_request_success counter
+        tgi_request_success \(success)
+        # TYPE tgi_request_duration histogram
+        tgi_request_duration_bucket{le="+Inf"} \(duration.count)
+        tgi_request_duration_sum \(duration.sum)
+        tgi_request_duration_count \(duration.count)
+        # TYPE tgi_request_generated_tokens histogram
+        tgi_request_generated_tokens_bucket{le="+Inf"} \(duration.count)
+        tgi_request_generated_tokens_sum \(tokens)
+        tgi_request_generated_tokens_count \(duration.count)
+
+        """.utf8)
+}
+
+@Suite struct EnginePresetTests {
+    @Test func vllmGivesKVCacheTimeToFirstTokenAndTokens() throws {
+        var reader = EngineReader(metrics: .vllm)
+        _ = try reader.read(
+            ExpositionParser.parse(vllmTokensPage(kv: 0.4, ttft: [("0.1", 10), ("0.5", 20), ("+Inf", 20)], ttftSum: 3, tokens: 1000)), atSeconds: 0)
+        // 20 more first tokens in 2 s: 10 under 0.1 s, 10 in (0.1, 0.5]; 19 above the 0.95 rank's 1st.
+        let r = try reader.read(
+            ExpositionParser.parse(vllmTokensPage(kv: 0.55, ttft: [("0.1", 20), ("0.5", 40), ("+Inf", 40)], ttftSum: 9, tokens: 1600)), atSeconds: 2)
+        #expect(r.kvCacheUsage == 0.55)
+        #expect(r.ttftSeconds == 0.3)  // (9 - 3) / 20
+        // rank 0.95 × 20 = 19: 9 into the (0.1, 0.5] bucket's 10 → 0.1 + 0.4 × 0.9
+        #expect(abs((r.ttftP95Seconds ?? 0) - 0.46) < 1e-9)
+        #expect(r.generatedTokensPerSecond == 300)
+    }
+
+    @Test func sglangPresetReadsItsOwnNames() throws {
+        var reader = EngineReader(metrics: EnginePreset.sglang.metrics)
+        _ = try reader.read(ExpositionParser.parse(sglangPage(queue: 10, running: 30, finished: 500, usage: 0.7, tokens: 10_000, e2e: (1000, 500))), atSeconds: 0)
+        let r = try reader.read(
+            ExpositionParser.parse(sglangPage(queue: 14, running: 30, finished: 540, usage: 0.8, tokens: 14_000, e2e: (1100, 540))), atSeconds: 4)
+        #expect(r.waiting == 14 && r.running == 30 && r.kvCacheUsage == 0.8)
+        #expect(r.completionsPerSecond == 10 && r.arrivalsPerSecond == 11 && !r.arrivalsCounted)  // 10 + 4/4
+        #expect(r.latencySeconds == 2.5 && r.generatedTokensPerSecond == 1000)
+        #expect(r.serviceSeconds == nil && r.ttftSeconds == nil, "families SGLang's page did not have")
+    }
+
+    @Test func tgiPresetCountsArrivalsAndTokensFromAHistogramSum() throws {
+        var reader = EngineReader(metrics: EnginePreset.tgi.metrics)
+        _ = try reader.read(ExpositionParser.parse(tgiPage(queue: 3, batch: 8, count: 200, success: 190, tokens: 50_000, duration: (400, 190))), atSeconds: 0)
+        let r = try reader.read(
+            ExpositionParser.parse(tgiPage(queue: 5, batch: 8, count: 230, success: 210, tokens: 56_000, duration: (460, 210))), atSeconds: 2)
+        #expect(r.waiting == 5 && r.running == 8)
+        #expect(r.arrivalsPerSecond == 15 && r.arrivalsCounted && r.completionsPerSecond == 10)
+        #expect(r.latencySeconds == 3 && r.generatedTokensPerSecond == 3000)
+        #expect(r.kvCacheUsage == nil && r.ttftSeconds == nil)
+    }
+
+    @Test func aKVCacheShareOutsideZeroToOneIsRefusedNotRescaled() throws {
+        var reader = EngineReader(metrics: .vllm)
+        let r = try reader.read(ExpositionParser.parse(vllmTokensPage(kv: 55, ttft: [("+Inf", 0)], ttftSum: 0, tokens: 0)), atSeconds: 0)
+        #expect(r.kvCacheUsage == nil && r.rejected == 1)
+    }
+}
+
 @Suite struct EngineConfigTests {
     @Test func pageURLsAreHTTPHostPortPath() {
         #expect(PageURL("http://127.0.0.1:8000/metrics") == PageURL("http://127.0.0.1:8000/metrics"))

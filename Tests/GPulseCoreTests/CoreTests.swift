@@ -42,7 +42,7 @@ import Testing
 @Suite struct SignalTests {
     @Test func fractionsAndUnits() {
         let fractions = SignalKind.allCases.filter(\.isFraction)
-        #expect(Set(fractions) == [.cpuUtil, .cpuIOWait, .memUsedFrac, .gpuUtil, .gpuMemUsedFrac])
+        #expect(Set(fractions) == [.cpuUtil, .cpuIOWait, .memUsedFrac, .gpuUtil, .gpuMemUsedFrac, .appKVCacheUsage])
         #expect(fractions.allSatisfy { $0.unit == "fraction" })
         #expect(SignalKind.netRxBps.unit == "bytes/s")
         #expect(Set(SignalKind.allCases.map(\.name)).count == SignalKind.allCases.count)

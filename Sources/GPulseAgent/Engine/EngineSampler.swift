@@ -19,10 +19,16 @@ public struct EngineMetrics: Sendable, Equatable {
     public var latency: String?
     /// Histogram, seconds, time being served (→ `app_service_time_ms`, the mean over the scrape interval).
     public var serviceTime: String?
+    /// Gauge, fraction 0..1 of the KV cache in use (→ `app_kv_cache_usage`).
+    public var kvCache: String?
+    /// Histogram, seconds, arrival to first token (→ `app_ttft_ms` and `app_ttft_p95_ms` over the scrape interval).
+    public var timeToFirstToken: String?
+    /// Counter of output tokens (→ `app_generated_tokens_per_s`); a histogram's `_sum` series counts too.
+    public var generatedTokens: String?
 
     public init(
         waiting: String? = nil, running: String? = nil, completions: String? = nil, arrivals: String? = nil, latency: String? = nil,
-        serviceTime: String? = nil
+        serviceTime: String? = nil, kvCache: String? = nil, timeToFirstToken: String? = nil, generatedTokens: String? = nil
     ) {
         self.waiting = waiting
         self.running = running
@@ -30,16 +36,36 @@ public struct EngineMetrics: Sendable, Equatable {
         self.arrivals = arrivals
         self.latency = latency
         self.serviceTime = serviceTime
+        self.kvCache = kvCache
+        self.timeToFirstToken = timeToFirstToken
+        self.generatedTokens = generatedTokens
     }
 
     /// vLLM's V1 engine (vllm/v1/metrics/loggers.py, PrometheusStatLogger, vLLM 0.10-0.11): no
-    /// arrival counter, so arrivals are derived.
+    /// arrival counter, so arrivals are derived. vLLM before 0.10 named the KV cache gauge
+    /// `vllm:gpu_cache_usage_perc` (override `kv_cache`); both are fractions despite the name.
     public static let vllm = EngineMetrics(
         waiting: "vllm:num_requests_waiting", running: "vllm:num_requests_running", completions: "vllm:request_success_total",
-        latency: "vllm:e2e_request_latency_seconds", serviceTime: "vllm:request_inference_time_seconds")
+        latency: "vllm:e2e_request_latency_seconds", serviceTime: "vllm:request_inference_time_seconds", kvCache: "vllm:kv_cache_usage_perc",
+        timeToFirstToken: "vllm:time_to_first_token_seconds", generatedTokens: "vllm:generation_tokens_total")
+
+    /// SGLang (python/sglang/srt/metrics/collector.py and docs/references/production_metrics.md, with
+    /// `--enable-metrics`): `num_requests_total` counts finished requests; no arrival counter and no
+    /// service-time histogram. `token_usage` is the share of KV cache tokens in use.
+    public static let sglang = EngineMetrics(
+        waiting: "sglang:num_queue_reqs", running: "sglang:num_running_reqs", completions: "sglang:num_requests_total",
+        latency: "sglang:e2e_request_latency_seconds", kvCache: "sglang:token_usage", timeToFirstToken: "sglang:time_to_first_token_seconds",
+        generatedTokens: "sglang:generation_tokens_total")
+
+    /// Hugging Face TGI's router (router/src/server.rs and infer, the `metrics` crate's Prometheus
+    /// exporter): counters without `_total`, an arrival counter, histograms in seconds; no KV cache
+    /// gauge and no time-to-first-token histogram. Generated tokens are the `_sum` of its per-request histogram.
+    public static let tgi = EngineMetrics(
+        waiting: "tgi_queue_size", running: "tgi_batch_current_size", completions: "tgi_request_success", arrivals: "tgi_request_count",
+        latency: "tgi_request_duration", serviceTime: "tgi_request_inference_duration", generatedTokens: "tgi_request_generated_tokens_sum")
 
     /// The config keys of `samplers.engines[].metrics`, one per field.
-    public static let roles = ["waiting", "running", "completions", "arrivals", "latency", "service_time"]
+    public static let roles = ["waiting", "running", "completions", "arrivals", "latency", "service_time", "kv_cache", "ttft", "generated_tokens"]
 
     /// This mapping with `overrides` (role → family; "" removes a family) applied; nil names an unknown role.
     public func overridden(by overrides: [String: String]) -> (EngineMetrics, unknownRole: String?) {
@@ -53,23 +79,32 @@ public struct EngineMetrics: Sendable, Equatable {
             case "arrivals": m.arrivals = value
             case "latency": m.latency = value
             case "service_time": m.serviceTime = value
+            case "kv_cache": m.kvCache = value
+            case "ttft": m.timeToFirstToken = value
+            case "generated_tokens": m.generatedTokens = value
             default: return (m, role)
             }
         }
         return (m, nil)
     }
 
-    var families: [String] { [waiting, running, completions, arrivals, latency, serviceTime].compactMap { $0 } }
+    var families: [String] {
+        [waiting, running, completions, arrivals, latency, serviceTime, kvCache, timeToFirstToken, generatedTokens].compactMap { $0 }
+    }
 }
 
 /// A preset names the metric families of one engine; `generic` names none (the config's `metrics:` does).
 public enum EnginePreset: String, ConfigEnum {
     case vllm
+    case sglang
+    case tgi
     case generic
 
     public var metrics: EngineMetrics {
         switch self {
         case .vllm: .vllm
+        case .sglang: .sglang
+        case .tgi: .tgi
         case .generic: EngineMetrics()
         }
     }
@@ -86,6 +121,13 @@ public struct EngineReading: Sendable, Equatable {
     public var arrivalsCounted = false
     public var latencySeconds: Double?
     public var serviceSeconds: Double?
+    /// Fraction 0..1; nil when the page has none or gave a value outside 0..1 (counted in `rejected`).
+    public var kvCacheUsage: Double?
+    public var ttftSeconds: Double?
+    public var ttftP95Seconds: Double?
+    public var generatedTokensPerSecond: Double?
+    /// Values the page gave that cannot be what their role says (a KV cache share outside 0..1).
+    public var rejected = 0
 }
 
 /// The state kept between two scrapes of one engine: counters and histograms read last time.
@@ -93,14 +135,16 @@ public struct EngineReader: Sendable {
     public let metrics: EngineMetrics
     private var completions = CounterRate()
     private var arrivals = CounterRate()
+    private var tokens = CounterRate()
     private var lastLatency: ScrapedHistogram?
     private var lastService: ScrapedHistogram?
+    private var lastTTFT: ScrapedHistogram?
     private var lastInFlight: (value: Double, atSeconds: Double)?
 
     public init(metrics: EngineMetrics) { self.metrics = metrics }
 
     /// Counter resets seen (an engine restart), over both counters.
-    public var resets: Int { completions.resets + arrivals.resets }
+    public var resets: Int { completions.resets + arrivals.resets + tokens.resets }
 
     /// Reads `page` taken at `seconds` (a monotonic clock). Throws when the page has none of the
     /// mapped families: a wrong URL or another program answered.
@@ -128,6 +172,18 @@ public struct EngineReader: Sendable {
             if let last = lastService { r.serviceSeconds = h.since(last)?.mean }
             lastService = h
         }
+        if let family = metrics.timeToFirstToken, let h = page.histogram(family) {
+            if let last = lastTTFT, let window = h.since(last) {
+                r.ttftSeconds = window.mean
+                r.ttftP95Seconds = window.quantile(0.95)
+            }
+            lastTTFT = h
+        }
+        if let name = metrics.kvCache, let v = page.total(name) {
+            // A share; a page in percent (or anything else) is refused rather than rescaled by guess.
+            if (0...1).contains(v) { r.kvCacheUsage = v } else { r.rejected += 1 }
+        }
+        if let name = metrics.generatedTokens, let total = page.total(name) { r.generatedTokensPerSecond = tokens.update(total, atSeconds: t) }
         return r
     }
 }
@@ -155,6 +211,10 @@ public final class EngineSampler: Sampler {
     private let limits: ExpositionLimits
     private let logger: Logger
     private let ids: (waiting: SignalID, running: SignalID, arrivals: SignalID, completions: SignalID, latency: SignalID, service: SignalID)
+    private let more: (kvCache: SignalID, ttft: SignalID, ttftP95: SignalID, tokens: SignalID)
+    private var rejected: UInt64 = 0
+    /// Page values refused (a KV cache share outside 0..1).
+    public var rejectedInputs: UInt64 { rejected }
     /// The last state logged: nil before the first reading, "" while answering, "down" after a failure.
     private var state: String?
     public private(set) var failures: UInt64 = 0
@@ -174,6 +234,10 @@ public final class EngineSampler: Sampler {
             signals.id(.appQueueDepth, subject: engine), signals.id(.appRequestsRunning, subject: engine),
             signals.id(.appRequestRate, subject: engine), signals.id(.appCompletionRate, subject: engine),
             signals.id(.appLatencyMs, subject: engine), signals.id(.appServiceTimeMs, subject: engine)
+        )
+        more = (
+            signals.id(.appKVCacheUsage, subject: engine), signals.id(.appTTFTMs, subject: engine), signals.id(.appTTFTP95Ms, subject: engine),
+            signals.id(.appGeneratedTokensPerSecond, subject: engine)
         )
     }
 
@@ -208,5 +272,17 @@ public final class EngineSampler: Sampler {
         if let v = reading.completionsPerSecond { sink.emit(ids.completions, Float(v), at: now) }
         if let v = reading.latencySeconds { sink.emit(ids.latency, Float(v * 1000), at: now) }
         if let v = reading.serviceSeconds { sink.emit(ids.service, Float(v * 1000), at: now) }
+        if let v = reading.kvCacheUsage { sink.emit(more.kvCache, Float(v), at: now) }
+        if let v = reading.ttftSeconds { sink.emit(more.ttft, Float(v * 1000), at: now) }
+        if let v = reading.ttftP95Seconds { sink.emit(more.ttftP95, Float(v * 1000), at: now) }
+        if let v = reading.generatedTokensPerSecond { sink.emit(more.tokens, Float(v), at: now) }
+        if reading.rejected > 0 {
+            if rejected == 0 {
+                logger.warning(
+                    "engine page value refused: kv_cache must be a fraction 0..1 (counted in rejected_inputs)",
+                    metadata: ["engine": "\(engine)", "family": "\(reader.metrics.kvCache ?? "")"])
+            }
+            rejected += UInt64(reading.rejected)
+        }
     }
 }

@@ -537,7 +537,7 @@ const ProtobufCEnumDescriptor gpulse__v1__workload_class__descriptor =
   gpulse__v1__workload_class__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue gpulse__v1__signal_kind__enum_values_by_number[28] =
+static const ProtobufCEnumValue gpulse__v1__signal_kind__enum_values_by_number[32] =
 {
   { "SIGNAL_UNSPECIFIED", "GPULSE__V1__SIGNAL_KIND__SIGNAL_UNSPECIFIED", 0 },
   { "CPU_UTIL", "GPULSE__V1__SIGNAL_KIND__CPU_UTIL", 1 },
@@ -567,19 +567,27 @@ static const ProtobufCEnumValue gpulse__v1__signal_kind__enum_values_by_number[2
   { "GPU_LOST", "GPULSE__V1__SIGNAL_KIND__GPU_LOST", 25 },
   { "GPU_ROW_REMAP_FAILED", "GPULSE__V1__SIGNAL_KIND__GPU_ROW_REMAP_FAILED", 26 },
   { "GPU_ROW_REMAP_PENDING", "GPULSE__V1__SIGNAL_KIND__GPU_ROW_REMAP_PENDING", 27 },
+  { "APP_KV_CACHE_USAGE", "GPULSE__V1__SIGNAL_KIND__APP_KV_CACHE_USAGE", 28 },
+  { "APP_TTFT_MS", "GPULSE__V1__SIGNAL_KIND__APP_TTFT_MS", 29 },
+  { "APP_TTFT_P95_MS", "GPULSE__V1__SIGNAL_KIND__APP_TTFT_P95_MS", 30 },
+  { "APP_GENERATED_TOKENS_PER_S", "GPULSE__V1__SIGNAL_KIND__APP_GENERATED_TOKENS_PER_S", 31 },
 };
 static const ProtobufCIntRange gpulse__v1__signal_kind__value_ranges[] = {
-{0, 0},{0, 28}
+{0, 0},{0, 32}
 };
-static const ProtobufCEnumValueIndex gpulse__v1__signal_kind__enum_values_by_name[28] =
+static const ProtobufCEnumValueIndex gpulse__v1__signal_kind__enum_values_by_name[32] =
 {
   { "APP_BACKLOG", 16 },
   { "APP_COMPLETION_RATE", 19 },
+  { "APP_GENERATED_TOKENS_PER_S", 31 },
+  { "APP_KV_CACHE_USAGE", 28 },
   { "APP_LATENCY_MS", 13 },
   { "APP_QUEUE_DEPTH", 14 },
   { "APP_REQUESTS_RUNNING", 18 },
   { "APP_REQUEST_RATE", 15 },
   { "APP_SERVICE_TIME_MS", 20 },
+  { "APP_TTFT_MS", 29 },
+  { "APP_TTFT_P95_MS", 30 },
   { "CPU_IOWAIT", 17 },
   { "CPU_UTIL", 1 },
   { "GPU_CLOCK_EVENT_REASONS", 22 },
@@ -609,9 +617,9 @@ const ProtobufCEnumDescriptor gpulse__v1__signal_kind__descriptor =
   "SignalKind",
   "Gpulse__V1__SignalKind",
   "gpulse.v1",
-  28,
+  32,
   gpulse__v1__signal_kind__enum_values_by_number,
-  28,
+  32,
   gpulse__v1__signal_kind__enum_values_by_name,
   1,
   gpulse__v1__signal_kind__value_ranges,

@@ -177,7 +177,26 @@ typedef enum _Gpulse__V1__SignalKind {
   /*
    * 1 while a row remapping waits for a GPU reset, else 0
    */
-  GPULSE__V1__SIGNAL_KIND__GPU_ROW_REMAP_PENDING = 27
+  GPULSE__V1__SIGNAL_KIND__GPU_ROW_REMAP_PENDING = 27,
+  /*
+   * What an inference server's own page says beyond its queue (the agent's engine sampler).
+   */
+  /*
+   * fraction 0..1 of the engine's KV cache in use; subject = app name
+   */
+  GPULSE__V1__SIGNAL_KIND__APP_KV_CACHE_USAGE = 28,
+  /*
+   * mean time to first token of the requests that got one since the last reading, ms
+   */
+  GPULSE__V1__SIGNAL_KIND__APP_TTFT_MS = 29,
+  /*
+   * 95th percentile of the same, interpolated within the engine's histogram buckets, ms
+   */
+  GPULSE__V1__SIGNAL_KIND__APP_TTFT_P95_MS = 30,
+  /*
+   * output tokens generated per second; subject = app name
+   */
+  GPULSE__V1__SIGNAL_KIND__APP_GENERATED_TOKENS_PER_S = 31
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GPULSE__V1__SIGNAL_KIND)
 } Gpulse__V1__SignalKind;
 
