@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 # The order sections appear in; any other *.md in the folder follows.
-ORDER = ["codec.md", "agent_cost.md", "ingest.md", "decision_latency.md", "forecast_nasa.md", "forecast_servegen.md"]
+ORDER = ["codec.md", "agent_cost.md", "engine_cost.md", "ingest.md", "decision_latency.md", "forecast_nasa.md", "forecast_servegen.md"]
 
 
 def machine() -> str:

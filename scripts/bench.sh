@@ -24,6 +24,9 @@ echo "== bench: codec and transport (gpulse-bench)"
 echo "== bench: agent cost"
 $PY bench/agent_cost.py "$BIN" --seconds "$SECONDS_EACH" --markdown "$OUT/agent_cost.md" --summary "$SUMMARY" || failed+=(agent_cost)
 
+echo "== bench: engine sampler cost"
+$PY bench/engine_cost.py "$BIN" --seconds "$SECONDS_EACH" --markdown "$OUT/engine_cost.md" --summary "$SUMMARY" || failed+=(engine_cost)
+
 run ingest $PY bench/ingest_bench.py --bin "$BIN" --nodes 150 --markdown --summary "$SUMMARY"
 { printf '## Aggregator ingest (bench/ingest_bench.py)\n\n'; cat "$OUT/ingest.out"; } > "$OUT/ingest.md"
 

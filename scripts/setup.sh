@@ -15,7 +15,7 @@ APT_PACKAGES=(
 PYTHON=${PYTHON:-python3}
 # `setup.sh --bench` adds the peers the benchmarks measure against in the same run.
 if [ "${1:-}" = "--bench" ]; then
-  APT_PACKAGES+=(prometheus-node-exporter)
+  APT_PACKAGES+=(prometheus-node-exporter curl)
 fi
 
 missing=()

@@ -121,18 +121,30 @@ struct Run: AsyncParsableCommand {
 
 struct Once: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run every enabled sampler once (two readings 250 ms apart) and print what it read.",
-        discussion: "Sends nothing. Use it to see what the agent would measure on this host, and why a sampler is off.")
+        abstract: "Run every enabled sampler for a second at its group's rate and print what it read.",
+        discussion: """
+            Sends nothing. Use it to see what the agent would measure on this host, and why a sampler is off. \
+            Beside each value: how often its source really gave a new reading in the window (NVML \
+            utilization every 1/6 s to 1 s whatever the agent's rate; /proc/stat every 10 ms tick), \
+            from the source's own timestamps where it has them, else from the value's changes.
+            """)
 
     @OptionGroup var options: ConfigOptions
 
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @Option(name: .customLong("window-ms"), help: "How long to sample, milliseconds (100 to 60000).")
+    var windowMs = 1000
+
+    func validate() throws {
+        guard (100...60_000).contains(windowMs) else { throw ValidationError("--window-ms must be 100 to 60000, got \(windowMs)") }
+    }
+
     func run() throws {
         let logger = options.bootstrapLogging()
         let (config, labels) = try options.resolve(sends: false)
-        let report = try OnceReport.collect(config: config, labels: labels, logger: logger)
+        let report = try OnceReport.collect(config: config, labels: labels, windowMilliseconds: windowMs, logger: logger)
         print(json ? report.json() : report.text())
     }
 }

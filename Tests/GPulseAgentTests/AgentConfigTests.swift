@@ -71,7 +71,7 @@ import Testing
         #expect(found == [
             "aggregator.publish_interval_ms: must be 10 to 10000, got 5",
             "groups.fast.rate_hz: must be 1 to 1000 Hz, got 5000.0",
-            "samplers.memory.group: names group 'nowhere', which is not under groups: (have app, engines, fast, gpu, gpu_health, probes)",
+            "samplers.memory.group: names group 'nowhere', which is not under groups: (have app, engines, fast, gpu, gpu_slow, probes)",
             "samplers.rtt.targets[0]: 'nohost' is not host:port",
         ])
     }

@@ -160,6 +160,21 @@ struct NVMLTestSetupError: Error, CustomStringConvertible { var message: String;
     private let uuid0 = "GPU-FAKE0000-0000-0000-0000-000000000000"
     private let uuid1 = "GPU-FAKE0000-0000-0000-0000-000000000001"
 
+    /// A health sampler over the fake's GPUs under `env`; its XID thread (with `watchXIDs`) is stopped
+    /// before NVML is closed, as the agent does.
+    private func withHealthSampler(
+        _ env: [String: String], watchXIDs: Bool = true, _ body: (GPUHealthSampler, SignalTable) throws -> Void
+    ) throws {
+        try withScript(env) {
+            let nvml = try NVMLLibrary(path: try fakeNVMLPath())
+            defer { nvml.close() }
+            let signals = SignalTable()
+            let sampler = GPUHealthSampler(devices: try nvml.devices(), signals: signals, logger: .init(label: "test"), watchXIDs: watchXIDs)
+            defer { sampler.shutdown() }
+            try body(sampler, signals)
+        }
+    }
+
     @Test func healthReadingsFollowTheDriver() throws {
         let script = HealthScript()
         try script.write("temp 83\nreasons 0x60\necc 2\nremap_pending 1\n")
@@ -184,11 +199,7 @@ struct NVMLTestSetupError: Error, CustomStringConvertible { var message: String;
     @Test func aLostGPUIsReportedAndTheOthersCarryOn() throws {
         let script = HealthScript()
         try script.write("lost 0\n")
-        try withScript(["GPULSE_FAKE_NVML_DEVICES": "2", "GPULSE_FAKE_NVML_HEALTH_FILE": script.path]) {
-            let nvml = try NVMLLibrary(path: try fakeNVMLPath())
-            defer { nvml.close() }
-            let signals = SignalTable()
-            let sampler = GPUHealthSampler(devices: try nvml.devices(), signals: signals, logger: .init(label: "test"), watchXIDs: false)
+        try withHealthSampler(["GPULSE_FAKE_NVML_DEVICES": "2", "GPULSE_FAKE_NVML_HEALTH_FILE": script.path], watchXIDs: false) { sampler, signals in
             let values = try collect(sampler, SampleRing(capacity: 64), at: 1, signals)
             #expect(values["gpu_lost[\(uuid0)]"] == 1 && values["gpu_temp_c[\(uuid0)]"] == nil)
             #expect(values["gpu_lost[\(uuid1)]"] == nil && values["gpu_temp_c[\(uuid1)]"] == 41)
@@ -196,18 +207,16 @@ struct NVMLTestSetupError: Error, CustomStringConvertible { var message: String;
     }
 
     @Test func whatAGPUDoesNotSupportIsSaidOncePerGPU() throws {
-        try withScript(["GPULSE_FAKE_NVML_DEVICES": "2", "GPULSE_FAKE_NVML_HEALTH": "unsupported"]) {
-            let nvml = try NVMLLibrary(path: try fakeNVMLPath())
-            defer { nvml.close() }
-            let signals = SignalTable()
-            let sampler = GPUHealthSampler(devices: try nvml.devices(), signals: signals, logger: .init(label: "test"))
+        try withHealthSampler(["GPULSE_FAKE_NVML_DEVICES": "2", "GPULSE_FAKE_NVML_HEALTH": "unsupported"]) { sampler, signals in
             // The event set itself is refused: one line per GPU.
             #expect(sampler.unsupported.count == 2 && sampler.unsupported.allSatisfy { $0.reason.hasPrefix("critical XID events:") })
             let ring = SampleRing(capacity: 64)
-            #expect(try collect(sampler, ring, at: 1, signals).isEmpty)
+            let first = try collect(sampler, ring, at: 1, signals)
+            #expect(first.isEmpty)
             // Four readings on two GPUs, each said once; the next samples ask nothing again.
             #expect(sampler.unsupported.count == 2 + 8)
-            #expect(try collect(sampler, ring, at: 2, signals).isEmpty)
+            let second = try collect(sampler, ring, at: 2, signals)
+            #expect(second.isEmpty)
             #expect(sampler.unsupported.count == 10)
             #expect(sampler.unsupported.contains { $0.uuid == uuid1 && $0.reason.hasPrefix("row remapping:") && $0.reason.contains("Not Supported") })
         }
@@ -217,13 +226,10 @@ struct NVMLTestSetupError: Error, CustomStringConvertible { var message: String;
         let script = HealthScript()
         // An XID from before the agent started is history, as the driver's own event set treats it.
         try script.write("xid 1 48\n")
-        try withScript(["GPULSE_FAKE_NVML_DEVICES": "2", "GPULSE_FAKE_NVML_HEALTH_FILE": script.path]) {
-            let nvml = try NVMLLibrary(path: try fakeNVMLPath())
-            defer { nvml.close() }
-            let signals = SignalTable()
-            let sampler = GPUHealthSampler(devices: try nvml.devices(), signals: signals, logger: .init(label: "test"))
+        try withHealthSampler(["GPULSE_FAKE_NVML_DEVICES": "2", "GPULSE_FAKE_NVML_HEALTH_FILE": script.path]) { sampler, signals in
             let ring = SampleRing(capacity: 64)
-            #expect(try collect(sampler, ring, at: 1, signals)["gpu_xid[\(uuid0)]"] == nil)
+            let first = try collect(sampler, ring, at: 1, signals)
+            #expect(first["gpu_xid[\(uuid0)]"] == nil)
             let before = SystemClock.monotonicNanos()
             try script.write("xid 2 79 1\n")
             // The watcher thread waits on the event set; a generous bound for a busy machine.

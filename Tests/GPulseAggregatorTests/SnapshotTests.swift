@@ -91,6 +91,27 @@ private func scratchDirectory() -> String {
         #expect(outcome.outcome == .gap(missing: 5))
     }
 
+    @Test func aRestoredFleetKeepsNodeHealthAndSaysAgainWhoIsUnhealthy() throws {
+        let settings = FleetSettings(health: .init(recoverAfterSeconds: 60))
+        var fleet = Fleet(settings: settings)
+        let t0: Int64 = 1_700_000_000 * second
+        func batch(_ node: String, seq: UInt64, at t: Int64, _ series: [Series]) -> MetricsBatch {
+            MetricsBatch(labels: NodeLabels(nodeID: node, pool: "p"), session: 1, seq: seq, t0UnixNanos: t, series: series)
+        }
+        _ = fleet.ingest(batch("bad", seq: 0, at: t0, [Series(kind: .gpuXID, subject: "GPU-0", offsetsMicros: [0], values: [79])]), nowNanos: t0)
+        _ = fleet.ingest(batch("ecc", seq: 0, at: t0, [Series(kind: .gpuECCUncorrected, subject: "GPU-0", offsetsMicros: [0], values: [3])]), nowNanos: t0)
+        #expect(fleet.tick(nowNanos: t0)?.health.map(\.nodeID) == ["bad"])
+        var restored = Fleet(settings: settings, restoring: try roundTrip(fleet.snapshot))
+        // Announced again after the restart, with the same reason; the ECC baseline of 3 is kept, so 3 is not news.
+        let later = t0 + 10 * second
+        _ = restored.ingest(batch("ecc", seq: 1, at: later, [Series(kind: .gpuECCUncorrected, subject: "GPU-0", offsetsMicros: [0], values: [3])]), nowNanos: later)
+        let again = restored.tick(nowNanos: later)?.health ?? []
+        #expect(again.map(\.nodeID) == ["bad"] && again.first?.healthy == false && again.first?.reason == "GPU-0 XID 79")
+        // Recovery still counts from the fault before the restart.
+        _ = restored.ingest(batch("bad", seq: 1, at: t0 + 60 * second, []), nowNanos: t0 + 60 * second)
+        #expect(restored.tick(nowNanos: t0 + 60 * second)?.health.first?.healthy == true)
+    }
+
     @Test func changedForecastSettingsRebuildTheForecasterFromMinuteHistory() throws {
         var fleet = Fleet(settings: FleetSettings(forecast: ForecastSettings(season: 4, horizons: [1, 2])))
         let t0: Int64 = 1_700_000_000 * second

@@ -134,6 +134,8 @@ public struct NodeHealth: Sendable, Hashable, Codable {
             throw DecodingError.dataCorruptedError(forKey: .eccCounts, in: c, debugDescription: "more than \(Self.maxGPUs) GPUs or a bad count")
         }
         eccCounts = counts
+        // A restarted aggregator says again which nodes are unhealthy: its subscribers may be new too.
+        changed = fault != nil
     }
 }
 
