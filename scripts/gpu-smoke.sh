@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Checks the real NVML path on a GPU host: `once` against the driver, then an aggregator and a 500 Hz
-# agent on loopback while a PyTorch matmul loads the GPU, with nvidia-smi beside it for comparison.
+# Checks the real NVML path on a GPU host: `once` against the driver (values, health readings, each
+# source's real update period), then an aggregator and a 500 Hz agent on loopback while a PyTorch matmul
+# loads the GPU, with nvidia-smi beside it for comparison. Utilization is drained in group gpu_slow
+# (1 Hz, the default); the agent log's `sampler totals` give each NVML call's mean cost.
 #   scripts/gpu-smoke.sh BIN_DIR OUT_DIR
 # BIN_DIR holds gpulse-agent and gpulse-aggregator (built with --static-swift-stdlib; set
 # LD_LIBRARY_PATH for libzmq/libprotobuf-c if the host lacks them).
@@ -12,6 +14,12 @@ mkdir -p "$out"
 {
   echo "== host"; uname -r; nproc
   echo "== nvidia-smi"; nvidia-smi --query-gpu=name,uuid,driver_version,memory.used,memory.total,utilization.gpu,power.draw,clocks.sm,mig.mode.current --format=csv
+  # What the agent's health sampler reads, as nvidia-smi sees it (compare with once-*.json).
+  # One query per field: nvidia-smi refuses a whole query over one name its version does not know.
+  echo "== nvidia-smi health"
+  for f in temperature.gpu clocks_event_reasons.active clocks_throttle_reasons.active ecc.errors.uncorrected.volatile.total remapped_rows.pending remapped_rows.failure; do
+    nvidia-smi --query-gpu="$f" --format=csv
+  done
   echo "== NVML library"; ldconfig -p | grep -i nvidia-ml || find / -name 'libnvidia-ml.so*' 2>/dev/null | head -3
 } > "$out/host.txt" 2>&1
 
