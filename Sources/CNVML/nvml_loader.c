@@ -51,6 +51,11 @@ int gpulse_nvml_open(const char *path, gpulse_nvml_t *out, char *error, size_t e
     OPTIONAL(deviceRegisterEvents, "nvmlDeviceRegisterEvents");
     OPTIONAL(eventSetWait, "nvmlEventSetWait_v2");
     OPTIONAL(eventSetFree, "nvmlEventSetFree");
+    OPTIONAL(gpmQueryDeviceSupport, "nvmlGpmQueryDeviceSupport");
+    OPTIONAL(gpmSampleAlloc, "nvmlGpmSampleAlloc");
+    OPTIONAL(gpmSampleFree, "nvmlGpmSampleFree");
+    OPTIONAL(gpmSampleGet, "nvmlGpmSampleGet");
+    OPTIONAL(gpmMetricsGet, "nvmlGpmMetricsGet");
 #undef REQUIRED
 #undef OPTIONAL
     return 0;

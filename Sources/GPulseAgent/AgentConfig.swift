@@ -113,6 +113,9 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
         /// Temperature, clock event reasons, ECC, row remapping, lost GPUs, and the XID event thread.
         public var health = true
         public var healthGroup = "gpu_slow"
+        /// GPM counters (Hopper and newer): SM activity and occupancy, tensor activity, DRAM bandwidth.
+        public var gpm = true
+        public var gpmGroup = "gpu"
         public init() {}
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: ConfigKey.self)
@@ -123,6 +126,8 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
             fieldsGroup = try c.value("fields_group", fieldsGroup)
             health = try c.value("health", health)
             healthGroup = try c.value("health_group", healthGroup)
+            gpm = try c.value("gpm", gpm)
+            gpmGroup = try c.value("gpm_group", gpmGroup)
         }
     }
     public struct RTT: Decodable, Sendable, Equatable {
@@ -316,6 +321,7 @@ extension AgentConfig {
             ("samplers.gpu.utilization_group", samplers.gpu.enabled, samplers.gpu.utilizationGroup),
             ("samplers.gpu.fields_group", samplers.gpu.enabled, samplers.gpu.fieldsGroup),
             ("samplers.gpu.health_group", samplers.gpu.enabled && samplers.gpu.health, samplers.gpu.healthGroup),
+            ("samplers.gpu.gpm_group", samplers.gpu.enabled && samplers.gpu.gpm, samplers.gpu.gpmGroup),
             ("samplers.rtt.group", samplers.rtt.enabled, samplers.rtt.group),
             ("samplers.app_reports.group", samplers.appReports.enabled, samplers.appReports.group),
         ] + samplers.engines.enumerated().map { ("samplers.engines[\($0)].group", true, $1.group) }

@@ -66,6 +66,16 @@ public struct SamplerRegistry {
                     for u in utilization.unsupported { note("gpu utilization not available for \(u.uuid): \(u.reason)") }
                     if !utilization.isEmpty { add(utilization, to: s.gpu.utilizationGroup) }
                     add(GPUFieldsSampler(devices: devices, signals: signals), to: s.gpu.fieldsGroup)
+                    if s.gpu.gpm {
+                        let gpm = GPUGPMSampler(devices: devices, signals: signals)
+                        for u in gpm.unsupported { note("gpu GPM counters not available for \(u.uuid): \(u.reason)") }
+                        if !gpm.isEmpty {
+                            add(gpm, to: s.gpu.gpmGroup)
+                            logger.notice(
+                                "GPM counters read: gpu_sm_active, gpu_sm_occupancy, gpu_tensor_active, gpu_dram_bw_util; the aggregator's load index takes SM activity in place of utilization for these GPUs (load_index.gpu_signal max or sm_active)",
+                                metadata: ["gpus": "\(gpm.count)", "group": "\(s.gpu.gpmGroup)"])
+                        }
+                    }
                     if s.gpu.health {
                         let health = GPUHealthSampler(devices: devices, signals: signals, logger: logger)
                         add(health, to: s.gpu.healthGroup)

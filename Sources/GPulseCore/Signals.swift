@@ -32,11 +32,17 @@ public enum SignalKind: Int32, Sendable, CaseIterable, Hashable, Codable {
     case appTTFTMs = 29
     case appTTFTP95Ms = 30
     case appGeneratedTokensPerSecond = 31
+    case gpuSMActive = 32
+    case gpuSMOccupancy = 33
+    case gpuTensorActive = 34
+    case gpuDRAMBandwidthUtil = 35
 
     /// Values of these kinds are fractions and must lie in 0...1.
     public var isFraction: Bool {
         switch self {
-        case .cpuUtil, .memUsedFrac, .gpuUtil, .gpuMemUsedFrac, .cpuIOWait, .appKVCacheUsage: true
+        case .cpuUtil, .memUsedFrac, .gpuUtil, .gpuMemUsedFrac, .cpuIOWait, .appKVCacheUsage, .gpuSMActive, .gpuSMOccupancy, .gpuTensorActive,
+            .gpuDRAMBandwidthUtil:
+            true
         default: false
         }
     }
@@ -44,7 +50,9 @@ public enum SignalKind: Int32, Sendable, CaseIterable, Hashable, Codable {
     /// The unit every value of this kind is in.
     public var unit: String {
         switch self {
-        case .cpuUtil, .memUsedFrac, .gpuUtil, .gpuMemUsedFrac, .cpuIOWait, .appKVCacheUsage: "fraction"
+        case .cpuUtil, .memUsedFrac, .gpuUtil, .gpuMemUsedFrac, .cpuIOWait, .appKVCacheUsage, .gpuSMActive, .gpuSMOccupancy, .gpuTensorActive,
+            .gpuDRAMBandwidthUtil:
+            "fraction"
         case .netRxBps, .netTxBps, .gpuPCIeRxBps, .gpuPCIeTxBps: "bytes/s"
         case .gpuMemUsedBytes: "bytes"
         case .gpuPowerW: "W"
@@ -96,6 +104,10 @@ public enum SignalKind: Int32, Sendable, CaseIterable, Hashable, Codable {
         case .appTTFTMs: "app_ttft_ms"
         case .appTTFTP95Ms: "app_ttft_p95_ms"
         case .appGeneratedTokensPerSecond: "app_generated_tokens_per_s"
+        case .gpuSMActive: "gpu_sm_active"
+        case .gpuSMOccupancy: "gpu_sm_occupancy"
+        case .gpuTensorActive: "gpu_tensor_active"
+        case .gpuDRAMBandwidthUtil: "gpu_dram_bw_util"
         }
     }
 }

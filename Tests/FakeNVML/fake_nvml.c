@@ -22,6 +22,10 @@
 //                                        xid SEQ CODE [INDEX]  one critical XID event per new SEQ
 //                                                          (on GPU INDEX, default 0), delivered by
 //                                                          nvmlEventSetWait_v2
+//   GPULSE_FAKE_NVML_GPM=absent        nvmlGpmQueryDeviceSupport says the GPUs have no GPM (pre-Hopper);
+//                                      otherwise GPM gives SM activity = the scripted load (else
+//                                      40 + index percent), occupancy half of it, tensor 0.8 of it,
+//                                      DRAM bandwidth 30 %, and checks the request as NVML does
 //   GPULSE_FAKE_NVML_HEALTH=unsupported  temperature, clock reasons, ECC, row remapping and events
 //                                        all answer NVML_ERROR_NOT_SUPPORTED
 //
@@ -363,5 +367,62 @@ gpulse_nvmlReturn_t nvmlEventSetWait_v2(gpulse_nvmlEventSet_t set, gpulse_nvmlEv
 gpulse_nvmlReturn_t nvmlEventSetFree(gpulse_nvmlEventSet_t set) {
     if (set != &event_set) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
     event_set.created = 0;
+    return GPULSE_NVML_SUCCESS;
+}
+
+/* ---- GPM ---- */
+
+struct gpulse_nvmlGpmSample_st {
+    int device;              /* -1 until taken */
+    unsigned long long t_us;
+};
+
+gpulse_nvmlReturn_t nvmlGpmQueryDeviceSupport(gpulse_nvmlDevice_t d, gpulse_nvmlGpmSupport_t *support) {
+    if (!valid(d) || !support || support->version != GPULSE_NVML_GPM_SUPPORT_VERSION) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    const char *v = getenv("GPULSE_FAKE_NVML_GPM");
+    support->isSupportedDevice = (v && strcmp(v, "absent") == 0) || mig ? 0u : 1u;
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlGpmSampleAlloc(gpulse_nvmlGpmSample_t *sample) {
+    if (!initialized || !sample) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    *sample = calloc(1, sizeof **sample);
+    if (!*sample) return GPULSE_NVML_ERROR_UNKNOWN;
+    (*sample)->device = -1;
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlGpmSampleFree(gpulse_nvmlGpmSample_t sample) {
+    free(sample);
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlGpmSampleGet(gpulse_nvmlDevice_t d, gpulse_nvmlGpmSample_t sample) {
+    if (!valid(d) || !sample) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    sample->device = d->index;
+    sample->t_us = now_us();
+    return GPULSE_NVML_SUCCESS;
+}
+
+gpulse_nvmlReturn_t nvmlGpmMetricsGet(gpulse_nvmlGpmMetricsGet_t *request) {
+    if (!initialized || !request || request->version != GPULSE_NVML_GPM_METRICS_GET_VERSION) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    gpulse_nvmlGpmSample_t a = request->sample1, b = request->sample2;
+    /* Two taken samples of one GPU, the second newer: what NVML requires too. */
+    if (!a || !b || a->device < 0 || a->device != b->device || b->t_us < a->t_us) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    if (request->numMetrics > GPULSE_NVML_GPM_METRICS) return GPULSE_NVML_ERROR_INVALID_ARGUMENT;
+    double load = scripted_load();
+    double sm = load >= 0 ? load * 100 : 40.0 + a->device;
+    for (unsigned int i = 0; i < request->numMetrics; i++) {
+        gpulse_nvmlGpmMetric_t *m = &request->metrics[i];
+        m->nvmlReturn = GPULSE_NVML_SUCCESS;
+        m->metricInfo.shortName = m->metricInfo.longName = m->metricInfo.unit = NULL;
+        switch (m->metricId) {
+        case GPULSE_NVML_GPM_METRIC_SM_UTIL: m->value = sm; break;
+        case GPULSE_NVML_GPM_METRIC_SM_OCCUPANCY: m->value = sm / 2; break;
+        case GPULSE_NVML_GPM_METRIC_ANY_TENSOR_UTIL: m->value = sm * 0.8; break;
+        case GPULSE_NVML_GPM_METRIC_DRAM_BW_UTIL: m->value = 30; break;
+        default: m->nvmlReturn = GPULSE_NVML_ERROR_NOT_SUPPORTED; m->value = 0;
+        }
+    }
     return GPULSE_NVML_SUCCESS;
 }

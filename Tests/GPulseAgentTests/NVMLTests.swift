@@ -28,7 +28,7 @@ struct NVMLTestSetupError: Error, CustomStringConvertible { var message: String;
     func withScript<T>(_ env: [String: String], _ body: () throws -> T) rethrows -> T {
         let keys = [
             "GPULSE_FAKE_NVML_DEVICES", "GPULSE_FAKE_NVML_INIT_ERROR", "GPULSE_FAKE_NVML_MEMORY_ERROR", "GPULSE_FAKE_NVML_SAMPLES", "GPULSE_FAKE_NVML_MIG",
-            "GPULSE_FAKE_NVML_HEALTH_FILE", "GPULSE_FAKE_NVML_HEALTH",
+            "GPULSE_FAKE_NVML_HEALTH_FILE", "GPULSE_FAKE_NVML_HEALTH", "GPULSE_FAKE_NVML_GPM", "GPULSE_FAKE_NVML_LOAD_FILE",
         ]
         for k in keys { unsetenv(k) }
         for (k, v) in env { setenv(k, v, 1) }
@@ -266,6 +266,41 @@ struct NVMLTestSetupError: Error, CustomStringConvertible { var message: String;
             try script.write("xid 1 94\n")
             let event = try set.wait(timeoutMilliseconds: 20_000)
             #expect(event == NVMLXIDEvent(uuid: uuid0, xid: 94, gpuInstance: 1))
+        }
+    }
+
+    @Test func gpmCountersComeFromTwoSamplesAndDoNotSaturate() throws {
+        let load = HealthScript()
+        try load.write("0.7\n")
+        try withScript(["GPULSE_FAKE_NVML_DEVICES": "2", "GPULSE_FAKE_NVML_LOAD_FILE": load.path]) {
+            let nvml = try NVMLLibrary(path: try fakeNVMLPath())
+            defer { nvml.close() }
+            let signals = SignalTable()
+            let sampler = GPUGPMSampler(devices: try nvml.devices(), signals: signals)
+            #expect(sampler.count == 2 && sampler.unsupported.isEmpty)
+            let ring = SampleRing(capacity: 64)
+            // The first run only takes a sample: a GPM metric is the difference of two.
+            let first = try collect(sampler, ring, at: 1, signals)
+            #expect(first.isEmpty)
+            let second = try collect(sampler, ring, at: 2, signals)
+            for u in [uuid0, uuid1] {
+                #expect(abs((second["gpu_sm_active[\(u)]"] ?? -1) - 0.7) < 1e-6)
+                #expect(abs((second["gpu_sm_occupancy[\(u)]"] ?? -1) - 0.35) < 1e-6)
+                #expect(abs((second["gpu_tensor_active[\(u)]"] ?? -1) - 0.56) < 1e-6)
+                #expect(abs((second["gpu_dram_bw_util[\(u)]"] ?? -1) - 0.3) < 1e-6)
+            }
+        }
+    }
+
+    @Test func aGPUWithoutGPMOrUnderMIGIsLeftOutAndSaidOnce() throws {
+        for env in [["GPULSE_FAKE_NVML_GPM": "absent"], ["GPULSE_FAKE_NVML_MIG": "1"]] {
+            try withScript(env.merging(["GPULSE_FAKE_NVML_DEVICES": "2"]) { a, _ in a }) {
+                let nvml = try NVMLLibrary(path: try fakeNVMLPath())
+                defer { nvml.close() }
+                let sampler = GPUGPMSampler(devices: try nvml.devices(), signals: SignalTable())
+                #expect(sampler.isEmpty && sampler.unsupported.map(\.uuid) == [uuid0, uuid1], "\(env)")
+                #expect(sampler.unsupported.allSatisfy { $0.reason.contains(env["GPULSE_FAKE_NVML_MIG"] == nil ? "has no GPM" : "MIG is enabled") })
+            }
         }
     }
 

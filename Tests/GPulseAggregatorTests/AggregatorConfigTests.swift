@@ -52,7 +52,7 @@ import Testing
             let issues = (error as? ConfigError)?.issues ?? []
             func message(_ key: String) -> String { issues.first { $0.keyPath == key }?.message ?? "" }
             return issues.count == 6 && message("security.mode").contains("must be curve or plaintext, got 'bogus'")
-                && message("load_index.gpu_signal").contains("utilization, memory or max")
+                && message("load_index.gpu_signal").contains("utilization, memory, max or sm_active")
                 && message("pools.default.policy").contains("threshold, hpa, kpa, predictive or cost_aware, got 'magic'")
                 && message("forecast.models[1]").contains("unknown model 'prophet'") && message("registry.unlisted_pools").contains("accept or refuse")
                 && message("instance_classes.h100.kind").contains("reserved, on_demand, spot or serverless, got 'preemptible'")

@@ -42,7 +42,11 @@ import Testing
 @Suite struct SignalTests {
     @Test func fractionsAndUnits() {
         let fractions = SignalKind.allCases.filter(\.isFraction)
-        #expect(Set(fractions) == [.cpuUtil, .cpuIOWait, .memUsedFrac, .gpuUtil, .gpuMemUsedFrac, .appKVCacheUsage])
+        #expect(
+            Set(fractions) == [
+                .cpuUtil, .cpuIOWait, .memUsedFrac, .gpuUtil, .gpuMemUsedFrac, .appKVCacheUsage, .gpuSMActive, .gpuSMOccupancy, .gpuTensorActive,
+                .gpuDRAMBandwidthUtil,
+            ])
         #expect(fractions.allSatisfy { $0.unit == "fraction" })
         #expect(SignalKind.netRxBps.unit == "bytes/s")
         #expect(Set(SignalKind.allCases.map(\.name)).count == SignalKind.allCases.count)

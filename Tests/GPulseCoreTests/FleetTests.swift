@@ -36,6 +36,18 @@ private func series(_ kind: SignalKind, _ subject: String = "", values: [Float],
         #expect(abs(LoadIndexSettings(gpuSignal: .memory).loadIndex(inputs)! - 0.47) < 1e-12)
     }
 
+    @Test func smActiveStandsForBusyWhereTheGPUHasGPM() {
+        // GPU a: NVML says 100 % (a kernel ran), GPM says 35 % of SMs busy; GPU b has no GPM.
+        let inputs = NodeInputs(gpus: [.init(uuid: "a", utilization: 1.0, memoryFraction: 0.2, smActive: 0.35), .init(uuid: "b", utilization: 0.5, memoryFraction: 0.1)])
+        let gpuOnly = { (signal: GPUSignal) in LoadIndexSettings(alpha: 1, beta: 0, gamma: 0, gpuSignal: signal).loadIndex(inputs)! }
+        #expect(abs(gpuOnly(.max) - (0.35 + 0.5) / 2) < 1e-12)
+        #expect(abs(gpuOnly(.smActive) - (0.35 + 0.5) / 2) < 1e-12)
+        #expect(abs(gpuOnly(.utilization) - (1.0 + 0.5) / 2) < 1e-12, "utilization stays NVML's")
+        // Memory still wins under max where it is higher.
+        let full = NodeInputs(gpus: [.init(uuid: "a", utilization: 1.0, memoryFraction: 0.9, smActive: 0.35)])
+        #expect(LoadIndexSettings(alpha: 1, beta: 0, gamma: 0).loadIndex(full) == 0.9)
+    }
+
     @Test func missingSignalsDropTheirTermAndRenormalise() {
         let settings = LoadIndexSettings(alpha: 0.6, beta: 0.3, gamma: 0.1, latencyRefMs: 100)
         // CPU-only node: only β·U_cpu and γ·D_net remain, over β+γ = 0.4. RTT 300 ms saturates at 1.

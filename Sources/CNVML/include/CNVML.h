@@ -36,6 +36,50 @@ enum { GPULSE_NVML_TEMPERATURE_GPU = 0 };                   // nvmlTemperatureSe
 enum { GPULSE_NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1 };     // nvmlMemoryErrorType_t
 enum { GPULSE_NVML_VOLATILE_ECC = 0 };                      // nvmlEccCounterType_t: since the driver loaded
 
+// GPM (GPU performance monitoring, Hopper and newer): counters read as the difference of two samples.
+typedef struct gpulse_nvmlGpmSample_st *gpulse_nvmlGpmSample_t;
+
+enum {  // nvmlGpmMetricId_t: each a percentage 0..100 over the interval between the two samples
+    GPULSE_NVML_GPM_METRIC_SM_UTIL = 2,          // share of SMs busy (SM activity)
+    GPULSE_NVML_GPM_METRIC_SM_OCCUPANCY = 3,     // active warps over the theoretical maximum
+    GPULSE_NVML_GPM_METRIC_ANY_TENSOR_UTIL = 5,  // share of time the SMs ran any tensor operation
+    GPULSE_NVML_GPM_METRIC_DRAM_BW_UTIL = 10,    // DRAM bandwidth used over the peak
+};
+
+typedef struct {
+    unsigned int metricId;             // IN
+    gpulse_nvmlReturn_t nvmlReturn;    // OUT: the value is valid only when 0
+    double value;                      // OUT
+    struct {
+        char *shortName;
+        char *longName;
+        char *unit;
+    } metricInfo;                      // OUT, may be NULL
+} gpulse_nvmlGpmMetric_t;
+
+// nvmlGpmMetricsGet_t with room for the metrics gpulse asks for: NVML's own header sizes the array
+// NVML_GPM_METRIC_MAX (98 and more, by driver), but NVML reads and writes only `numMetrics` entries,
+// and the array is the last member, so the layout of what is used is the same.
+enum { GPULSE_NVML_GPM_METRICS = 8, GPULSE_NVML_GPM_METRICS_GET_VERSION = 1, GPULSE_NVML_GPM_SUPPORT_VERSION = 1 };
+typedef struct {
+    unsigned int version;              // IN: GPULSE_NVML_GPM_METRICS_GET_VERSION
+    unsigned int numMetrics;           // IN
+    gpulse_nvmlGpmSample_t sample1;    // IN: the older sample
+    gpulse_nvmlGpmSample_t sample2;    // IN: the newer sample
+    gpulse_nvmlGpmMetric_t metrics[GPULSE_NVML_GPM_METRICS];
+} gpulse_nvmlGpmMetricsGet_t;
+
+typedef struct {
+    unsigned int version;              // IN: GPULSE_NVML_GPM_SUPPORT_VERSION
+    unsigned int isSupportedDevice;    // OUT
+} gpulse_nvmlGpmSupport_t;
+
+// The layout NVML's header gives these on LP64 Linux; a mismatch would corrupt memory, so it fails the build.
+_Static_assert(sizeof(gpulse_nvmlGpmMetric_t) == 40, "nvmlGpmMetric_t is 40 bytes");
+_Static_assert(offsetof(gpulse_nvmlGpmMetricsGet_t, sample1) == 8, "nvmlGpmMetricsGet_t.sample1 at 8");
+_Static_assert(offsetof(gpulse_nvmlGpmMetricsGet_t, metrics) == 24, "nvmlGpmMetricsGet_t.metrics at 24");
+_Static_assert(offsetof(gpulse_nvmlGpmMetric_t, value) == 8, "nvmlGpmMetric_t.value at 8");
+
 typedef struct {
     unsigned long long total;  // bytes
     unsigned long long free;   // bytes
@@ -116,6 +160,12 @@ typedef struct {
     gpulse_nvmlReturn_t (*deviceRegisterEvents)(gpulse_nvmlDevice_t, unsigned long long, gpulse_nvmlEventSet_t);
     gpulse_nvmlReturn_t (*eventSetWait)(gpulse_nvmlEventSet_t, gpulse_nvmlEventData_t *, unsigned int);  // _v2, milliseconds
     gpulse_nvmlReturn_t (*eventSetFree)(gpulse_nvmlEventSet_t);
+    // GPM (optional; drivers r520 and newer have the entry points, Hopper and newer GPUs the counters)
+    gpulse_nvmlReturn_t (*gpmQueryDeviceSupport)(gpulse_nvmlDevice_t, gpulse_nvmlGpmSupport_t *);
+    gpulse_nvmlReturn_t (*gpmSampleAlloc)(gpulse_nvmlGpmSample_t *);
+    gpulse_nvmlReturn_t (*gpmSampleFree)(gpulse_nvmlGpmSample_t);
+    gpulse_nvmlReturn_t (*gpmSampleGet)(gpulse_nvmlDevice_t, gpulse_nvmlGpmSample_t);
+    gpulse_nvmlReturn_t (*gpmMetricsGet)(gpulse_nvmlGpmMetricsGet_t *);
 } gpulse_nvml_t;
 
 /// Opens `path` and resolves the entry points. Returns 0 on success; -1 when the library cannot be

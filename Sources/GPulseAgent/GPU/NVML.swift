@@ -372,7 +372,7 @@ public final class NVMLEventSet: @unchecked Sendable {
         }
     }
 
-    deinit { if let set { _ = library.api.eventSetFree!(set) } }
+    deinit { if let set, let free = library.api.eventSetFree { _ = free(set) } }
 
     /// The next critical XID within `timeoutMilliseconds`, or nil when none came.
     public func wait(timeoutMilliseconds: UInt32) throws(NVMLError) -> NVMLXIDEvent? {
@@ -383,5 +383,92 @@ public final class NVMLEventSet: @unchecked Sendable {
         guard data.eventType & UInt64(GPULSE_NVML_EVENT_TYPE_XID_CRITICAL_ERROR) != 0 else { return nil }
         let uuid = uuids.first { $0.handle == data.device }?.uuid ?? ""
         return NVMLXIDEvent(uuid: uuid, xid: data.eventData, gpuInstance: data.gpuInstanceId == UInt32.max ? nil : data.gpuInstanceId)
+    }
+}
+
+/// GPM counters of one GPU (Hopper and newer): SM activity, SM occupancy, tensor activity and DRAM
+/// bandwidth, each over the interval between two `read()`s. Two sample buffers, allocated once.
+public final class NVMLGPMReader {
+    public struct Reading: Sendable, Hashable {
+        /// Fractions 0...1 over the interval; nil where the GPU did not give the metric.
+        public var smActive: Float?
+        public var smOccupancy: Float?
+        public var tensorActive: Float?
+        public var dramBandwidth: Float?
+    }
+
+    private let device: NVMLDevice
+    private var older: gpulse_nvmlGpmSample_t?
+    private var newer: gpulse_nvmlGpmSample_t?
+    private var primed = false
+    private var request = gpulse_nvmlGpmMetricsGet_t()
+    private static let metrics = [
+        GPULSE_NVML_GPM_METRIC_SM_UTIL, GPULSE_NVML_GPM_METRIC_SM_OCCUPANCY, GPULSE_NVML_GPM_METRIC_ANY_TENSOR_UTIL,
+        GPULSE_NVML_GPM_METRIC_DRAM_BW_UTIL,
+    ]
+
+    /// Throws `isNotSupported` for a GPU without GPM (before Hopper, or under MIG, where NVML wants
+    /// per-instance samples), and `missingSymbol` for a driver without the GPM entry points.
+    public init(device: NVMLDevice) throws(NVMLError) {
+        let api = device.library.api
+        guard let query = api.gpmQueryDeviceSupport, let alloc = api.gpmSampleAlloc, api.gpmSampleFree != nil, api.gpmSampleGet != nil,
+            api.gpmMetricsGet != nil
+        else { throw .missingSymbol(detail: "GPM (nvmlGpmQueryDeviceSupport, nvmlGpmSampleGet, nvmlGpmMetricsGet) is not in \(device.library.path)") }
+        self.device = device
+        if device.migEnabled == true {
+            throw .call(function: "nvmlGpmSampleGet", code: Int32(GPULSE_NVML_ERROR_NOT_SUPPORTED), message: "MIG is enabled: GPM needs per-instance samples, not read")
+        }
+        var support = gpulse_nvmlGpmSupport_t()
+        support.version = UInt32(GPULSE_NVML_GPM_SUPPORT_VERSION)
+        try device.library.check("nvmlGpmQueryDeviceSupport", query(device.handle, &support))
+        guard support.isSupportedDevice != 0 else {
+            throw .call(function: "nvmlGpmQueryDeviceSupport", code: Int32(GPULSE_NVML_ERROR_NOT_SUPPORTED), message: "this GPU has no GPM (Hopper and newer do)")
+        }
+        try device.library.check("nvmlGpmSampleAlloc", alloc(&older))
+        try device.library.check("nvmlGpmSampleAlloc", alloc(&newer))
+    }
+
+    deinit { release() }
+
+    /// Frees the sample buffers; call before NVML is closed (deinit does it too, while NVML is open).
+    public func release() {
+        // A closed library has no entry points left: its buffers went with it.
+        guard let free = device.library.api.gpmSampleFree else { return }
+        if let older { _ = free(older) }
+        if let newer { _ = free(newer) }
+        older = nil
+        newer = nil
+        primed = false
+    }
+
+    /// Takes a sample; from the second call on, returns the metrics over the interval since the last one.
+    public func read() throws(NVMLError) -> Reading? {
+        let api = device.library.api
+        guard older != nil, newer != nil else { return nil }  // released
+        swap(&older, &newer)
+        try device.library.check("nvmlGpmSampleGet", api.gpmSampleGet!(device.handle, newer))
+        guard primed else {
+            primed = true
+            return nil
+        }
+        request = gpulse_nvmlGpmMetricsGet_t()
+        request.version = UInt32(GPULSE_NVML_GPM_METRICS_GET_VERSION)
+        request.numMetrics = UInt32(Self.metrics.count)
+        request.sample1 = older
+        request.sample2 = newer
+        withUnsafeMutableBytes(of: &request.metrics) { raw in
+            let m = raw.bindMemory(to: gpulse_nvmlGpmMetric_t.self)
+            for (i, id) in Self.metrics.enumerated() { m[i].metricId = UInt32(id) }
+        }
+        try device.library.check("nvmlGpmMetricsGet", api.gpmMetricsGet!(&request))
+        var values: [Float?] = []
+        withUnsafeBytes(of: &request.metrics) { raw in
+            let m = raw.bindMemory(to: gpulse_nvmlGpmMetric_t.self)
+            for i in Self.metrics.indices {
+                let v = m[i].value
+                values.append(m[i].nvmlReturn == 0 && v.isFinite ? Float(min(100, max(0, v)) / 100) : nil)
+            }
+        }
+        return Reading(smActive: values[0], smOccupancy: values[1], tensorActive: values[2], dramBandwidth: values[3])
     }
 }

@@ -556,6 +556,7 @@ public struct Fleet: Sendable {
             switch keys[i].kind {
             case .gpuUtil: gpus[gpu(keys[i].subject)].utilization = mean()
             case .gpuMemUsedFrac: gpus[gpu(keys[i].subject)].memoryFraction = mean()
+            case .gpuSMActive: gpus[gpu(keys[i].subject)].smActive = mean()
             case .cpuUtil where keys[i].subject.isEmpty: inputs.cpuUtil = mean()
             case .rttMs:
                 if let v = mean() { rtt = max(rtt ?? v, v) }

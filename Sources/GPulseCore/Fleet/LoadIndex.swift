@@ -1,9 +1,13 @@
 /// Which GPU reading stands for U_gpu in the load index.
 public enum GPUSignal: String, Sendable, Hashable, CaseIterable {
+    /// NVML's utilization: the share of time some kernel ran. It reads 100 % long before the GPU is full.
     case utilization
     case memory
-    /// max(utilization, memory fraction) per GPU: a GPU full of memory is busy even when idle.
+    /// max(busy, memory fraction) per GPU, where busy is GPM's SM activity when the GPU reports it
+    /// (Hopper and newer) and NVML utilization otherwise: a GPU full of memory is busy even when idle.
     case max
+    /// GPM's SM activity, or NVML utilization for a GPU without GPM.
+    case smActive = "sm_active"
 }
 
 /// L = α·U_gpu + β·U_cpu + γ·D_net (docs/aggregator.md), with D_net = min(1, rtt / latency_ref).
@@ -72,7 +76,8 @@ public struct LoadIndexSettings: Sendable, Hashable {
                 switch gpuSignal {
                 case .utilization: gpu.utilization
                 case .memory: gpu.memoryFraction
-                case .max: gpu.utilization.map { u in gpu.memoryFraction.map { max(u, $0) } ?? u } ?? gpu.memoryFraction
+                case .max: gpu.busy.map { u in gpu.memoryFraction.map { max(u, $0) } ?? u } ?? gpu.memoryFraction
+                case .smActive: gpu.busy
                 }
             if let value {
                 sum += clamp(value)
@@ -91,11 +96,17 @@ public struct NodeInputs: Sendable, Hashable {
         public var uuid: String
         public var utilization: Double?
         public var memoryFraction: Double?
-        public init(uuid: String, utilization: Double? = nil, memoryFraction: Double? = nil) {
+        /// GPM's share of SMs busy (Hopper and newer); nil without GPM.
+        public var smActive: Double?
+        public init(uuid: String, utilization: Double? = nil, memoryFraction: Double? = nil, smActive: Double? = nil) {
             self.uuid = uuid
             self.utilization = utilization
             self.memoryFraction = memoryFraction
+            self.smActive = smActive
         }
+
+        /// SM activity where the GPU has GPM, else NVML utilization.
+        var busy: Double? { smActive ?? utilization }
     }
     public var gpus: [GPU]
     public var cpuUtil: Double?

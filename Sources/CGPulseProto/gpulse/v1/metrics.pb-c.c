@@ -537,7 +537,7 @@ const ProtobufCEnumDescriptor gpulse__v1__workload_class__descriptor =
   gpulse__v1__workload_class__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue gpulse__v1__signal_kind__enum_values_by_number[32] =
+static const ProtobufCEnumValue gpulse__v1__signal_kind__enum_values_by_number[36] =
 {
   { "SIGNAL_UNSPECIFIED", "GPULSE__V1__SIGNAL_KIND__SIGNAL_UNSPECIFIED", 0 },
   { "CPU_UTIL", "GPULSE__V1__SIGNAL_KIND__CPU_UTIL", 1 },
@@ -571,11 +571,15 @@ static const ProtobufCEnumValue gpulse__v1__signal_kind__enum_values_by_number[3
   { "APP_TTFT_MS", "GPULSE__V1__SIGNAL_KIND__APP_TTFT_MS", 29 },
   { "APP_TTFT_P95_MS", "GPULSE__V1__SIGNAL_KIND__APP_TTFT_P95_MS", 30 },
   { "APP_GENERATED_TOKENS_PER_S", "GPULSE__V1__SIGNAL_KIND__APP_GENERATED_TOKENS_PER_S", 31 },
+  { "GPU_SM_ACTIVE", "GPULSE__V1__SIGNAL_KIND__GPU_SM_ACTIVE", 32 },
+  { "GPU_SM_OCCUPANCY", "GPULSE__V1__SIGNAL_KIND__GPU_SM_OCCUPANCY", 33 },
+  { "GPU_TENSOR_ACTIVE", "GPULSE__V1__SIGNAL_KIND__GPU_TENSOR_ACTIVE", 34 },
+  { "GPU_DRAM_BW_UTIL", "GPULSE__V1__SIGNAL_KIND__GPU_DRAM_BW_UTIL", 35 },
 };
 static const ProtobufCIntRange gpulse__v1__signal_kind__value_ranges[] = {
-{0, 0},{0, 32}
+{0, 0},{0, 36}
 };
-static const ProtobufCEnumValueIndex gpulse__v1__signal_kind__enum_values_by_name[32] =
+static const ProtobufCEnumValueIndex gpulse__v1__signal_kind__enum_values_by_name[36] =
 {
   { "APP_BACKLOG", 16 },
   { "APP_COMPLETION_RATE", 19 },
@@ -591,6 +595,7 @@ static const ProtobufCEnumValueIndex gpulse__v1__signal_kind__enum_values_by_nam
   { "CPU_IOWAIT", 17 },
   { "CPU_UTIL", 1 },
   { "GPU_CLOCK_EVENT_REASONS", 22 },
+  { "GPU_DRAM_BW_UTIL", 35 },
   { "GPU_ECC_UNCORRECTED", 24 },
   { "GPU_LOST", 25 },
   { "GPU_MEM_USED_BYTES", 7 },
@@ -600,8 +605,11 @@ static const ProtobufCEnumValueIndex gpulse__v1__signal_kind__enum_values_by_nam
   { "GPU_POWER_W", 8 },
   { "GPU_ROW_REMAP_FAILED", 26 },
   { "GPU_ROW_REMAP_PENDING", 27 },
+  { "GPU_SM_ACTIVE", 32 },
   { "GPU_SM_CLOCK_MHZ", 9 },
+  { "GPU_SM_OCCUPANCY", 33 },
   { "GPU_TEMP_C", 21 },
+  { "GPU_TENSOR_ACTIVE", 34 },
   { "GPU_UTIL", 5 },
   { "GPU_XID", 23 },
   { "MEM_USED_FRAC", 2 },
@@ -617,9 +625,9 @@ const ProtobufCEnumDescriptor gpulse__v1__signal_kind__descriptor =
   "SignalKind",
   "Gpulse__V1__SignalKind",
   "gpulse.v1",
-  32,
+  36,
   gpulse__v1__signal_kind__enum_values_by_number,
-  32,
+  36,
   gpulse__v1__signal_kind__enum_values_by_name,
   1,
   gpulse__v1__signal_kind__value_ranges,

@@ -196,7 +196,27 @@ typedef enum _Gpulse__V1__SignalKind {
   /*
    * output tokens generated per second; subject = app name
    */
-  GPULSE__V1__SIGNAL_KIND__APP_GENERATED_TOKENS_PER_S = 31
+  GPULSE__V1__SIGNAL_KIND__APP_GENERATED_TOKENS_PER_S = 31,
+  /*
+   * GPM (Hopper and newer), each a fraction 0..1 over the interval between two readings; subject = GPU UUID.
+   * Unlike GPU_UTIL (a kernel ran at some point), these do not saturate before the GPU does.
+   */
+  /*
+   * share of SMs busy
+   */
+  GPULSE__V1__SIGNAL_KIND__GPU_SM_ACTIVE = 32,
+  /*
+   * active warps over the theoretical maximum
+   */
+  GPULSE__V1__SIGNAL_KIND__GPU_SM_OCCUPANCY = 33,
+  /*
+   * share of time the SMs ran tensor operations
+   */
+  GPULSE__V1__SIGNAL_KIND__GPU_TENSOR_ACTIVE = 34,
+  /*
+   * DRAM bandwidth used over the peak
+   */
+  GPULSE__V1__SIGNAL_KIND__GPU_DRAM_BW_UTIL = 35
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(GPULSE__V1__SIGNAL_KIND)
 } Gpulse__V1__SignalKind;
 
