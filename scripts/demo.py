@@ -210,7 +210,8 @@ def main():
             """New scale decisions (re-sends carry the same id and are not shown again)."""
             for line in tail.stdout:
                 m = re.search(r"\(id (\S+)\)$", line.rstrip())
-                if not story.is_set() or not m or m.group(1) in shown or not ("SCALE_UP" in line or "SCALE_DOWN" in line):
+                # Nothing after the story ends: the tear-down's own decisions are not part of it.
+                if stop.is_set() or not story.is_set() or not m or m.group(1) in shown or not ("SCALE_UP" in line or "SCALE_DOWN" in line):
                     continue
                 shown.add(m.group(1))
                 head, _, reason = line.rstrip().split(" ", 1)[1].partition(" | ")
@@ -229,7 +230,9 @@ def main():
             """The DEMO actuator: as many agents as the standing decision asks for (1 to MAX_AGENTS)."""
             while not stop.is_set():
                 time.sleep(1)
-                if not story.is_set():
+                # Checked again after the sleep: acting once the story has ended would restart agents
+                # while they are being shut down.
+                if stop.is_set() or not story.is_set():
                     continue
                 p = status()
                 desired = p and p.get("desiredReplicas")
@@ -244,7 +247,8 @@ def main():
                     names = fleet.stop(have - want)
                     print(f"  ACTUATOR  stopped {', '.join(names)}: {want} replicas, as decided", flush=True)
 
-        threading.Thread(target=actuate, daemon=True).start()
+        actuator = threading.Thread(target=actuate, daemon=True)
+        actuator.start()
 
         # The story starts once the three nodes report traffic and the quiet pool has settled.
         end = time.monotonic() + 60
@@ -271,6 +275,7 @@ def main():
                       f"demand {p.get('demand', 0):.1f} replicas ({p.get('demandSource')})  arrivals {fmt(p.get('arrivalRate'))}/s  "
                       f"waiting {fmt(p.get('requestsWaiting'))}  desired {p.get('desiredReplicas')}", flush=True)
         stop.set()
+        actuator.join(timeout=30)
         print(f"demo: {len(shown)} scale decisions; the GPUs read 100 % busy through the surge whatever the shortfall, the "
               "offered demand (arrival rate x service time / slots) and the queue said how many replicas it needed.")
     finally:
