@@ -166,7 +166,7 @@ def main():
     text = "\n".join([
         "## Agent cost (bench/agent_cost.py)", "",
         f"Each run {a.seconds:.0f} s; the agent samples cpu, memory, network and GPU memory (TEST FAKE NVML, 2 GPUs) in the fast group "
-        "at the rate shown, GPU utilization and fields at 10 Hz, and publishes to a local sink. CPU is getrusage of the agent process "
+        "at the rate shown, GPU fields and GPM at 10 Hz, GPU utilization and health at 1 Hz (the defaults), and publishes to a local sink. CPU is getrusage of the agent process "
         "over its whole life; jitter is the agent's own histogram of actual minus scheduled tick start. The floor is a C loop that only "
         "sleeps to absolute deadlines at the same rate, measured the same way: no periodic sampler can cost less on this machine. "
         "Beside it the same loop doing the agent's procfs reads in C (pread of /proc/meminfo and /proc/net/dev every tick, /proc/stat at "
