@@ -7,7 +7,6 @@ run, the CPU cost per collected sample of Debian's prometheus-node-exporter read
 
     bench/agent_cost.py BIN_DIR [--seconds 30] [--markdown OUT.md]
 """
-import argparse
 import os
 import re
 import shutil
@@ -20,7 +19,7 @@ import time
 import http.client
 
 import zmq
-from harness import summary_row
+from harness import bench_arguments, summary_row
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -132,12 +131,7 @@ def run_node_exporter(seconds, rate=10):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("bin_dir")
-    ap.add_argument("--seconds", type=float, default=30)
-    ap.add_argument("--markdown")
-    ap.add_argument("--summary", help="append summary rows (JSON lines) for bench/report.py")
-    a = ap.parse_args()
+    a = bench_arguments()
     fake = os.path.join(a.bin_dir, "libFakeNVML.so")
     if not os.path.exists(fake):
         sys.exit(f"{fake} missing: swift build -c release --product FakeNVML")

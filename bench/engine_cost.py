@@ -7,7 +7,6 @@ definitions (vllm/v1/metrics/loggers.py), sized like a real one; its values are 
 
     bench/engine_cost.py BIN_DIR [--seconds 30] [--markdown OUT.md] [--summary FILE]
 """
-import argparse
 import http.server
 import os
 import shutil
@@ -19,7 +18,7 @@ import threading
 import time
 
 import zmq
-from harness import summary_row
+from harness import bench_arguments, summary_row
 
 RATE_HZ = 2  # the `engines` group's default
 
@@ -127,12 +126,7 @@ def run_curl(url, seconds):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("bin_dir")
-    ap.add_argument("--seconds", type=float, default=30)
-    ap.add_argument("--markdown")
-    ap.add_argument("--summary", help="append summary rows (JSON lines) for bench/report.py")
-    a = ap.parse_args()
+    a = bench_arguments()
     if not shutil.which("curl"):
         sys.exit("curl is not installed (scripts/setup.sh --bench installs it)")
     page = vllm_page()

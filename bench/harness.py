@@ -21,6 +21,18 @@ def start_aggregator(bin_dir, log, *extra):
     return agg, {k: re.search(rf"{k}=(\S+)", line).group(1) for k in ("metrics", "decisions", "control")}
 
 
+def bench_arguments():
+    """The command line the per-process cost benchmarks share: BIN_DIR [--seconds N] [--markdown OUT.md]
+    [--summary ROWS.jsonl]."""
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("bin_dir")
+    ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--markdown")
+    ap.add_argument("--summary", help="append summary rows (JSON lines) for bench/report.py")
+    return ap.parse_args()
+
+
 def summary_row(path, figure, value, unit, peer, peer_value, better):
     """Appends one row of the `make bench` summary (bench/report.py reads them): a figure, the peer or
     limit it is compared with in the same run, and which way is better for the ratio value / peer."""
