@@ -163,8 +163,7 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
         /// `http://host:port/path` of its metrics page.
         public var url = ""
         public var preset = EnginePreset.vllm
-        /// Role → metric family, over the preset's (`waiting`, `running`, `completions`, `arrivals`,
-        /// `latency`, `service_time`; "" drops one).
+        /// Role → metric family, over the preset's (`EngineMetrics.roles`; "" drops one).
         public var metrics: [String: String] = [:]
         public var group = "engines"
         /// The whole GET (connect, request, page) must finish within this.

@@ -144,7 +144,41 @@ private func tgiPage(queue: Int, batch: Int, count: Int, success: Int, tokens: D
         """.utf8)
 }
 
+/// A Triton page written from its metric definitions (docs/user_guide/metrics.md: per-model counters,
+/// latencies as cumulative microseconds, the pending-request gauge; values made up).
+private func tritonPage(pending: Int, success: Int, requestUs: Int, queueUs: Int) -> [UInt8] {
+    Array("""
+        # HELP nv_inference_request_success Number of successful inference requests, all batch sizes
+        # TYPE nv_inference_request_success counter
+        nv_inference_request_success{model="resnet",version="1"} \(success)
+        # HELP nv_inference_request_duration_us Cumulative inference request duration in microseconds (includes cached requests)
+        # TYPE nv_inference_request_duration_us counter
+        nv_inference_request_duration_us{model="resnet",version="1"} \(requestUs)
+        # HELP nv_inference_queue_duration_us Cumulative inference queuing duration in microseconds (includes cached requests)
+        # TYPE nv_inference_queue_duration_us counter
+        nv_inference_queue_duration_us{model="resnet",version="1"} \(queueUs)
+        # HELP nv_inference_pending_request_count Instantaneous number of pending requests awaiting execution per-model.
+        # TYPE nv_inference_pending_request_count gauge
+        nv_inference_pending_request_count{model="resnet",version="1"} \(pending)
+
+        """.utf8)
+}
+
 @Suite struct EnginePresetTests {
+    @Test func tritonMeansComeFromSummedMicroseconds() throws {
+        var reader = EngineReader(metrics: EnginePreset.triton.metrics)
+        let first = try reader.read(ExpositionParser.parse(tritonPage(pending: 2, success: 100, requestUs: 5_000_000, queueUs: 1_000_000)), atSeconds: 0)
+        #expect(first.waiting == 2 && first.latencySeconds == nil, "one reading: no interval yet")
+        // 40 finished in 2 s, 2 s of request time and 0.4 s of it queued: 50 ms each, 40 ms served.
+        let r = try reader.read(ExpositionParser.parse(tritonPage(pending: 3, success: 140, requestUs: 7_000_000, queueUs: 1_400_000)), atSeconds: 2)
+        #expect(r.completionsPerSecond == 20 && r.waiting == 3)
+        #expect(abs((r.latencySeconds ?? 0) - 0.05) < 1e-12 && abs((r.serviceSeconds ?? 0) - 0.04) < 1e-12)
+        #expect(r.running == nil && r.arrivalsPerSecond == nil, "no running gauge: arrivals are not derived")
+        // Nothing finished: no mean, rather than a division by zero.
+        let idle = try reader.read(ExpositionParser.parse(tritonPage(pending: 0, success: 140, requestUs: 7_000_000, queueUs: 1_400_000)), atSeconds: 4)
+        #expect(idle.latencySeconds == nil && idle.serviceSeconds == nil)
+    }
+
     @Test func vllmGivesKVCacheTimeToFirstTokenAndTokens() throws {
         var reader = EngineReader(metrics: .vllm)
         _ = try reader.read(

@@ -25,11 +25,19 @@ public struct EngineMetrics: Sendable, Equatable {
     public var timeToFirstToken: String?
     /// Counter of output tokens (→ `app_generated_tokens_per_s`); a histogram's `_sum` series counts too.
     public var generatedTokens: String?
+    /// Counter, microseconds of request time summed over requests (→ `app_latency_ms`, its increase
+    /// over the completions' increase), for servers that count durations instead of histogramming them.
+    public var latencyTotalMicros: String?
+    /// Counter, microseconds spent queued, summed (with `latencyTotalMicros`: → `app_service_time_ms`).
+    public var queueTotalMicros: String?
 
     public init(
         waiting: String? = nil, running: String? = nil, completions: String? = nil, arrivals: String? = nil, latency: String? = nil,
-        serviceTime: String? = nil, kvCache: String? = nil, timeToFirstToken: String? = nil, generatedTokens: String? = nil
+        serviceTime: String? = nil, kvCache: String? = nil, timeToFirstToken: String? = nil, generatedTokens: String? = nil,
+        latencyTotalMicros: String? = nil, queueTotalMicros: String? = nil
     ) {
+        self.latencyTotalMicros = latencyTotalMicros
+        self.queueTotalMicros = queueTotalMicros
         self.waiting = waiting
         self.running = running
         self.completions = completions
@@ -64,8 +72,18 @@ public struct EngineMetrics: Sendable, Equatable {
         waiting: "tgi_queue_size", running: "tgi_batch_current_size", completions: "tgi_request_success", arrivals: "tgi_request_count",
         latency: "tgi_request_duration", serviceTime: "tgi_request_inference_duration", generatedTokens: "tgi_request_generated_tokens_sum")
 
+    /// NVIDIA Triton (docs/user_guide/metrics.md, 23.04 and later with the default `counter_latencies`):
+    /// per-model counters, latencies as cumulative microseconds; no running gauge (so no derived
+    /// arrivals), no KV cache, no time to first token.
+    public static let triton = EngineMetrics(
+        waiting: "nv_inference_pending_request_count", completions: "nv_inference_request_success",
+        latencyTotalMicros: "nv_inference_request_duration_us", queueTotalMicros: "nv_inference_queue_duration_us")
+
     /// The config keys of `samplers.engines[].metrics`, one per field.
-    public static let roles = ["waiting", "running", "completions", "arrivals", "latency", "service_time", "kv_cache", "ttft", "generated_tokens"]
+    public static let roles = [
+        "waiting", "running", "completions", "arrivals", "latency", "service_time", "kv_cache", "ttft", "generated_tokens", "latency_total_us",
+        "queue_total_us",
+    ]
 
     /// This mapping with `overrides` (role → family; "" removes a family) applied; nil names an unknown role.
     public func overridden(by overrides: [String: String]) -> (EngineMetrics, unknownRole: String?) {
@@ -82,6 +100,8 @@ public struct EngineMetrics: Sendable, Equatable {
             case "kv_cache": m.kvCache = value
             case "ttft": m.timeToFirstToken = value
             case "generated_tokens": m.generatedTokens = value
+            case "latency_total_us": m.latencyTotalMicros = value
+            case "queue_total_us": m.queueTotalMicros = value
             default: return (m, role)
             }
         }
@@ -89,7 +109,8 @@ public struct EngineMetrics: Sendable, Equatable {
     }
 
     var families: [String] {
-        [waiting, running, completions, arrivals, latency, serviceTime, kvCache, timeToFirstToken, generatedTokens].compactMap { $0 }
+        [waiting, running, completions, arrivals, latency, serviceTime, kvCache, timeToFirstToken, generatedTokens, latencyTotalMicros, queueTotalMicros]
+            .compactMap { $0 }
     }
 }
 
@@ -98,6 +119,7 @@ public enum EnginePreset: String, ConfigEnum {
     case vllm
     case sglang
     case tgi
+    case triton
     case generic
 
     public var metrics: EngineMetrics {
@@ -105,6 +127,7 @@ public enum EnginePreset: String, ConfigEnum {
         case .vllm: .vllm
         case .sglang: .sglang
         case .tgi: .tgi
+        case .triton: .triton
         case .generic: EngineMetrics()
         }
     }
@@ -136,6 +159,8 @@ public struct EngineReader: Sendable {
     private var completions = CounterRate()
     private var arrivals = CounterRate()
     private var tokens = CounterRate()
+    private var latencyMicros = CounterRate()
+    private var queueMicros = CounterRate()
     private var lastLatency: ScrapedHistogram?
     private var lastService: ScrapedHistogram?
     private var lastTTFT: ScrapedHistogram?
@@ -144,7 +169,7 @@ public struct EngineReader: Sendable {
     public init(metrics: EngineMetrics) { self.metrics = metrics }
 
     /// Counter resets seen (an engine restart), over both counters.
-    public var resets: Int { completions.resets + arrivals.resets + tokens.resets }
+    public var resets: Int { completions.resets + arrivals.resets + tokens.resets + latencyMicros.resets + queueMicros.resets }
 
     /// Reads `page` taken at `seconds` (a monotonic clock). Throws when the page has none of the
     /// mapped families: a wrong URL or another program answered.
@@ -184,6 +209,17 @@ public struct EngineReader: Sendable {
             if (0...1).contains(v) { r.kvCacheUsage = v } else { r.rejected += 1 }
         }
         if let name = metrics.generatedTokens, let total = page.total(name) { r.generatedTokensPerSecond = tokens.update(total, atSeconds: t) }
+        // Summed durations: their increase over the completions' is the interval's mean (nil when none finished).
+        if let name = metrics.latencyTotalMicros, let total = page.total(name), let perSecond = latencyMicros.update(total, atSeconds: t),
+            let done = r.completionsPerSecond, done > 0
+        {
+            r.latencySeconds = perSecond / done / 1e6
+            if let q = metrics.queueTotalMicros, let queued = page.total(q), let queuedPerSecond = queueMicros.update(queued, atSeconds: t) {
+                r.serviceSeconds = max(0, perSecond - queuedPerSecond) / done / 1e6
+            }
+        } else if let q = metrics.queueTotalMicros, let queued = page.total(q) {
+            _ = queueMicros.update(queued, atSeconds: t)  // keep its baseline current
+        }
         return r
     }
 }
