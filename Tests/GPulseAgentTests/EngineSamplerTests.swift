@@ -215,6 +215,18 @@ private func tritonPage(pending: Int, success: Int, requestUs: Int, queueUs: Int
         #expect(r.kvCacheUsage == nil && r.ttftSeconds == nil)
     }
 
+    @Test func vllmsV0KVCacheNameIsReadToo() throws {
+        // vLLM's V0 engine (vllm/engine/metrics.py) names the gauge gpu_cache_usage_perc; values made up.
+        var reader = EngineReader(metrics: .vllm)
+        let v0 = "# TYPE vllm:gpu_cache_usage_perc gauge\nvllm:gpu_cache_usage_perc{model_name=\"m\"} 0.62\nvllm:num_requests_waiting{model_name=\"m\"} 1\n"
+        let r = try reader.read(ExpositionParser.parse(Array(v0.utf8)), atSeconds: 0)
+        #expect(r.kvCacheUsage == 0.62 && r.waiting == 1)
+        // A page with both takes the V1 name, the first listed.
+        let both = v0 + "vllm:kv_cache_usage_perc{model_name=\"m\"} 0.3\n"
+        #expect(try reader.read(ExpositionParser.parse(Array(both.utf8)), atSeconds: 1).kvCacheUsage == 0.3)
+        #expect(EngineMetrics.vllm.families.contains("vllm:gpu_cache_usage_perc") && !EngineMetrics.vllm.families.contains { $0.contains("|") })
+    }
+
     @Test func aKVCacheShareOutsideZeroToOneIsRefusedNotRescaled() throws {
         var reader = EngineReader(metrics: .vllm)
         let r = try reader.read(ExpositionParser.parse(vllmTokensPage(kv: 55, ttft: [("+Inf", 0)], ttftSum: 0, tokens: 0)), atSeconds: 0)

@@ -49,12 +49,13 @@ public struct EngineMetrics: Sendable, Equatable {
         self.generatedTokens = generatedTokens
     }
 
-    /// vLLM's V1 engine (vllm/v1/metrics/loggers.py, PrometheusStatLogger, vLLM 0.10-0.11): no
-    /// arrival counter, so arrivals are derived. vLLM before 0.10 named the KV cache gauge
-    /// `vllm:gpu_cache_usage_perc` (override `kv_cache`); both are fractions despite the name.
+    /// vLLM's V1 engine (vllm/v1/metrics/loggers.py, PrometheusStatLogger, vLLM 0.10-0.11) and the
+    /// V0 engine before it (vllm/engine/metrics.py), which share these names but for the KV cache
+    /// gauge: `vllm:kv_cache_usage_perc` in V1, `vllm:gpu_cache_usage_perc` in V0, whichever the page
+    /// has (both fractions despite the name). No arrival counter, so arrivals are derived.
     public static let vllm = EngineMetrics(
         waiting: "vllm:num_requests_waiting", running: "vllm:num_requests_running", completions: "vllm:request_success_total",
-        latency: "vllm:e2e_request_latency_seconds", serviceTime: "vllm:request_inference_time_seconds", kvCache: "vllm:kv_cache_usage_perc",
+        latency: "vllm:e2e_request_latency_seconds", serviceTime: "vllm:request_inference_time_seconds", kvCache: "vllm:kv_cache_usage_perc|vllm:gpu_cache_usage_perc",
         timeToFirstToken: "vllm:time_to_first_token_seconds", generatedTokens: "vllm:generation_tokens_total")
 
     /// SGLang (python/sglang/srt/metrics/collector.py and docs/references/production_metrics.md, with
@@ -108,9 +109,24 @@ public struct EngineMetrics: Sendable, Equatable {
         return (m, nil)
     }
 
+    /// Every family named, alternatives (`a|b`) listed apart.
     var families: [String] {
         [waiting, running, completions, arrivals, latency, serviceTime, kvCache, timeToFirstToken, generatedTokens, latencyTotalMicros, queueTotalMicros]
-            .compactMap { $0 }
+            .compactMap { $0 }.flatMap { $0.split(separator: "|").map(String.init) }
+    }
+
+    /// This mapping with each `a|b` replaced by the first alternative the page has (an engine that
+    /// renamed a metric between versions: vLLM's KV cache gauge), or left out when it has none.
+    func resolved(on page: ExpositionPage) -> EngineMetrics {
+        func pick(_ spec: String?) -> String? {
+            guard let spec, spec.contains("|") else { return spec }
+            let alternatives = spec.split(separator: "|").map(String.init)
+            return alternatives.first { name in page.samples.contains { $0.name == name || $0.name == name + "_count" } }
+        }
+        return EngineMetrics(
+            waiting: pick(waiting), running: pick(running), completions: pick(completions), arrivals: pick(arrivals), latency: pick(latency),
+            serviceTime: pick(serviceTime), kvCache: pick(kvCache), timeToFirstToken: pick(timeToFirstToken), generatedTokens: pick(generatedTokens),
+            latencyTotalMicros: pick(latencyTotalMicros), queueTotalMicros: pick(queueTotalMicros))
     }
 }
 
@@ -176,6 +192,7 @@ public struct EngineReader: Sendable {
     public mutating func read(_ page: ExpositionPage, atSeconds t: Double) throws(EngineError) -> EngineReading {
         let present = metrics.families.filter { f in page.samples.contains { $0.name == f || $0.name == f + "_count" } }
         guard !present.isEmpty else { throw .noKnownMetrics(expected: metrics.families) }
+        let metrics = self.metrics.resolved(on: page)
         var r = EngineReading()
         r.waiting = metrics.waiting.flatMap { page.total($0) }
         r.running = metrics.running.flatMap { page.total($0) }
