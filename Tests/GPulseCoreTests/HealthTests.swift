@@ -100,6 +100,19 @@ private func one(_ kind: SignalKind, _ value: Float, gpu: String = "GPU-0") -> S
         // The huge XID is not a code anyone lists, so it counts as a fault (-1 stands for "not a code").
         #expect(changes.first?.healthy == false)
         #expect(fleet.nodes["n"]?.health.isHealthy == false)
+
+        // Bounded: a node follows the ECC counts of its first 64 GPU subjects only, so rises on the
+        // 136 subjects past them are not tracked (and cost no memory), while one within them is.
+        let later = t0 + 2 * second
+        _ = fleet.ingest(batch("m", seq: 1, at: later, health: (0..<200).map { one(.gpuECCUncorrected, 1, gpu: "GPU-\($0)") }), nowNanos: later)
+        _ = fleet.ingest(batch("m", seq: 2, at: later, health: (64..<200).map { one(.gpuECCUncorrected, 5, gpu: "GPU-\($0)") }), nowNanos: later)
+        _ = fleet.tick(nowNanos: later)
+        #expect(fleet.nodes["m"]?.health.isHealthy == true, "rises past the cap are not followed")
+        // A huge rise within the cap is a fault with a bounded count, not a trap.
+        _ = fleet.ingest(batch("m", seq: 3, at: later, health: [one(.gpuECCUncorrected, 3e38, gpu: "GPU-63")]), nowNanos: later)
+        _ = fleet.tick(nowNanos: later + second)
+        // (1e15 as a Float, the bound the rise is clamped to before it becomes an Int.)
+        #expect(fleet.nodes["m"]?.health.reason == "GPU-63 uncorrected ECC errors +\(Int(Float(1e15)))")
     }
 
     @Test func aPoolWhoseEveryNodeIsUnhealthyIsStillDecided() {
