@@ -201,11 +201,12 @@ public enum Replay {
         // The pool's label is short for the same reason (the policy is set up whatever the name).
         var batch = SimulatedAgentBatch(pool: poolLabel, session: session)
         var second = 0
+        var signals: [SimulatedFleet.NodeSignal] = []
         while true {
             second += 1
             let now = Double(second)
             sim.advance(to: now)
-            let (signals, point) = sim.boundary(at: now)
+            let point = sim.boundary(at: now, signals: &signals)
             demand.append(Float(point.demand))
             capacity.append(Float(point.capacity))
             let counting = second > s.warmupSeconds

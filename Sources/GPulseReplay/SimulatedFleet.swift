@@ -199,8 +199,16 @@ public struct SimulatedFleet: Sendable {
     /// The second that ends at `time`: boots replicas that are due, draws spot preemptions,
     /// reconciles to the targets, bills the second and returns what ready nodes report and the pool totals.
     public mutating func boundary(at time: Double) -> (signals: [NodeSignal], second: Second) {
-        // Bill the second that just ended, and close its busy time.
         var signals: [NodeSignal] = []
+        let second = boundary(at: time, signals: &signals)
+        return (signals, second)
+    }
+
+    /// `boundary(at:)` writing the signals into `signals` (emptied first, its storage kept), so that
+    /// a replay allocates no array per second.
+    public mutating func boundary(at time: Double, signals: inout [NodeSignal]) -> Second {
+        // Bill the second that just ended, and close its busy time.
+        signals.removeAll(keepingCapacity: true)
         var busyTotal = 0.0
         var readyNodes = 0
         var capacity = 0
@@ -269,7 +277,7 @@ public struct SimulatedFleet: Sendable {
         active.removeAll { replicas[$0].state == .gone }
         reconcile(now: time)
         dispatch(now: time)
-        return (signals, second)
+        return second
     }
 
     /// Forgets the costs and service so far (the end of a warm-up), commitments made so far included.
