@@ -229,7 +229,9 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
     public var bufferSamples = 65_536
     /// Sampler groups: each runs on its own thread at its own rate.
     public var groups: [String: Group] = [
-        "fast": Group(rateHz: 100), "gpu": Group(rateHz: 10), "probes": Group(rateHz: 1), "app": Group(rateHz: 100),
+        "fast": Group(rateHz: 100), "gpu": Group(rateHz: 10), "probes": Group(rateHz: 1),
+        // Application reports are stamped as they arrive (their own thread); the group only hands them on.
+        "app": Group(rateHz: 10),
         // Engines' pages change when the engine logs its stats; a few reads a second see every change.
         "engines": Group(rateHz: 2),
         // NVML calls whose answers are buffered (utilization) or change slowly (temperature, throttle

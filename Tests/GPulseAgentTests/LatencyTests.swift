@@ -88,15 +88,9 @@ final class LoopbackListener {
     }
 
     @Test func reportsArriveOverIPCAndBecomeSamples() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpulse-app-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let endpoint = "ipc://\(dir.path)/app.sock"
-        let context = try ZMQContext()
-        let signals = SignalTable()
-        let sampler = try AppReportSampler(endpoint: endpoint, context: context, signals: signals)
-        let push = try ZMQSocket(context: context, type: .push)
-        try push.connect(endpoint)
+        let f = try ReportFixture()
+        defer { f.close() }
+        let (sampler, push, signals) = (f.sampler, f.push, f.signals)
         try push.send(Array(#"{"app":"llm","latency_ms":120.5,"queue_depth":3,"request_rate":40,"backlog":2}"#.utf8))
         try push.send(Array("garbage".utf8))
         try push.send(frames: [Array("{}".utf8), Array("two frames".utf8)])
@@ -113,9 +107,69 @@ final class LoopbackListener {
         #expect(sampler.accepted == 1 && sampler.rejected == 2)
     }
 
+    /// The receiving thread stamps a report when it arrives, so a group tick that drains it later
+    /// (the group runs at 10 Hz) does not move it in time.
+    @Test func aReportKeepsItsArrivalTimeWhenDrainedLater() throws {
+        let f = try ReportFixture()
+        defer { f.close() }
+        let (sampler, push) = (f.sampler, f.push)
+        let sent = SystemClock.monotonicNanos()
+        try push.send(Array(#"{"app":"llm","queue_depth":5}"#.utf8))
+        // Drained only after 300 ms, then until it is there (generous: a busy machine may be slow).
+        SystemClock.sleep(milliseconds: 300)
+        let ring = SampleRing(capacity: 16)
+        var samples: [Sample] = []
+        var firstTick: UInt64?
+        var inFirstDrain = false
+        let deadline = SystemClock.monotonicNanos() + 10_000_000_000
+        while samples.isEmpty && SystemClock.monotonicNanos() < deadline {
+            let tick = SystemClock.monotonicNanos()
+            var sink = SampleSink(ring: ring, monotonicNanos: tick)
+            try sampler.sample(into: &sink)
+            ring.drain(into: &samples)
+            if firstTick == nil {
+                firstTick = tick
+                inFirstDrain = !samples.isEmpty
+            }
+            if samples.isEmpty { SystemClock.sleep(milliseconds: 10) }
+        }
+        try #require(samples.count == 1)
+        #expect(samples[0].value == 5)
+        #expect(samples[0].monotonicNanos >= sent)
+        // Drained 300 ms after it was sent, it carries the time it came, before that drain began
+        // (a sampler stamping at drain time fails here). On a machine too busy to have received it
+        // by then, there is no earlier drain to compare with.
+        if inFirstDrain, let firstTick { #expect(samples[0].monotonicNanos < firstTick) }
+    }
+
     @Test func anEndpointThatCannotBeBoundFailsAtStart() throws {
         #expect(throws: ZMQError.self) {
             _ = try AppReportSampler(endpoint: "ipc:///nonexistent-dir-gpulse/x.sock", context: try ZMQContext(), signals: SignalTable())
         }
+    }
+}
+
+/// A report endpoint in a directory of its own, its sampler, and a PUSH socket connected to it.
+struct ReportFixture {
+    let dir: URL
+    let context: ZMQContext
+    let signals = SignalTable()
+    let sampler: AppReportSampler
+    let push: ZMQSocket
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpulse-app-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let endpoint = "ipc://\(dir.path)/app.sock"
+        context = try ZMQContext()
+        sampler = try AppReportSampler(endpoint: endpoint, context: context, signals: signals)
+        push = try ZMQSocket(context: context, type: .push)
+        try push.connect(endpoint)
+    }
+
+    func close() {
+        push.close()
+        sampler.shutdown()
+        try? FileManager.default.removeItem(at: dir)
     }
 }

@@ -129,10 +129,7 @@ final class XIDWatcher: Sendable {
     }
     static let capacity = 256
 
-    private final class Queue: Sendable {
-        let state = Mutex<(events: [Event], dropped: UInt64, failures: UInt64)>(([], 0, 0))
-    }
-    private let queue = Queue()
+    private let queue = EventQueue<Event>(capacity: XIDWatcher.capacity)
     private let thread: WorkerThread
 
     init(set: NVMLEventSet) {
@@ -144,28 +141,20 @@ final class XIDWatcher: Sendable {
                 do {
                     event = try set.wait(timeoutMilliseconds: 1000)
                 } catch {
-                    // Counted, and paced: a failing call must not spin.
-                    queue.state.withLock { $0.failures += 1 }
+                    // Paced: a failing call must not spin.
                     usleep(1_000_000)
                     continue
                 }
                 guard let event else { continue }
                 let e = Event(uuid: event.uuid, xid: event.xid, atNanos: SystemClock.monotonicNanos())
-                queue.state.withLock { q in
-                    if q.events.count < Self.capacity { q.events.append(e) } else { q.dropped += 1 }
-                }
+                queue.push(e)
             }
         }
     }
 
-    var dropped: UInt64 { queue.state.withLock { $0.dropped } }
+    var dropped: UInt64 { queue.dropped }
 
-    func drain(into out: inout [Event]) {
-        queue.state.withLock { q in
-            out.append(contentsOf: q.events)
-            q.events.removeAll(keepingCapacity: true)
-        }
-    }
+    func drain(into out: inout [Event]) { queue.drain(into: &out) }
 
     func stop() {
         thread.stop()
