@@ -6,8 +6,8 @@ import GPulseTransport
 
 /// The agent's configuration file (YAML). Every key is optional; config/agent.yaml documents each.
 /// Environment overrides for what differs per host: GPULSE_NODE_ID, GPULSE_AGGREGATOR.
-public struct AgentConfig: Decodable, Sendable, Equatable {
-    public struct Node: Decodable, Sendable, Equatable {
+public struct AgentConfig: ConfigSection, Sendable, Equatable {
+    public struct Node: ConfigSection, Sendable, Equatable {
         public var id: String?
         public var pool = "default"
         public var site = ""
@@ -15,42 +15,21 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
         public var workload = WorkloadName.online
         public var instanceClass = "on_demand"
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            id = try c.value("id", id)
-            pool = try c.value("pool", pool)
-            site = try c.value("site", site)
-            tier = try c.value("tier", tier)
-            workload = try c.value("workload", workload)
-            instanceClass = try c.value("instance_class", instanceClass)
-        }
     }
-    public struct Aggregator: Decodable, Sendable, Equatable {
+    public struct Aggregator: ConfigSection, Sendable, Equatable {
         public var endpoint = "tcp://127.0.0.1:7461"
         public var publishIntervalMs = 100
         public var sendQueueBatches = 600
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            endpoint = try c.value("endpoint", endpoint)
-            publishIntervalMs = try c.value("publish_interval_ms", publishIntervalMs)
-            sendQueueBatches = try c.value("send_queue_batches", sendQueueBatches)
-        }
     }
     /// CURVE towards the aggregator. On by default: plaintext has to be asked for.
-    public struct Security: Decodable, Sendable, Equatable {
+    public struct Security: ConfigSection, Sendable, Equatable {
         public var mode = SecurityMode.curve
         /// This agent's key pair from `gpulse-agent keygen`; empty for `$CREDENTIALS_DIRECTORY/agent.key`.
         public var secretKeyFile = ""
         /// The aggregator's public key (its `keygen` prints it).
         public var aggregatorPublicKey = ""
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            mode = try c.value("mode", mode)
-            secretKeyFile = try c.value("secret_key_file", secretKeyFile)
-            aggregatorPublicKey = try c.value("aggregator_public_key", aggregatorPublicKey)
-        }
         /// This agent's key pair, and the file's path; the error says how to make a missing one.
         public func loadKeyPair(nodeID: String) throws(KeyFileError) -> (CurveKeyPair, path: String) {
             try KeyFile.load(
@@ -58,49 +37,37 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
                 keygen: "gpulse-agent keygen --node-id \(nodeID)")
         }
     }
-    public struct Group: Decodable, Sendable, Equatable {
+    /// A sampler group: `rate_hz` has no default, so each group says its own.
+    public struct Group: Codable, Sendable, Equatable {
         public var rateHz: Double
         public init(rateHz: Double) { self.rateHz = rateHz }
         public init(from decoder: any Decoder) throws {
             rateHz = try decoder.container(keyedBy: ConfigKey.self).required("rate_hz")
         }
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: ConfigKey.self)
+            try c.encode(rateHz, forKey: ConfigKey(stringValue: "rate_hz"))
+        }
     }
-    public struct CPU: Decodable, Sendable, Equatable {
+    public struct CPU: ConfigSection, Sendable, Equatable {
         public var enabled = true
         public var group = "fast"
         public var perCore = false
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            enabled = try c.value("enabled", enabled)
-            group = try c.value("group", group)
-            perCore = try c.value("per_core", perCore)
-        }
     }
-    public struct Memory: Decodable, Sendable, Equatable {
+    public struct Memory: ConfigSection, Sendable, Equatable {
         public var enabled = true
         public var group = "fast"
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            enabled = try c.value("enabled", enabled)
-            group = try c.value("group", group)
-        }
     }
-    public struct Network: Decodable, Sendable, Equatable {
+    public struct Network: ConfigSection, Sendable, Equatable {
         public var enabled = true
         public var group = "fast"
         /// Interfaces to watch; empty = all but loopback.
         public var interfaces: [String] = []
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            enabled = try c.value("enabled", enabled)
-            group = try c.value("group", group)
-            interfaces = try c.value("interfaces", interfaces)
-        }
     }
-    public struct GPU: Decodable, Sendable, Equatable {
+    public struct GPU: ConfigSection, Sendable, Equatable {
         public var enabled = true
         /// Path or soname of NVML.
         public var library = "libnvidia-ml.so.1"
@@ -117,47 +84,22 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
         public var gpm = true
         public var gpmGroup = "gpu"
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            enabled = try c.value("enabled", enabled)
-            library = try c.value("library", library)
-            memoryGroup = try c.value("memory_group", memoryGroup)
-            utilizationGroup = try c.value("utilization_group", utilizationGroup)
-            fieldsGroup = try c.value("fields_group", fieldsGroup)
-            health = try c.value("health", health)
-            healthGroup = try c.value("health_group", healthGroup)
-            gpm = try c.value("gpm", gpm)
-            gpmGroup = try c.value("gpm_group", gpmGroup)
-        }
     }
-    public struct RTT: Decodable, Sendable, Equatable {
+    public struct RTT: ConfigSection, Sendable, Equatable {
         public var enabled = false
         public var group = "probes"
         public var timeoutMs = 1000
         public var targets: [String] = []
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            enabled = try c.value("enabled", enabled)
-            group = try c.value("group", group)
-            timeoutMs = try c.value("timeout_ms", timeoutMs)
-            targets = try c.value("targets", targets)
-        }
     }
-    public struct AppReports: Decodable, Sendable, Equatable {
+    public struct AppReports: ConfigSection, Sendable, Equatable {
         public var enabled = false
         public var group = "app"
         public var endpoint = "ipc:///run/gpulse/app-reports.sock"
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            enabled = try c.value("enabled", enabled)
-            group = try c.value("group", group)
-            endpoint = try c.value("endpoint", endpoint)
-        }
     }
     /// One local inference server whose Prometheus page the engine sampler reads.
-    public struct Engine: Decodable, Sendable, Equatable {
+    public struct Engine: ConfigSection, Sendable, Equatable {
         /// The subject of its series (e.g. `vllm-0`, one per GPU when each GPU runs its own server).
         public var name = ""
         /// `http://host:port/path` of its metrics page.
@@ -171,21 +113,11 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
         /// Pages larger than this are refused (counted as failed readings).
         public var maxPageBytes = 4 << 20
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            name = try c.value("name", name)
-            url = try c.value("url", url)
-            preset = try c.value("preset", preset)
-            metrics = try c.value("metrics", metrics)
-            group = try c.value("group", group)
-            timeoutMs = try c.value("timeout_ms", timeoutMs)
-            maxPageBytes = try c.value("max_page_bytes", maxPageBytes)
-        }
         /// The preset with the overrides applied.
         public var resolvedMetrics: EngineMetrics { preset.metrics.overridden(by: metrics).0 }
     }
 
-    public struct Samplers: Decodable, Sendable, Equatable {
+    public struct Samplers: ConfigSection, Sendable, Equatable {
         public var cpu = CPU()
         public var memory = Memory()
         public var network = Network()
@@ -195,26 +127,12 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
         /// Inference servers' Prometheus pages (none by default).
         public var engines: [Engine] = []
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            cpu = try c.value("cpu", cpu)
-            memory = try c.value("memory", memory)
-            network = try c.value("network", network)
-            gpu = try c.value("gpu", gpu)
-            rtt = try c.value("rtt", rtt)
-            appReports = try c.value("app_reports", appReports)
-            engines = try c.value("engines", engines)
-        }
     }
 
     /// The agent's own /metrics and /healthz over HTTP; off unless `listen` is set.
-    public struct Prometheus: Decodable, Sendable, Equatable {
+    public struct Prometheus: ConfigSection, Sendable, Equatable {
         public var listen = "off"
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            listen = try c.value("listen", listen)
-        }
         /// nil when off.
         public var address: ListenAddress? { ListenAddress.Setting(listen).address }
     }
@@ -242,18 +160,8 @@ public struct AgentConfig: Decodable, Sendable, Equatable {
 
     public init() {}
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: ConfigKey.self)
-        node = try c.value("node", node)
-        aggregator = try c.value("aggregator", aggregator)
-        security = try c.value("security", security)
-        prometheus = try c.value("prometheus", prometheus)
-        procfsRoot = try c.value("procfs_root", procfsRoot)
-        bufferSamples = try c.value("buffer_samples", bufferSamples)
-        // Groups named in the file replace or add to the defaults.
-        for (name, group) in try c.value("groups", [String: Group]()) { groups[name] = group }
-        samplers = try c.value("samplers", samplers)
-    }
+    /// Groups named in the file replace or add to the defaults.
+    public static var mergedKeys: Set<String> { ["groups"] }
 }
 
 extension AgentConfig {
@@ -276,14 +184,14 @@ extension AgentConfig {
     }
 
     public static func decode(yaml: String, path: String = "<config>") throws(ConfigError) -> AgentConfig {
-        try YAMLConfig.decode(AgentConfig.self, yaml: yaml, path: path, empty: AgentConfig())
+        try YAMLConfig.decode(AgentConfig.self, yaml: yaml, path: path)
     }
 
     /// The file's values (a key of the wrong type keeps its default) and what was wrong with the
     /// file's text itself (types, unknown keys), for callers that apply overrides and then report
     /// these together with `validate()`'s, in one list.
     public static func decodeCollecting(path: String) throws(ConfigError) -> (AgentConfig, [ConfigIssue]) {
-        try YAMLConfig.decodeCollecting(AgentConfig.self, yaml: try YAMLConfig.read(path: path), path: path, empty: AgentConfig())
+        try YAMLConfig.decodeCollecting(AgentConfig.self, yaml: try YAMLConfig.read(path: path), path: path)
     }
 
     /// Checks values that decode but make no sense. `sends: false` (for `once`, which sends nothing)

@@ -5,34 +5,21 @@ import GPulseWire
 
 /// The aggregator's configuration file (YAML). Every key is optional; config/aggregator.yaml
 /// documents each one with its default.
-public struct AggregatorConfig: Decodable, Sendable, Equatable {
-    public struct Endpoints: Decodable, Sendable, Equatable {
+public struct AggregatorConfig: ConfigSection, Sendable, Equatable {
+    public struct Endpoints: ConfigSection, Sendable, Equatable {
         public var metrics = "tcp://0.0.0.0:7461"
         public var decisions = "tcp://0.0.0.0:7462"
         public var control = "tcp://127.0.0.1:7463"
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            metrics = try c.value("metrics", metrics)
-            decisions = try c.value("decisions", decisions)
-            control = try c.value("control", control)
-        }
     }
-    public struct Ingest: Decodable, Sendable, Equatable {
+    public struct Ingest: ConfigSection, Sendable, Equatable {
         public var maxMessageBytes = WireLimits.default.maxMessageBytes
         public var receiveQueueBatches = 1_000
         public var reportIntervalS = 10.0
         public var maxClockAheadS = IngestGate.defaultMaxAheadSeconds
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            maxMessageBytes = try c.value("max_message_bytes", maxMessageBytes)
-            receiveQueueBatches = try c.value("receive_queue_batches", receiveQueueBatches)
-            reportIntervalS = try c.value("report_interval_s", reportIntervalS)
-            maxClockAheadS = try c.value("max_clock_ahead_s", maxClockAheadS)
-        }
     }
-    public struct Registry: Decodable, Sendable, Equatable {
+    public struct Registry: ConfigSection, Sendable, Equatable {
         public var staleAfterS = 5.0
         public var downAfterS = 30.0
         public var forgetAfterS = 3600.0
@@ -42,30 +29,14 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         public var forgetPoolAfterS = 86_400.0
         public var newNodesPerPeerPerS = 1000.0
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            staleAfterS = try c.value("stale_after_s", staleAfterS)
-            downAfterS = try c.value("down_after_s", downAfterS)
-            forgetAfterS = try c.value("forget_after_s", forgetAfterS)
-            maxNodes = try c.value("max_nodes", maxNodes)
-            maxPools = try c.value("max_pools", maxPools)
-            unlistedPools = try c.value("unlisted_pools", unlistedPools)
-            forgetPoolAfterS = try c.value("forget_pool_after_s", forgetPoolAfterS)
-            newNodesPerPeerPerS = try c.value("new_nodes_per_peer_per_s", newNodesPerPeerPerS)
-        }
     }
     /// Which GPU faults agents report take a node's capacity out of its pool, and for how long.
-    public struct Health: Decodable, Sendable, Equatable {
+    public struct Health: ConfigSection, Sendable, Equatable {
         public var recoverAfterS = HealthSettings().recoverAfterSeconds
         public var ignoredXIDs = HealthSettings.applicationXIDs.sorted()
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            recoverAfterS = try c.value("recover_after_s", recoverAfterS)
-            ignoredXIDs = try c.value("ignored_xids", ignoredXIDs)
-        }
     }
-    public struct Windows: Decodable, Sendable, Equatable {
+    public struct Windows: ConfigSection, Sendable, Equatable {
         public var rawS = 10.0
         public var loadS = 1.0
         public var maxSamplesPerSeries = 10_000
@@ -73,50 +44,25 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         public var secondsKept = 3600
         public var minutesKept = 1440
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            rawS = try c.value("raw_s", rawS)
-            loadS = try c.value("load_s", loadS)
-            maxSamplesPerSeries = try c.value("max_samples_per_series", maxSamplesPerSeries)
-            maxSeriesPerNode = try c.value("max_series_per_node", maxSeriesPerNode)
-            secondsKept = try c.value("seconds_kept", secondsKept)
-            minutesKept = try c.value("minutes_kept", minutesKept)
-        }
     }
     /// The defaults are Core's (`LoadIndexSettings`): one value per key.
-    public struct LoadIndex: Decodable, Sendable, Equatable {
+    public struct LoadIndex: ConfigSection, Sendable, Equatable {
         public var alpha = LoadIndexSettings().alpha
         public var beta = LoadIndexSettings().beta
         public var gamma = LoadIndexSettings().gamma
         public var gpuSignal = LoadIndexSettings().gpuSignal
         public var latencyRefMs = LoadIndexSettings().latencyRefMs
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            alpha = try c.value("alpha", alpha)
-            beta = try c.value("beta", beta)
-            gamma = try c.value("gamma", gamma)
-            gpuSignal = try c.value("gpu_signal", gpuSignal)
-            latencyRefMs = try c.value("latency_ref_ms", latencyRefMs)
-        }
     }
-    public struct HoltWintersParameters: Decodable, Sendable, Equatable {
+    public struct HoltWintersParameters: ConfigSection, Sendable, Equatable {
         public var level = 0.3
         public var trend = 0.0
         public var seasonal = 0.05
         public var damping = 0.98
         public var fitLevel = true
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            level = try c.value("level", level)
-            trend = try c.value("trend", trend)
-            seasonal = try c.value("seasonal", seasonal)
-            damping = try c.value("damping", damping)
-            fitLevel = try c.value("fit_level", fitLevel)
-        }
     }
-    public struct Forecast: Decodable, Sendable, Equatable {
+    public struct Forecast: ConfigSection, Sendable, Equatable {
         public var seasonSteps = 1440
         public var horizonsMin = [1, 5, 15, 60]
         public var models = ForecastModel.allCases
@@ -129,69 +75,39 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         public var intervalLevel = 0.8
         public var residualMemory = 500
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            seasonSteps = try c.value("season_steps", seasonSteps)
-            horizonsMin = try c.value("horizons_min", horizonsMin)
-            models = try c.value("models", models)
-            holtWinters = try c.value("holt_winters", holtWinters)
-            arOrder = try c.value("ar_order", arOrder)
-            arForgetting = try c.value("ar_forgetting", arForgetting)
-            arTailSteps = try c.value("ar_tail_steps", arTailSteps)
-            arDifferencing = try c.value("ar_differencing", arDifferencing)
-            errorDecay = try c.value("error_decay", errorDecay)
-            intervalLevel = try c.value("interval_level", intervalLevel)
-            residualMemory = try c.value("residual_memory", residualMemory)
-        }
     }
 
     /// The HTTP endpoint for Prometheus (`/metrics`) and health checks (`/healthz`).
-    public struct Prometheus: Decodable, Sendable, Equatable {
+    public struct Prometheus: ConfigSection, Sendable, Equatable {
         /// `host:port`, or `off`. Loopback by default: put a reverse proxy or a firewall rule in front
         /// before opening it wider; the endpoint has no authentication.
         public var listen = "127.0.0.1:9473"
         /// `/healthz` answers 503 when the ingest loop has not gone round for this long.
         public var healthzMaxStallS = 5.0
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            listen = try c.value("listen", listen)
-            healthzMaxStallS = try c.value("healthz_max_stall_s", healthzMaxStallS)
-        }
         /// nil when the endpoint is off.
         public var address: ListenAddress? { ListenAddress.Setting(listen).address }
     }
 
     /// KEDA's external scaler (gRPC) on the aggregator: a ScaledObject's `external` trigger points
     /// here and the HPA it drives lands on the pool's desired replicas (docs/kubernetes.md).
-    public struct KEDA: Decodable, Sendable, Equatable {
+    public struct KEDA: ConfigSection, Sendable, Equatable {
         /// `host:port`, or `off` (the default). Off loopback it needs `tls` with `client_ca`, or a
         /// network policy that lets only KEDA's operator in: any caller may read the fleet's decisions.
         public var listen = "off"
         public var tls = TLS()
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            listen = try c.value("listen", listen)
-            tls = try c.value("tls", tls)
-        }
         /// nil when the endpoint is off.
         public var address: ListenAddress? { ListenAddress.Setting(listen).address }
 
         /// PEM files; all empty: plaintext. `cert` and `key` serve TLS (KEDA's `caCert` verifies
         /// them); `client_ca` also requires a client certificate signed by it (KEDA's
         /// `tlsClientCert`/`tlsClientKey`).
-        public struct TLS: Decodable, Sendable, Equatable {
+        public struct TLS: ConfigSection, Sendable, Equatable {
             public var cert = ""
             public var key = ""
             public var clientCA = ""
             public init() {}
-            public init(from decoder: any Decoder) throws {
-                let c = try decoder.container(keyedBy: ConfigKey.self)
-                cert = try c.value("cert", cert)
-                key = try c.value("key", key)
-                clientCA = try c.value("client_ca", clientCA)
-            }
             public var isOn: Bool { !cert.isEmpty }
         }
 
@@ -209,17 +125,12 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
     }
 
     /// Where and how often the learned state is saved (see `SnapshotStore`).
-    public struct Snapshot: Decodable, Sendable, Equatable {
+    public struct Snapshot: ConfigSection, Sendable, Equatable {
         /// A file path; `off`; or empty for `$STATE_DIRECTORY/aggregator.snapshot` (systemd's
         /// StateDirectory=), which is off when that variable is not set.
         public var path = ""
         public var intervalS = 60.0
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            path = try c.value("path", path)
-            intervalS = try c.value("interval_s", intervalS)
-        }
         /// `path: off`: no snapshots, even under systemd's StateDirectory.
         public var isOff: Bool { path == "off" }
         /// The file to use, or nil when snapshots are off.
@@ -233,7 +144,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
     }
 
     /// CURVE on the metrics socket and the decision stream. On by default: plaintext has to be asked for.
-    public struct Security: Decodable, Sendable, Equatable {
+    public struct Security: ConfigSection, Sendable, Equatable {
         public var mode = SecurityMode.curve
         /// The aggregator's key pair from `gpulse-aggregator keygen`; empty for
         /// `$CREDENTIALS_DIRECTORY/aggregator.key` (systemd LoadCredential=).
@@ -243,13 +154,6 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
         /// name → public key of a decision stream subscriber.
         public var subscribers: [String: String] = [:]
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            mode = try c.value("mode", mode)
-            secretKeyFile = try c.value("secret_key_file", secretKeyFile)
-            agents = try c.value("agents", agents)
-            subscribers = try c.value("subscribers", subscribers)
-        }
         public var curve: Bool { mode == .curve }
         /// The aggregator's key pair, and the file's path; the error says how to make a missing one.
         public func loadKeyPair() throws(KeyFileError) -> (CurveKeyPair, path: String) {
@@ -281,25 +185,6 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
 
     public init() {}
 
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: ConfigKey.self)
-        endpoints = try c.value("endpoints", endpoints)
-        security = try c.value("security", security)
-        prometheus = try c.value("prometheus", prometheus)
-        keda = try c.value("keda", keda)
-        snapshot = try c.value("snapshot", snapshot)
-        ingest = try c.value("ingest", ingest)
-        registry = try c.value("registry", registry)
-        health = try c.value("health", health)
-        windows = try c.value("windows", windows)
-        loadIndex = try c.value("load_index", loadIndex)
-        forecast = try c.value("forecast", forecast)
-        decisions = try c.value("decisions", decisions)
-        instanceClasses = try c.value("instance_classes", instanceClasses)
-        pools = try c.value("pools", pools)
-        offload = try c.value("offload", offload)
-        replay = try c.value("replay", replay)
-    }
 
     public static func load(path: String) throws(ConfigError) -> AggregatorConfig {
         try parse(yaml: try YAMLConfig.read(path: path), path: path)
@@ -307,7 +192,7 @@ public struct AggregatorConfig: Decodable, Sendable, Equatable {
 
     public static func parse(yaml: String, path: String = "<config>") throws(ConfigError) -> AggregatorConfig {
         // Wrong types and unknown keys are reported together with the range checks, in one list.
-        let (config, fileIssues) = try YAMLConfig.decodeCollecting(AggregatorConfig.self, yaml: yaml, path: path, empty: AggregatorConfig())
+        let (config, fileIssues) = try YAMLConfig.decodeCollecting(AggregatorConfig.self, yaml: yaml, path: path)
         let issues = fileIssues + config.validate()
         guard issues.isEmpty else { throw ConfigError(path: path, issues: issues) }
         return config

@@ -3,26 +3,21 @@ import GPulseCore
 
 /// The `decisions:`, `instance_classes:`, `pools:` and `offload:` sections of the aggregator config,
 /// and how they become the decision engine's policies.
-public struct DecisionConfig: Decodable, Sendable, Equatable {
+public struct DecisionConfig: ConfigSection, Sendable, Equatable {
     public var evaluateIntervalMs = 100.0
     public var resendIntervalS = 10.0
     public var validForS = 30.0
     public init() {}
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: ConfigKey.self)
-        evaluateIntervalMs = try c.value("evaluate_interval_ms", evaluateIntervalMs)
-        resendIntervalS = try c.value("resend_interval_s", resendIntervalS)
-        validForS = try c.value("valid_for_s", validForS)
-    }
 }
 
-public struct InstanceClassConfig: Decodable, Sendable, Equatable {
+public struct InstanceClassConfig: ConfigSection, Sendable, Equatable {
     public var kind = CapacityKind.onDemand
     public var hourlyPrice = 0.0
     public var leadTimeS = 0.0
     public var preemptionsPerHour = 0.0
     public var capacity = 1.0
     public var commitmentHours = 24.0
+    public init() {}
     public init(kind: CapacityKind, hourlyPrice: Double, leadTimeS: Double, preemptionsPerHour: Double = 0, capacity: Double = 1, commitmentHours: Double = 24) {
         self.commitmentHours = commitmentHours
         self.kind = kind
@@ -30,15 +25,6 @@ public struct InstanceClassConfig: Decodable, Sendable, Equatable {
         self.leadTimeS = leadTimeS
         self.preemptionsPerHour = preemptionsPerHour
         self.capacity = capacity
-    }
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: ConfigKey.self)
-        kind = try c.value("kind", kind)
-        hourlyPrice = try c.value("hourly_price", hourlyPrice)
-        leadTimeS = try c.value("lead_time_s", leadTimeS)
-        preemptionsPerHour = try c.value("preemptions_per_hour", preemptionsPerHour)
-        capacity = try c.value("capacity", capacity)
-        commitmentHours = try c.value("commitment_hours", commitmentHours)
     }
 
     /// EXAMPLE prices (currency units per node-hour) for a GPU inference node; set your own.
@@ -59,32 +45,20 @@ public enum PolicyKind: String, ConfigEnum {
     case costAware = "cost_aware"
 }
 
-public struct PoolConfig: Decodable, Sendable, Equatable {
-    public struct Cooldown: Decodable, Sendable, Equatable {
+public struct PoolConfig: ConfigSection, Sendable, Equatable {
+    public struct Cooldown: ConfigSection, Sendable, Equatable {
         public var upS = 60.0
         public var downS = 300.0
         public var maxActionsPerMinute = 2
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            upS = try c.value("up_s", upS)
-            downS = try c.value("down_s", downS)
-            maxActionsPerMinute = try c.value("max_actions_per_minute", maxActionsPerMinute)
-        }
     }
-    public struct Threshold: Decodable, Sendable, Equatable {
+    public struct Threshold: ConfigSection, Sendable, Equatable {
         public var high = 0.8
         public var low = 0.3
         public var step = 1
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            high = try c.value("high", high)
-            low = try c.value("low", low)
-            step = try c.value("step", step)
-        }
     }
-    public struct HPA: Decodable, Sendable, Equatable {
+    public struct HPA: ConfigSection, Sendable, Equatable {
         public var tolerance = 0.1
         public var syncPeriodS = 15.0
         public var scaleDownStabilizationS = 300.0
@@ -93,18 +67,8 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
         public var scaleDownPercent = 100.0
         public var periodS = 15.0
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            tolerance = try c.value("tolerance", tolerance)
-            syncPeriodS = try c.value("sync_period_s", syncPeriodS)
-            scaleDownStabilizationS = try c.value("scale_down_stabilization_s", scaleDownStabilizationS)
-            scaleUpPercent = try c.value("scale_up_percent", scaleUpPercent)
-            scaleUpPods = try c.value("scale_up_pods", scaleUpPods)
-            scaleDownPercent = try c.value("scale_down_percent", scaleDownPercent)
-            periodS = try c.value("period_s", periodS)
-        }
     }
-    public struct KPA: Decodable, Sendable, Equatable {
+    public struct KPA: ConfigSection, Sendable, Equatable {
         public var stableWindowS = 60.0
         public var panicWindowPercentage = 10.0
         public var panicThresholdPercentage = 200.0
@@ -112,30 +76,15 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
         public var maxScaleDownRate = 2.0
         public var tickS = 2.0
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            stableWindowS = try c.value("stable_window_s", stableWindowS)
-            panicWindowPercentage = try c.value("panic_window_percentage", panicWindowPercentage)
-            panicThresholdPercentage = try c.value("panic_threshold_percentage", panicThresholdPercentage)
-            maxScaleUpRate = try c.value("max_scale_up_rate", maxScaleUpRate)
-            maxScaleDownRate = try c.value("max_scale_down_rate", maxScaleDownRate)
-            tickS = try c.value("tick_s", tickS)
-        }
     }
     /// The pool's wait objective, which predictive and cost_aware size replicas for.
-    public struct SLO: Decodable, Sendable, Equatable {
+    public struct SLO: ConfigSection, Sendable, Equatable {
         public var maxWaitS = 2.0
         public var percentile = 0.99
         public var queueDrainS = 30.0
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            maxWaitS = try c.value("max_wait_s", maxWaitS)
-            percentile = try c.value("percentile", percentile)
-            queueDrainS = try c.value("queue_drain_s", queueDrainS)
-        }
     }
-    public struct CostAware: Decodable, Sendable, Equatable {
+    public struct CostAware: ConfigSection, Sendable, Equatable {
         public var slaPenaltyPerNodeHour = 20.0
         public var reservedQuantile = 0.1
         public var reservedClass = "reserved"
@@ -148,20 +97,6 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
         public var checkpointIntervalS = 600.0
         public var restartS = 120.0
         public init() {}
-        public init(from decoder: any Decoder) throws {
-            let c = try decoder.container(keyedBy: ConfigKey.self)
-            slaPenaltyPerNodeHour = try c.value("sla_penalty_per_node_hour", slaPenaltyPerNodeHour)
-            reservedClass = try c.value("reserved_class", reservedClass)
-            onDemandClass = try c.value("on_demand_class", onDemandClass)
-            spotClass = try c.value("spot_class", spotClass)
-            serverlessClass = try c.value("serverless_class", serverlessClass)
-            envelopeMinutes = try c.value("envelope_minutes", envelopeMinutes)
-            reservedQuantile = try c.value("reserved_quantile", reservedQuantile)
-            deadlineS = try c.value("deadline_s", deadlineS)
-            throughputPerReplica = try c.value("throughput_per_replica", throughputPerReplica)
-            checkpointIntervalS = try c.value("checkpoint_interval_s", checkpointIntervalS)
-            restartS = try c.value("restart_s", restartS)
-        }
     }
 
     public var policy = PolicyKind.threshold
@@ -179,22 +114,6 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
     public var costAware = CostAware()
 
     public init() {}
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: ConfigKey.self)
-        policy = try c.value("policy", policy)
-        workload = try c.value("workload", workload)
-        minReplicas = try c.value("min_replicas", minReplicas)
-        maxReplicas = try c.value("max_replicas", maxReplicas)
-        targetLoad = try c.value("target_load", targetLoad)
-        instanceClass = try c.value("instance_class", instanceClass)
-        slotsPerReplica = try c.value("slots_per_replica", slotsPerReplica)
-        slo = try c.value("slo", slo)
-        cooldown = try c.value("cooldown", cooldown)
-        threshold = try c.value("threshold", threshold)
-        hpa = try c.value("hpa", hpa)
-        kpa = try c.value("kpa", kpa)
-        costAware = try c.value("cost_aware", costAware)
-    }
 
     /// Problems as (key under the pool, message); `classes` are the configured instance classes.
     func problems(classes: [String: InstanceClassConfig]) -> [(String, String)] {
@@ -278,7 +197,7 @@ public struct PoolConfig: Decodable, Sendable, Equatable {
     }
 }
 
-public struct OffloadConfig: Decodable, Sendable, Equatable {
+public struct OffloadConfig: ConfigSection, Sendable, Equatable {
     public var target = ""
     public var probe = ""
     public var high = 0.85
@@ -291,20 +210,6 @@ public struct OffloadConfig: Decodable, Sendable, Equatable {
     public var stepIntervalS = 10.0
     public var sustainS = 5.0
     public init() {}
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: ConfigKey.self)
-        target = try c.value("target", target)
-        probe = try c.value("probe", probe)
-        high = try c.value("high", high)
-        release = try c.value("release", release)
-        targetLoad = try c.value("target_load", targetLoad)
-        budgetMs = try c.value("budget_ms", budgetMs)
-        cloudLatencyMs = try c.value("cloud_latency_ms", cloudLatencyMs)
-        cloudTargetLoad = try c.value("cloud_target_load", cloudTargetLoad)
-        maxStep = try c.value("max_step", maxStep)
-        stepIntervalS = try c.value("step_interval_s", stepIntervalS)
-        sustainS = try c.value("sustain_s", sustainS)
-    }
 
     func problems() -> [(String, String)] {
         var out: [(String, String)] = []

@@ -3,7 +3,7 @@ import GPulseCore
 
 /// The `replay:` section: the SIMULATED fleet `gpulse-aggregator replay` runs traces on. The same
 /// model serves every trace and every policy; nothing here is tuned per trace.
-public struct ReplayConfig: Decodable, Sendable, Equatable {
+public struct ReplayConfig: ConfigSection, Sendable, Equatable {
     public var slaWaitS = 2.0
     public var slotsPerReplica = 8
     public var imageSlotsPerReplica = 1
@@ -17,20 +17,6 @@ public struct ReplayConfig: Decodable, Sendable, Equatable {
     public var seed: UInt64 = 1
 
     public init() {}
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: ConfigKey.self)
-        slaWaitS = try c.value("sla_wait_s", slaWaitS)
-        slotsPerReplica = try c.value("slots_per_replica", slotsPerReplica)
-        imageSlotsPerReplica = try c.value("image_slots_per_replica", imageSlotsPerReplica)
-        prefillTokensPerS = try c.value("prefill_tokens_per_s", prefillTokensPerS)
-        decodeTokensPerS = try c.value("decode_tokens_per_s", decodeTokensPerS)
-        rateServiceMeanS = try c.value("rate_service_mean_s", rateServiceMeanS)
-        checkpointIntervalS = try c.value("checkpoint_interval_s", checkpointIntervalS)
-        drainLimitS = try c.value("drain_limit_s", drainLimitS)
-        warmupS = try c.value("warmup_s", warmupS)
-        reversalWindowS = try c.value("reversal_window_s", reversalWindowS)
-        seed = try c.value("seed", seed)
-    }
 
     func problems() -> [(String, String)] {
         var out: [(String, String)] = []

@@ -1,7 +1,7 @@
 /// A config value that is one of a fixed set of words. Decoding anything else is an error that
 /// names the allowed values (reported with its key path and line like every other config error), so
 /// the rest of the code compares enum cases, never strings.
-public protocol ConfigEnum: RawRepresentable, CaseIterable, Decodable, Sendable where RawValue == String {
+public protocol ConfigEnum: RawRepresentable, CaseIterable, Codable, Sendable where RawValue == String {
     /// How an error lists the allowed words ("a, b or c" unless a type says better).
     static var allowed: String { get }
 }
@@ -13,6 +13,11 @@ extension ConfigEnum {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "must be \(Self.allowed), got '\(text)'"))
         }
         self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(rawValue)
     }
 
     /// "a, b or c".

@@ -76,6 +76,28 @@ import Testing
         ])
     }
 
+    /// Sections are laid over their defaults key by key: an empty section is its defaults, each bad
+    /// entry of a map or list is named on its own line, and a misspelt key lists the known ones.
+    @Test func eachSectionIsCheckedKeyByKeyAgainstItsDefaults() throws {
+        let c = try AgentConfig.parse(yaml: "security: {mode: plaintext}\nsamplers:\n  gpu:\n  cpu: {per_core: true}\n")
+        #expect(c.samplers.gpu == AgentConfig.GPU() && c.samplers.cpu.perCore && c.samplers.cpu.group == "fast")
+        #expect(issues("""
+            groups:
+              fast: {}
+              slow: {rate_hz: x}
+              gpu: {rate_hz: 20}
+            samplers:
+              engines:
+                - {name: a, url: "http://127.0.0.1:1/metrics", tmeout_ms: 5}
+              cpu: 5
+            """, sends: false) == [
+            "groups.fast.rate_hz (line 2): required key missing",
+            "groups.slow.rate_hz (line 3): expected Double",
+            "samplers.engines[0].tmeout_ms (line 7): unknown key (known here: group, max_page_bytes, metrics, name, preset, timeout_ms, url)",
+            "samplers.cpu (line 8): expected a mapping of keys",
+        ])
+    }
+
     @Test func wrongTypesNameTheKey() {
         #expect(issues("aggregator: {send_queue_batches: lots}\n") == ["aggregator.send_queue_batches (line 1): expected Int"])
         #expect(issues("- just\n- a list\n") == ["(top level) (line 1): expected a mapping of keys"])
