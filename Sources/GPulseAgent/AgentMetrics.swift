@@ -81,13 +81,13 @@ public final class AgentMetrics: Sendable {
     }
 
     /// Healthy when every sampling thread ticked within three of its periods (at least 2 s) and the
-    /// publisher went round within 2 s.
+    /// publisher went round within three publish intervals (at least 2 s).
     public func health() -> Health {
         for (group, loop) in loops {
             let h = loop.heartbeat.health(of: "sampler group \(group)", limitSeconds: max(2, 3 * Double(loop.periodNanos) / 1e9))
             if !h.healthy { return h }
         }
-        let publishing = publisher.heartbeat.health(of: "publisher", limitSeconds: 2)
+        let publishing = publisher.heartbeat.health(of: "publisher", limitSeconds: max(2, 3 * Double(publisher.publishIntervalNanos) / 1e9))
         if !publishing.healthy { return publishing }
         return Health(healthy: true, detail: "\(loops.count) sampler groups ticking, publisher running")
     }

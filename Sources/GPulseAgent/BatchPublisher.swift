@@ -38,6 +38,8 @@ public final class BatchPublisher: Sendable {
     }
 
     private let settings: Settings
+    /// How often the publisher goes round (and beats its heartbeat).
+    public var publishIntervalNanos: UInt64 { settings.publishIntervalNanos }
     private let context: ZMQContext
     private let ring: SampleRing
     private let builder: BatchBuilder
@@ -148,10 +150,9 @@ public final class BatchPublisher: Sendable {
 
         while !worker.shouldStop {
             heartbeat.beat()
-            // Sleep in short steps so stop() is honoured within 50 ms even with long intervals.
-            let now = SystemClock.monotonicNanos()
-            if now < deadline {
-                SystemClock.sleep(untilMonotonicNanos: min(deadline, now + 50_000_000))
+            // One wake-up per interval; stop() cuts the sleep short.
+            if SystemClock.monotonicNanos() < deadline {
+                worker.sleep(untilMonotonicNanos: deadline)
                 continue
             }
             publishOnce()

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
 import Synchronization
 
 /// A dedicated OS thread for loops that must not run on Swift's cooperative pool (the sampling tick,
@@ -20,6 +21,8 @@ public final class WorkerThread: Sendable {
     public let name: String
     private let stopFlag = Atomic<Bool>(false)
     private let handle = Mutex<pthread_t?>(nil)
+    /// Signalled by `stop()`, so that a body sleeping in `sleep(untilMonotonicNanos:)` wakes at once.
+    private let wake = DispatchSemaphore(value: 0)
 
     /// Starts `body` on a new thread named `name` (logs, and the thread's name in the kernel).
     public init(name: String, body: @escaping @Sendable (WorkerThread) -> Void) {
@@ -39,8 +42,27 @@ public final class WorkerThread: Sendable {
     /// True once `stop()` was called; the body checks it between units of work.
     public var shouldStop: Bool { stopFlag.load(ordering: .acquiring) }
 
-    /// Asks the body to return. Does not wait; call `join()` for that.
-    public func stop() { stopFlag.store(true, ordering: .releasing) }
+    /// Asks the body to return, waking it if it sleeps in `sleep(untilMonotonicNanos:)`. Does not
+    /// wait; call `join()` for that.
+    public func stop() {
+        guard !stopFlag.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        wake.signal()
+    }
+
+    /// Sleeps until `deadline` (CLOCK_MONOTONIC) or until `stop()`, whichever comes first: a loop
+    /// with nothing to do until its next deadline neither wakes early nor makes its stop wait.
+    /// Call from the body only. False when stopped.
+    @discardableResult
+    public func sleep(untilMonotonicNanos deadline: UInt64) -> Bool {
+        let now = SystemClock.monotonicNanos()
+        guard !shouldStop else { return false }
+        guard deadline > now else { return true }
+        if wake.wait(timeout: .now() + .nanoseconds(Int(min(deadline - now, UInt64(Int.max))))) == .success {
+            wake.signal()  // stays stopped for any later sleep
+            return false
+        }
+        return true
+    }
 
     /// Waits for the body to return. Call once, from another thread.
     public func join() {

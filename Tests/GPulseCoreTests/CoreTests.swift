@@ -87,6 +87,27 @@ import Testing
         #expect(counter.value == seen)  // really stopped
     }
 
+    /// A body sleeping towards a far deadline is woken by `stop()`, not at the deadline; a near
+    /// deadline is slept to.
+    @Test func stopCutsASleepShort() {
+        let outcome = Mutex<(first: Bool?, second: Bool?)>((nil, nil))
+        let t = WorkerThread(name: "gpulse-sleeper") { me in
+            let near = me.sleep(untilMonotonicNanos: SystemClock.monotonicNanos() + 20_000_000)
+            outcome.withLock { $0.first = near }
+            let far = me.sleep(untilMonotonicNanos: SystemClock.monotonicNanos() + 600_000_000_000)
+            outcome.withLock { $0.second = far }
+        }
+        let deadline = SystemClock.monotonicSeconds() + 30
+        while outcome.withLock({ $0.first }) == nil && SystemClock.monotonicSeconds() < deadline { SystemClock.sleep(milliseconds: 5) }
+        let stopped = SystemClock.monotonicSeconds()
+        t.stop()
+        t.join()
+        #expect(outcome.withLock { $0.first } == true)
+        #expect(outcome.withLock { $0.second } == false)
+        // Far below the 600 s it slept towards (generous for a busy machine).
+        #expect(SystemClock.monotonicSeconds() - stopped < 30)
+    }
+
     @Test func theKernelKnowsTheThreadByItsName() throws {
         let seen = Mutex("")
         let t = WorkerThread(name: "gpulse-a-long-thread-name") { _ in
