@@ -219,7 +219,15 @@ extension NodeEntry {
                     health.observe(kind: all[i].kind, subject: all[i].subject, values: all[i].values, nowNanos: nowNanos, settings: settings.health)
                 }
                 if let w = windows.position(kind: all[i].kind, subject: all[i].subject, hint: i) {
-                    windows.append(offsetsMicros: all[i].offsetsMicros, values: all[i].values, t0: t0, at: w)
+                    if all[i].offsetsMicros.count == 1 && all[i].values.count == 1 {
+                        // One sample (a 1 Hz series, every simulated one) goes in by value: passing the
+                        // arrays retained and released both around the append.
+                        let offset = all[i].offsetsMicros[0]
+                        let value = all[i].values[0]
+                        windows.append(time: t0.addingSaturating(Int64(offset) * 1000), value: value, at: w)
+                    } else {
+                        windows.append(offsetsMicros: all[i].offsetsMicros, values: all[i].values, t0: t0, at: w)
+                    }
                     continue
                 }
                 guard windows.count < settings.maxSeriesPerNode else {

@@ -127,6 +127,10 @@ public struct SeriesWindows: Sendable {
         windows.append(window)
     }
 
+    mutating func append(time: Int64, value: Float, at position: Int) {
+        windows[position].append(time: time, value: value)
+    }
+
     mutating func append(offsetsMicros: borrowing [UInt32], values: borrowing [Float], t0: Int64, at position: Int) {
         windows[position].append(offsetsMicros: offsetsMicros, values: values, t0: t0)
     }
