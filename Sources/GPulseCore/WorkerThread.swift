@@ -64,7 +64,7 @@ public final class WorkerThread: Sendable {
         return true
     }
 
-    /// Waits for the body to return. Call once, from another thread.
+    /// Waits for the body to return; call from another thread. Later calls return at once.
     public func join() {
         guard let tid = handle.withLock({ h -> pthread_t? in defer { h = nil }; return h }) else { return }
         pthread_join(tid, nil)

@@ -1,7 +1,6 @@
 import Foundation
 import GPulseCore
 import GPulseTransport
-import Synchronization
 
 /// What an inference server pushes to the agent's report endpoint, one JSON object per ZeroMQ
 /// message. Every field but `app` is optional; send what you have.
@@ -156,7 +155,6 @@ final class ReportReceiver: Sendable {
 
     private let queue = EventQueue<Arrival>(capacity: ReportReceiver.capacity)
     private let thread: WorkerThread
-    private let stopped = Mutex(false)
 
     /// `socket` is used by the receiving thread alone from here on, and closed by it when it stops.
     init(socket: ZMQSocket) {
@@ -195,11 +193,6 @@ final class ReportReceiver: Sendable {
 
     /// Stops and joins the thread (which closes the socket). Safe to call more than once.
     func stop() {
-        let first = stopped.withLock { s -> Bool in
-            defer { s = true }
-            return !s
-        }
-        guard first else { return }
         thread.stop()
         thread.join()
     }
